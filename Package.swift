@@ -1,0 +1,84 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "fleet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fleethub", targets: ["fleethub"]),
+        .executable(name: "edge-runtime", targets: ["edge-runtime"]),
+        .library(name: "FleetCore", targets: ["FleetCore"]),
+        .library(name: "FleetHub", targets: ["FleetHub"]),
+        .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // libmosquitto, the MQTT client library. Only FleetCore's MQTTClient touches it.
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        // The contract between hub and device, signing, and the MQTT client.
+        .target(
+            name: "FleetCore",
+            dependencies: [
+                "CMosquitto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The hub: registry, packaging, deployments, fleet state, HTTP.
+        .target(
+            name: "FleetHub",
+            dependencies: [
+                "FleetCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The device daemon: reconciler, supervisor, inference, telemetry.
+        .target(
+            name: "EdgeRuntime",
+            dependencies: [
+                "FleetCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "fleethub",
+            dependencies: [
+                "FleetHub",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "edge-runtime",
+            dependencies: [
+                "EdgeRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Throwaway real services (mosquitto, ...) on free loopback ports, for tests.
+        .target(name: "FleetTesting", dependencies: ["FleetCore"]),
+        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetTesting"]),
+        .testTarget(name: "FleetHubTests", dependencies: ["FleetHub", "FleetTesting"]),
+        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "FleetTesting"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FleetHub", "EdgeRuntime", "FleetTesting"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

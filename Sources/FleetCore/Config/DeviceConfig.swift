@@ -1,0 +1,157 @@
+import Foundation
+import Yams
+
+/// Everything a device needs to join the fleet, in one YAML file that the hub writes
+/// (`fleethub device add … --out gw-001.yaml`) and the runtime reads
+/// (`edge-runtime run --config gw-001.yaml`). It holds credentials: keep it 0600.
+public struct DeviceConfig: Codable, Equatable, Sendable {
+    public var deviceId: String
+    public var broker: BrokerSettings
+    public var hub: HubSettings
+    /// Where the runtime keeps its state database, bundle cache, modules and logs.
+    public var dataDir: String?
+    /// Seconds between two periodic health reports.
+    public var reportIntervalSeconds: Int?
+
+    public init(
+        deviceId: String, broker: BrokerSettings, hub: HubSettings, dataDir: String? = nil,
+        reportIntervalSeconds: Int? = nil
+    ) {
+        self.deviceId = deviceId
+        self.broker = broker
+        self.hub = hub
+        self.dataDir = dataDir
+        self.reportIntervalSeconds = reportIntervalSeconds
+    }
+
+    /// Reads and checks a config file; the error names the file and what is wrong.
+    public static func load(from path: String) throws -> DeviceConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError.unreadable(path: path, reason: "\(error.localizedDescription)")
+        }
+        let config: DeviceConfig
+        do {
+            config = try YAMLDecoder().decode(DeviceConfig.self, from: text)
+        } catch {
+            throw ConfigError.invalid(path: path, reason: "\(error)")
+        }
+        guard Topics.isValidDeviceId(config.deviceId) else {
+            throw ConfigError.invalid(
+                path: path, reason: "deviceId '\(config.deviceId)' may only use letters, digits, '-', '_' and '.'")
+        }
+        _ = try BrokerAddress(config.broker.url)
+        return config
+    }
+
+    /// Writes the config as YAML, readable and writable by its owner only.
+    public func save(to path: String) throws {
+        let text = try YAMLEncoder().encode(self)
+        try writeSecretFile(Data(text.utf8), to: path)
+    }
+}
+
+/// How a device reaches the broker.
+public struct BrokerSettings: Codable, Equatable, Sendable {
+    /// `mqtt://host:port`, or `mqtts://host:port` for TLS.
+    public var url: String
+    public var username: String?
+    public var password: String?
+    /// CA certificate that signed the broker's certificate (TLS).
+    public var caFile: String?
+    /// The device's client certificate and key (TLS with client certificates).
+    public var certFile: String?
+    public var keyFile: String?
+
+    public init(
+        url: String, username: String? = nil, password: String? = nil, caFile: String? = nil,
+        certFile: String? = nil, keyFile: String? = nil
+    ) {
+        self.url = url
+        self.username = username
+        self.password = password
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+    }
+}
+
+/// What a device knows about its hub.
+public struct HubSettings: Codable, Equatable, Sendable {
+    /// Base64 of the hub's Ed25519 public key: the only signer of desired states this device trusts.
+    public var publicKey: String
+    /// Where the device downloads bundles from, e.g. `http://hub.example:8080`.
+    public var bundleBaseURL: String
+
+    public init(publicKey: String, bundleBaseURL: String) {
+        self.publicKey = publicKey
+        self.bundleBaseURL = bundleBaseURL
+    }
+}
+
+/// Why a config file could not be used.
+public enum ConfigError: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case invalid(path: String, reason: String)
+    case unwritable(path: String, reason: String)
+    case badBrokerURL(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "cannot read config file \(path): \(reason)"
+        case .invalid(let path, let reason): "config file \(path) is invalid: \(reason)"
+        case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
+        case .badBrokerURL(let url):
+            "broker URL '\(url)' is not of the form mqtt://host:port or mqtts://host:port"
+        }
+    }
+}
+
+/// A parsed broker URL.
+public struct BrokerAddress: Equatable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var tls: Bool
+
+    public init(host: String, port: Int, tls: Bool) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+    }
+
+    /// Parses `mqtt://host[:port]` (default port 1883) or `mqtts://host[:port]` (default 8883).
+    public init(_ url: String) throws {
+        guard let components = URLComponents(string: url), let scheme = components.scheme,
+            let host = components.host, !host.isEmpty, components.path.isEmpty || components.path == "/"
+        else { throw ConfigError.badBrokerURL(url) }
+        switch scheme {
+        case "mqtt": tls = false
+        case "mqtts": tls = true
+        default: throw ConfigError.badBrokerURL(url)
+        }
+        self.host = host
+        port = components.port ?? (tls ? 8883 : 1883)
+    }
+
+    public var description: String { "\(tls ? "mqtts" : "mqtt")://\(host):\(port)" }
+}
+
+/// Writes `data` to `path` atomically, creating the file with mode 0600 so a secret
+/// is never readable by others, not even for an instant.
+public func writeSecretFile(_ data: Data, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent()
+        .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+    guard FileManager.default.createFile(
+        atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
+    else {
+        throw ConfigError.unwritable(path: path, reason: "cannot create a file in \(url.deletingLastPathComponent().path)")
+    }
+    guard rename(temporary.path, url.path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        try? FileManager.default.removeItem(at: temporary)
+        throw ConfigError.unwritable(path: path, reason: reason)
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// What the hub wants one device to run (DESIGN §4). The hub signs its exact bytes;
+/// the device accepts it only with a valid signature and a higher `revision`.
+public struct DesiredState: Codable, Equatable, Sendable {
+    public var deviceId: String
+    /// Grows by one each time this device's desired state changes; never reused.
+    public var revision: Int
+    public var issuedAt: Date
+    /// The deployments that contributed to this state, for reporting.
+    public var deployments: [DeploymentReference]
+    public var modules: [ModuleSpec]
+
+    public init(deviceId: String, revision: Int, issuedAt: Date, deployments: [DeploymentReference], modules: [ModuleSpec]) {
+        self.deviceId = deviceId
+        self.revision = revision
+        self.issuedAt = issuedAt
+        self.deployments = deployments
+        self.modules = modules
+    }
+}
+
+/// A deployment that contributed modules to a desired state.
+public struct DeploymentReference: Codable, Equatable, Hashable, Sendable {
+    public var name: String
+    public var priority: Int
+
+    public init(name: String, priority: Int) {
+        self.name = name
+        self.priority = priority
+    }
+}
+
+/// What kind of program a module is, which decides how the runtime starts it.
+public enum ModuleKind: String, Codable, Sendable, CaseIterable {
+    /// An Azure-ML-style `score.py` hosted by the runtime's Python scoring host.
+    case pythonScoring = "python-scoring"
+    /// Any executable with its files (`module.json`'s `command`).
+    case process
+}
+
+/// Whether the device should keep a module running or keep it stopped.
+public enum DesiredStatus: String, Codable, Sendable, CaseIterable {
+    case running
+    case stopped
+}
+
+/// When the supervisor restarts a module's process.
+public enum RestartPolicy: String, Codable, Sendable, CaseIterable {
+    /// After any exit.
+    case always
+    /// After a non-zero exit or a signal.
+    case onFailure = "on-failure"
+    /// After any failure, and also when the module stops answering its health check.
+    case onUnhealthy = "on-unhealthy"
+    /// Never: an exited module stays stopped.
+    case never
+}
+
+/// One module the device should run, fully resolved: the bundle is named by digest.
+public struct ModuleSpec: Codable, Equatable, Sendable {
+    public var name: String
+    public var kind: ModuleKind
+    public var bundle: BundleReference
+    public var desiredStatus: DesiredStatus
+    public var restartPolicy: RestartPolicy
+    /// Modules start in ascending order of this number, and stop in descending order.
+    public var startupOrder: Int
+    /// How many worker processes serve a scoring module.
+    public var workers: Int
+    public var env: [String: String]
+    public var telemetry: TelemetrySettings
+
+    public init(
+        name: String, kind: ModuleKind, bundle: BundleReference, desiredStatus: DesiredStatus = .running,
+        restartPolicy: RestartPolicy = .always, startupOrder: Int = 0, workers: Int = 1,
+        env: [String: String] = [:], telemetry: TelemetrySettings = TelemetrySettings()
+    ) {
+        self.name = name
+        self.kind = kind
+        self.bundle = bundle
+        self.desiredStatus = desiredStatus
+        self.restartPolicy = restartPolicy
+        self.startupOrder = startupOrder
+        self.workers = workers
+        self.env = env
+        self.telemetry = telemetry
+    }
+}
+
+/// Where a device downloads a bundle, and what it must find there.
+public struct BundleReference: Codable, Equatable, Hashable, Sendable {
+    public var digest: ContentDigest
+    public var size: Int
+    public var url: String
+
+    public init(digest: ContentDigest, size: Int, url: String) {
+        self.digest = digest
+        self.size = size
+        self.url = url
+    }
+}
+
+/// What a scoring module records about its requests (DESIGN §8).
+public struct TelemetrySettings: Codable, Equatable, Sendable {
+    /// The share of requests recorded, from 0 (none) to 1 (all).
+    public var sampleRate: Double
+    public var collectInputs: Bool
+    public var collectOutputs: Bool
+
+    public init(sampleRate: Double = 0, collectInputs: Bool = false, collectOutputs: Bool = false) {
+        self.sampleRate = sampleRate
+        self.collectInputs = collectInputs
+        self.collectOutputs = collectOutputs
+    }
+}

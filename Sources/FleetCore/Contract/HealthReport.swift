@@ -1,0 +1,134 @@
+import Foundation
+
+/// What a device tells the hub about itself (DESIGN §6): published retained on every
+/// change and every `reportInterval` seconds, so the hub always has the latest.
+public struct HealthReport: Codable, Equatable, Sendable {
+    public var deviceId: String
+    public var at: Date
+    public var runtimeVersion: String
+    public var uptimeSeconds: Int
+    public var desired: DesiredStateStatus
+    public var modules: [ModuleHealth]
+    public var system: SystemHealth
+    public var telemetry: TelemetryHealth
+
+    public init(
+        deviceId: String, at: Date, runtimeVersion: String, uptimeSeconds: Int, desired: DesiredStateStatus,
+        modules: [ModuleHealth], system: SystemHealth, telemetry: TelemetryHealth
+    ) {
+        self.deviceId = deviceId
+        self.at = at
+        self.runtimeVersion = runtimeVersion
+        self.uptimeSeconds = uptimeSeconds
+        self.desired = desired
+        self.modules = modules
+        self.system = system
+        self.telemetry = telemetry
+    }
+}
+
+/// How far the device got with the latest desired state.
+public struct DesiredStateStatus: Codable, Equatable, Sendable {
+    public enum Status: String, Codable, Sendable {
+        case applied, applying, failed
+        case rolledBack = "rolled-back"
+    }
+
+    /// The revision this status is about (0 before any desired state arrived).
+    public var revision: Int
+    public var status: Status
+    /// Why it failed or was rolled back; nil otherwise.
+    public var error: String?
+
+    public init(revision: Int, status: Status, error: String? = nil) {
+        self.revision = revision
+        self.status = status
+        self.error = error
+    }
+}
+
+/// One module as the supervisor sees it.
+public struct ModuleHealth: Codable, Equatable, Sendable {
+    public enum Status: String, Codable, Sendable {
+        case running, backoff, failed, stopped
+    }
+
+    public var name: String
+    public var bundleDigest: ContentDigest
+    public var status: Status
+    public var restarts: Int
+    public var lastExitCode: Int32?
+    public var lastError: String?
+    public var inference: InferenceStats?
+
+    public init(
+        name: String, bundleDigest: ContentDigest, status: Status, restarts: Int = 0,
+        lastExitCode: Int32? = nil, lastError: String? = nil, inference: InferenceStats? = nil
+    ) {
+        self.name = name
+        self.bundleDigest = bundleDigest
+        self.status = status
+        self.restarts = restarts
+        self.lastExitCode = lastExitCode
+        self.lastError = lastError
+        self.inference = inference
+    }
+}
+
+/// Local inference counters and latency of a scoring module.
+public struct InferenceStats: Codable, Equatable, Sendable {
+    public var count: Int
+    public var errors: Int
+    public var p50Ms: Double
+    public var p99Ms: Double
+
+    public init(count: Int, errors: Int, p50Ms: Double, p99Ms: Double) {
+        self.count = count
+        self.errors = errors
+        self.p50Ms = p50Ms
+        self.p99Ms = p99Ms
+    }
+}
+
+/// The device's resources.
+public struct SystemHealth: Codable, Equatable, Sendable {
+    public var cpuPercent: Double
+    public var memUsedBytes: Int64
+    public var memTotalBytes: Int64
+    public var diskFreeBytes: Int64
+
+    public init(cpuPercent: Double, memUsedBytes: Int64, memTotalBytes: Int64, diskFreeBytes: Int64) {
+        self.cpuPercent = cpuPercent
+        self.memUsedBytes = memUsedBytes
+        self.memTotalBytes = memTotalBytes
+        self.diskFreeBytes = diskFreeBytes
+    }
+}
+
+/// The telemetry buffer's state.
+public struct TelemetryHealth: Codable, Equatable, Sendable {
+    public var buffered: Int
+    public var oldestAgeSeconds: Int
+    public var uploaded: Int
+    public var dropped: Int
+
+    public init(buffered: Int, oldestAgeSeconds: Int, uploaded: Int, dropped: Int) {
+        self.buffered = buffered
+        self.oldestAgeSeconds = oldestAgeSeconds
+        self.uploaded = uploaded
+        self.dropped = dropped
+    }
+}
+
+/// The body of the connection topic: online on connect, offline as the last will.
+public struct ConnectionState: Codable, Equatable, Sendable {
+    public var online: Bool
+    public var at: Date?
+    public var runtimeVersion: String?
+
+    public init(online: Bool, at: Date? = nil, runtimeVersion: String? = nil) {
+        self.online = online
+        self.at = at
+        self.runtimeVersion = runtimeVersion
+    }
+}

@@ -1,0 +1,39 @@
+/// The MQTT topic names of the wire contract (namespace `fleet/v1`), kept in one
+/// place so the hub, the runtime and the tests can never disagree on a spelling.
+public enum Topics {
+    /// Every topic of this contract starts with this namespace.
+    public static let namespace = "fleet/v1"
+
+    /// Hub → device, retained: the signed desired state of one device.
+    public static func desired(_ deviceId: String) -> String { "\(namespace)/devices/\(deviceId)/desired" }
+
+    /// Device → hub, retained: the device's latest health report.
+    public static func reported(_ deviceId: String) -> String { "\(namespace)/devices/\(deviceId)/reported" }
+
+    /// Device → hub, retained: online on connect, offline as the device's last will.
+    public static func connection(_ deviceId: String) -> String { "\(namespace)/devices/\(deviceId)/connection" }
+
+    /// Subscription filter matching every device's health reports.
+    public static let allReported = "\(namespace)/devices/+/reported"
+
+    /// Subscription filter matching every device's connection state.
+    public static let allConnection = "\(namespace)/devices/+/connection"
+
+    /// The device id inside a `fleet/v1/devices/{id}/…` topic, or nil for any other topic.
+    public static func deviceId(inTopic topic: String) -> String? {
+        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "fleet", parts[1] == "v1", parts[2] == "devices", !parts[3].isEmpty
+        else { return nil }
+        return String(parts[3])
+    }
+
+    /// Whether `deviceId` can be used inside a topic: non-empty, and free of the
+    /// characters MQTT gives a meaning to (`/`, `+`, `#`) or that would surprise a shell.
+    public static func isValidDeviceId(_ deviceId: String) -> Bool {
+        guard !deviceId.isEmpty, deviceId.count <= 128 else { return false }
+        return deviceId.unicodeScalars.allSatisfy { scalar in
+            (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z")
+                || (scalar >= "0" && scalar <= "9") || scalar == "-" || scalar == "_" || scalar == "."
+        }
+    }
+}
