@@ -78,7 +78,12 @@ let package = Package(
         .target(name: "FleetTesting", dependencies: ["FleetCore"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetTesting"]),
         .testTarget(name: "FleetHubTests", dependencies: ["FleetHub", "FleetTesting"]),
-        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "FleetTesting"]),
+        .testTarget(
+            name: "EdgeRuntimeTests",
+            dependencies: [
+                "EdgeRuntime", "FleetTesting",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]),
         .testTarget(name: "IntegrationTests", dependencies: ["FleetHub", "EdgeRuntime", "FleetTesting"]),
     ],
     swiftLanguageModes: [.v6]
