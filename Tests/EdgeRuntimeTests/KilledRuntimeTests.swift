@@ -53,7 +53,7 @@ struct KilledRuntimeTests {
         #expect(isAlive(firstPid))
 
         // Started again with the broker down: leftovers are ended, the module runs once.
-        device.broker.stop()
+        device.broker.kill()
         runtime = try Self.start(config: configPath, log: device.directory.file("runtime-2.log"))
         #expect(await eventually {
             guard let module = try? device.status().modules.first, let pid = module.pid else { return false }

@@ -44,6 +44,8 @@ final class BundleServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Fixtures.which("python3") ?? "/usr/bin/python3")
         process.arguments = [scriptPath, folder.file("files"), "\(port)", folder.file("requests.log")]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<200 {
             if Fixtures.isListening(port: port) { break }
@@ -66,9 +68,11 @@ final class BundleServer: @unchecked Sendable {
             .split(separator: "\n").map(String.init)
     }
 
+    /// Kills the server. SIGKILL, because a child started from a Swift concurrency thread
+    /// inherits that thread's blocked signals, SIGTERM included.
     func stop() {
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

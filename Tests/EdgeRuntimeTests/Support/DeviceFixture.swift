@@ -73,6 +73,6 @@ final class DeviceFixture: @unchecked Sendable {
     func stop() {
         hub.disconnect()
         server.stop()
-        broker.stop()
+        broker.kill()
     }
 }
