@@ -101,4 +101,25 @@ struct RuntimeIntegrationTests {
         daemon.cancel()
         try await daemon.value
     }
+
+    @Test func aNewerDesiredStateSupersedesTheOneBeingApplied() async throws {
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        let daemon = Task {
+            try await EdgeRuntimeDaemon(config: device.config, settings: Self.settings, logger: Logger(label: "runtime")).run()
+        }
+        let v1 = try Self.service(version: 1)
+        let v2 = try Self.service(version: 2)
+        _ = try await device.publish(revision: 1, [try device.module("svc", v1)])
+        // Revision 2 arrives while revision 1 is still inside its rollback window.
+        #expect(await eventually { (try? device.status().modules.first?.status) == .running })
+        _ = try await device.publish(revision: 2, [try device.module("svc", v2)])
+        #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 2, status: .applied) })
+        let module = try #require(try device.status().modules.first)
+        #expect(module.bundleDigest == v2.digest && module.status == .running)
+        #expect(processes(workingIn: device.dataDirectory.modules).count >= 1)
+        #expect(processes(workingIn: device.dataDirectory.moduleFolder(v1.digest)).isEmpty)
+        daemon.cancel()
+        try await daemon.value
+    }
 }
