@@ -37,6 +37,7 @@ public struct HubServer: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.middlewares.add(JSONErrorMiddleware())
         let bundles = BundleEndpoint(blobs: workspace.blobs)
         router.get("/v1/bundles/:digest") { request, context in
             try await bundles.respond(to: request, context: context, includeBody: true)
@@ -72,7 +73,6 @@ public struct HubServer: Sendable {
             let deployment = try deployments.show(name: context.parameters.require("name"))
             return try JSONResponse.ok(DeploymentDetail(deployment: deployment, devices: deployments.targetedDevices(of: deployment)))
         }
-        router.middlewares.add(JSONErrorMiddleware())
         return router
     }
 }

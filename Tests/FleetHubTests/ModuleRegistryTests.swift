@@ -1,0 +1,62 @@
+import FleetCore
+import FleetHub
+import Foundation
+import Testing
+import ZIPFoundation
+
+struct ModuleRegistryTests {
+    let hub: HubFixture
+
+    init() throws {
+        hub = try HubFixture()
+    }
+
+    @Test func packagesAScoringModuleWithItsModel() throws {
+        let module = try hub.packagedScorer()
+        #expect(module.reference == "iris-scorer:1")
+        #expect(hub.workspace.blobs.contains(module.digest))
+        #expect(module.manifest.entry == "score.py")
+        #expect(module.manifest.models.map(\.path) == ["model/iris.onnx"])
+        #expect(module.manifest.files.map(\.path) == ["model/iris.onnx", "score.py"])
+        let archive = try Archive(url: hub.workspace.blobs.url(for: module.digest), accessMode: .read)
+        #expect(archive.map(\.path) == ["model/iris.onnx", "module.json", "score.py"])
+        #expect(try hub.modules.show(VersionedName(parsing: "iris-scorer")) == module)
+    }
+
+    @Test func processModuleCarriesItsCommandAndRequirements() throws {
+        try hub.write("agent/agent.sh", "#!/bin/sh\necho hi\n")
+        let requirements = try hub.write("requirements.txt", "# pinned\nrequests==2.32.3\n\n")
+        let module = try hub.modules.package(PackageRequest(
+            name: "site-agent", kind: .process, command: ["/bin/sh", "agent.sh"],
+            source: hub.directory.url.appendingPathComponent("agent"), requirements: URL(fileURLWithPath: requirements)))
+        #expect(module.manifest.command == ["/bin/sh", "agent.sh"])
+        #expect(module.manifest.requirements == ["requests==2.32.3"])
+        #expect(module.manifest.files.map(\.path) == ["agent.sh"])
+        #expect(module.manifest.models.isEmpty)
+    }
+
+    @Test func badInputIsRefusedAndRegistersNothing() throws {
+        try hub.write("src/score.py", "def run(x): return x\n")
+        let source = hub.directory.url.appendingPathComponent("src")
+        #expect(throws: RegistryError.unknownModel("iris:1")) {
+            try hub.modules.package(PackageRequest(name: "s", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py", source: source))
+        }
+        try hub.models.register(name: "iris", paths: [hub.write("iris.onnx", "w")])
+        #expect(throws: RegistryError.missingEntry("main.py", in: source.path)) {
+            try hub.modules.package(PackageRequest(name: "s", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "main.py", source: source))
+        }
+        #expect(throws: RegistryError.self) {
+            try hub.modules.package(PackageRequest(name: "s", kind: .process, source: source))
+        }
+        #expect(try hub.modules.list().isEmpty)
+    }
+
+    @Test func repackagingMakesANewVersion() throws {
+        let first = try hub.packagedScorer()
+        let second = try hub.modules.package(PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("iris-scorer-src")))
+        #expect(second.version == first.version + 1)
+        #expect(try hub.modules.list(name: "iris-scorer").map(\.version) == [1, 2])
+    }
+}
