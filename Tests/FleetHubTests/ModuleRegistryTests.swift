@@ -60,3 +60,36 @@ struct ModuleRegistryTests {
         #expect(try hub.modules.list(name: "iris-scorer").map(\.version) == [1, 2])
     }
 }
+
+/// `--vendor-wheels` with the real pip, offline: the requirements file points pip at a
+/// local folder holding a wheel this test builds.
+struct VendorWheelsTests {
+    @Test func requirementsAreDownloadedAsWheelsIntoTheBundle() throws {
+        let hub = try HubFixture()
+        let wheels = hub.directory.url.appendingPathComponent("wheelhouse")
+        try FileManager.default.createDirectory(at: wheels, withIntermediateDirectories: true)
+        let wheel = "tinypkg-0.1-py3-none-any.whl"
+        let archive = try Archive(url: wheels.appendingPathComponent(wheel), accessMode: .create)
+        let entries = [
+            "tinypkg/__init__.py": "VALUE = 1\n",
+            "tinypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
+            "tinypkg-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            "tinypkg-0.1.dist-info/RECORD": "",
+        ]
+        for (path, text) in entries.sorted(by: { $0.key < $1.key }) {
+            let data = Data(text.utf8)
+            try archive.addEntry(with: path, type: .file, uncompressedSize: Int64(data.count)) { position, size in
+                data.subdata(in: Int(position)..<Int(position) + size)
+            }
+        }
+        let requirements = try hub.write("requirements.txt", "--no-index\n--find-links \(wheels.path)\ntinypkg==0.1\n")
+        try hub.models.register(name: "iris", paths: [hub.write("iris.onnx", "w")])
+        try hub.write("src/score.py", "def run(x): return x\n")
+        let module = try hub.modules.package(PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("src"), requirements: URL(fileURLWithPath: requirements),
+            vendorWheels: true))
+        #expect(module.manifest.requirements == ["tinypkg==0.1"])
+        #expect(module.manifest.files.map(\.path).contains("wheels/\(wheel)"))
+    }
+}

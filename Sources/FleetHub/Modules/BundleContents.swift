@@ -100,8 +100,10 @@ struct BundleContents {
         } catch {
             throw RegistryError.unreadablePath(file.path, reason: error.localizedDescription)
         }
+        // pip option lines (`--find-links …`, `--index-url …`) steer the wheel download;
+        // they are not requirements of the module's environment.
         return text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") && !$0.hasPrefix("-") }
     }
 }
