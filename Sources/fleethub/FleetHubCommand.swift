@@ -11,6 +11,6 @@ struct FleetHubCommand: AsyncParsableCommand {
         version: fleetHubVersion,
         subcommands: [
             InitCommand.self, ConfigCommand.self, ModelCommand.self, ModuleCommand.self, DeviceCommand.self,
-            DeployCommand.self, DeploymentCommand.self, PublishCommand.self, ServeCommand.self,
+            DeployCommand.self, DeploymentCommand.self, PublishCommand.self, ServeCommand.self, BrokerCommand.self,
         ])
 }

@@ -23,15 +23,22 @@ public struct DeviceRegistry: Sendable {
         self.workspace = workspace
     }
 
-    /// Registers a device and returns the config file it needs to join the fleet.
+    /// Registers a device and returns the config file it needs to join the fleet, with a
+    /// new broker login (user name = device id); the hub keeps only the password's hash.
     public func add(id: String, tags: [String: String], now: Date = Date()) throws -> (config: DeviceConfig, change: RolloutChange) {
         guard Topics.isValidDeviceId(id) else { throw RegistryError.invalidName(id, what: "device") }
-        let config = try deviceConfig(for: id)
+        var config = try deviceConfig(for: id)
+        let password = BrokerCredentials.newPassword()
+        config.broker.username = id
+        config.broker.password = password
+        let passwordHash = try BrokerCredentials.mosquittoHash(of: password)
         let change = try workspace.database.write { db in
             guard try !Self.exists(id, in: db) else { throw RegistryError.deviceExists(id) }
             try db.execute(
                 sql: "INSERT INTO device (id, createdAt) VALUES (?, ?)",
                 arguments: [id, Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))])
+            try db.execute(
+                sql: "INSERT INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", arguments: [id, passwordHash])
             try Self.insertTags(tags, for: id, in: db)
             return RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
         }
@@ -89,7 +96,8 @@ public struct DeviceRegistry: Sendable {
         return try envelope.map { try workspace.signingKey.publicKey.open($0, for: id) }
     }
 
-    /// The config file of device `id`: broker, hub public key and bundle base URL.
+    /// The config file of device `id` without its broker login: broker, hub public key
+    /// and bundle base URL.
     public func deviceConfig(for id: String) throws -> DeviceConfig {
         let config = try workspace.config()
         return DeviceConfig(

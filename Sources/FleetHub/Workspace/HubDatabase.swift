@@ -86,6 +86,13 @@ enum HubDatabase {
                 t.column("publishedRevision", .integer).notNull().defaults(to: 0)
             }
         }
+        migrator.registerMigration("v2: device broker credentials") { db in
+            // Only a salted PBKDF2 hash; the password itself is in the device's config file.
+            try db.create(table: "deviceCredential") { t in
+                t.primaryKey("deviceId", .text).references("device", onDelete: .cascade)
+                t.column("passwordHash", .text).notNull()
+            }
+        }
         return migrator
     }
 }
