@@ -48,6 +48,11 @@ struct HubServerTests {
             #expect(partial.value(forHTTPHeaderField: "Content-Range") == "bytes 100-\(whole.count - 1)/\(whole.count)")
             #expect(partial.value(forHTTPHeaderField: "Content-Length") == "\(whole.count - 100)")
 
+            let (_, cached) = try await get(url, headers: ["If-None-Match": "\"\(module.digest)\""])
+            #expect(cached.statusCode == 304)
+            let (_, staleRange) = try await get(url, headers: ["Range": "bytes=100-", "If-Range": "\"sha256:other\""])
+            #expect(staleRange.statusCode == 200)
+
             let (_, beyond) = try await get(url, headers: ["Range": "bytes=\(whole.count)-"])
             #expect(beyond.statusCode == 416)
             let (_, missing) = try await get("\(base)/v1/bundles/sha256:\(String(repeating: "0", count: 64))")

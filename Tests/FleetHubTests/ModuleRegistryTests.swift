@@ -51,12 +51,16 @@ struct ModuleRegistryTests {
         #expect(try hub.modules.list().isEmpty)
     }
 
-    @Test func repackagingMakesANewVersion() throws {
+    @Test func packagingTheSameInputsAgainGivesTheSameVersionAndDigest() throws {
         let first = try hub.packagedScorer()
-        let second = try hub.modules.package(PackageRequest(
+        let request = PackageRequest(
             name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
-            source: hub.directory.url.appendingPathComponent("iris-scorer-src")))
-        #expect(second.version == first.version + 1)
+            source: hub.directory.url.appendingPathComponent("iris-scorer-src"))
+        #expect(try hub.modules.package(request) == first)
+        try hub.write("iris-scorer-src/score.py", "def run(raw_data):\n    return 42\n")
+        let changed = try hub.modules.package(request)
+        #expect(changed.version == 2)
+        #expect(changed.digest != first.digest)
         #expect(try hub.modules.list(name: "iris-scorer").map(\.version) == [1, 2])
     }
 }

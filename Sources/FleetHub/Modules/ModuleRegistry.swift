@@ -57,7 +57,8 @@ public struct ModuleRegistry: Sendable {
         self.workspace = workspace
     }
 
-    /// Builds the bundle of `request` and registers it as the next version of its name.
+    /// Builds the bundle of `request` and registers it as the next version of its name;
+    /// when the bundle would equal the latest version's, returns that version instead.
     public func package(_ request: PackageRequest) throws -> ModuleVersion {
         guard VersionedName.isValidName(request.name) else {
             throw RegistryError.invalidName(request.name, what: "module")
@@ -66,15 +67,28 @@ public struct ModuleRegistry: Sendable {
         defer { contents.cleanUp() }
         let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         return try workspace.database.write { db in
-            let latest = try Int.fetchOne(
-                db, sql: "SELECT MAX(version) FROM module WHERE name = ?", arguments: [request.name])
-            let version = (latest ?? 0) + 1
-            let manifest = ModuleManifest(
-                name: request.name, version: version, kind: request.kind, entry: contents.entry,
-                command: request.command, models: contents.modelEntries, files: [],
-                requirements: contents.requirements, createdAt: createdAt)
+            func manifest(version: Int, createdAt: Date) -> ModuleManifest {
+                ModuleManifest(
+                    name: request.name, version: version, kind: request.kind, entry: contents.entry,
+                    command: request.command, models: contents.modelEntries, files: [],
+                    requirements: contents.requirements, createdAt: createdAt)
+            }
+            let latest = try Row.fetchOne(
+                db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [request.name]
+            ).map(Self.module)
+            // Packaging the same inputs again gives the same bundle: the latest version is reused.
+            if let latest {
+                let temporary = try workspace.blobs.temporaryURL()
+                defer { try? FileManager.default.removeItem(at: temporary) }
+                let again = try BundleWriter().write(
+                    manifest: manifest(version: latest.version, createdAt: latest.createdAt), files: contents.files,
+                    to: temporary)
+                if again.digest == latest.digest { return latest }
+            }
+            let version = (latest?.version ?? 0) + 1
             let temporary = try workspace.blobs.temporaryURL()
-            let written = try BundleWriter().write(manifest: manifest, files: contents.files, to: temporary)
+            let written = try BundleWriter().write(
+                manifest: manifest(version: version, createdAt: createdAt), files: contents.files, to: temporary)
             _ = try workspace.blobs.adopt(temporary)
             let module = ModuleVersion(
                 name: request.name, version: version, kind: request.kind, digest: written.digest,
