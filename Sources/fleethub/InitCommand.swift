@@ -17,19 +17,23 @@ struct InitCommand: ParsableCommand {
     }
 }
 
-struct ConfigCommand: ParsableCommand {
+struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "Show or change the workspace settings.", subcommands: [Set.self, Show.self])
 
-    struct Set: ParsableCommand {
+    struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a setting: broker, public-url, broker-username, broker-password.")
+            abstract: "Change a setting: broker, public-url, broker-username, broker-password. A new public-url is republished to every device.")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The setting.") var key: String
         @Argument(help: "Its new value.") var value: String
 
-        func run() throws {
-            try workspace.open().set(key, to: value)
+        func run() async throws {
+            let opened = try workspace.open()
+            try opened.set(key, to: value)
+            if key == HubConfig.Key.publicURL.rawValue {
+                try await Rollout.publish(DeploymentStore(workspace: opened).restage(), workspace: opened)
+            }
         }
     }
 

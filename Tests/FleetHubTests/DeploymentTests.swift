@@ -79,6 +79,15 @@ struct DeploymentTests {
         #expect(try hub.devices.desiredState(id: "gw-2")?.modules.map(\.bundle.digest) != [canary.digest])
     }
 
+    @Test func aNewPublicURLRestagesEveryDeviceWithModules() throws {
+        _ = try hub.devices.add(id: "gw-1", tags: ["site": "plant-1"])
+        _ = try hub.devices.add(id: "gw-2", tags: ["site": "plant-2"])
+        try hub.deploy(manifest)
+        try hub.workspace.set("public-url", to: "https://hub.example")
+        #expect(try hub.deployments.restage().changedDevices == ["gw-1"])
+        #expect(try hub.devices.desiredState(id: "gw-1")?.modules.first?.bundle.url.hasPrefix("https://hub.example/v1/bundles/") == true)
+    }
+
     @Test func badManifestsChangeNothing() throws {
         _ = try hub.devices.add(id: "gw-1", tags: ["site": "plant-1"])
         let unknownBundle = manifest.replacingOccurrences(of: "iris-scorer:1", with: "iris-scorer:9")

@@ -29,6 +29,7 @@ final class HubFixture: Sendable {
     }
 
     /// Registers a model `name` with one file and packages a scoring module around it.
+    @discardableResult
     func packagedScorer(model name: String = "iris", module: String = "iris-scorer", weights: String = "w1") throws -> ModuleVersion {
         let path = try write("\(name)/\(name).onnx", weights)
         let model = try models.register(name: name, paths: [path])

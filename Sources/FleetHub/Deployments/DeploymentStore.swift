@@ -92,6 +92,14 @@ public struct DeploymentStore: Sendable {
         }
     }
 
+    /// Recomputes every device's desired state, e.g. after the public URL (and so
+    /// every bundle URL) changed.
+    public func restage(now: Date = Date()) throws -> RolloutChange {
+        try workspace.database.write { db in
+            RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
+        }
+    }
+
     public func list() throws -> [ResolvedDeployment] {
         try workspace.database.read { db in try Self.all(db) }
     }

@@ -59,6 +59,7 @@ public struct ModuleRegistry: Sendable {
 
     /// Builds the bundle of `request` and registers it as the next version of its name;
     /// when the bundle would equal the latest version's, returns that version instead.
+    @discardableResult
     public func package(_ request: PackageRequest) throws -> ModuleVersion {
         guard VersionedName.isValidName(request.name) else {
             throw RegistryError.invalidName(request.name, what: "module")

@@ -33,6 +33,7 @@ public struct ModelRegistry: Sendable {
 
     /// Stores the files at `paths` (files, or folders that keep their tree) and
     /// registers them as the next version of `name`.
+    @discardableResult
     public func register(
         name: String, paths: [String], tags: [String: String] = [:], description: String? = nil
     ) throws -> ModelVersion {
@@ -86,6 +87,7 @@ public struct ModelRegistry: Sendable {
     }
 
     /// Writes the files of `reference` under `folder`, keeping their relative paths.
+    @discardableResult
     public func download(_ reference: VersionedName, to folder: URL) throws -> ModelVersion {
         let model = try show(reference)
         for file in model.files {
