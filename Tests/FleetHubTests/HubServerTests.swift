@@ -2,6 +2,7 @@ import FleetCore
 import FleetHub
 import FleetTesting
 import Foundation
+import Logging
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -13,7 +14,10 @@ struct HubServerTests {
     /// Starts the server on a free port, runs `body` with its base URL, and stops it.
     func withServer(_ hub: HubFixture, _ body: (String) async throws -> Void) async throws {
         let ready = AsyncStream<Int>.makeStream()
-        let server = HubServer(workspace: hub.workspace, host: "127.0.0.1", port: 0)
+        // Stopping by cancellation makes the server log an error; tests do not need it.
+        var logger = Logger(label: "fleethub.http.test")
+        logger.logLevel = .critical
+        let server = HubServer(workspace: hub.workspace, host: "127.0.0.1", port: 0, logger: logger)
         let task = Task { try await server.run { port in ready.continuation.yield(port) } }
         defer { task.cancel() }
         var iterator = ready.stream.makeAsyncIterator()
