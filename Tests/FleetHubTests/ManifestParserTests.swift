@@ -69,6 +69,7 @@ struct ManifestParserTests {
         let message = error("name: [iris\npriority: 1\n")
         #expect(message.hasPrefix("m.yaml: malformed YAML:"))
         #expect(message.contains("line 1"))
+        #expect(error("name: x\npriority: 1\ntarget: *\n").contains("quote the star"))
     }
 
     @Test func missingFieldsAndDuplicatesAreRefused() {

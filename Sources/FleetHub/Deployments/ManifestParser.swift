@@ -26,7 +26,10 @@ public enum ManifestParser {
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw ManifestError.malformedYAML(file: file, detail: "\(error)")
+            let detail = "\(error)"
+            // `target: *` is the likeliest way to meet YAML aliases by accident.
+            let hint = detail.contains("alias") ? "\n(to target every device, quote the star: target: \"*\")" : ""
+            throw ManifestError.malformedYAML(file: file, detail: detail + hint)
         }
         var reader = NodeReader(file: file)
         guard let root else { throw ManifestError.invalid(file: file, line: nil, field: "name", problem: "the file is empty") }
