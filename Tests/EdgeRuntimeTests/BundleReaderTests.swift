@@ -114,4 +114,25 @@ import Testing
         let bundle = TestBundle(data: try TestBundle.zip([.file(path: "run.sh", data: Data("a".utf8))]))
         #expect(throws: BundleError.missingManifest) { try unpack(bundle) }
     }
+
+    @Test func unpacksWhatTheHubsBundleWriterWrites() throws {
+        let sources = directory.url.appendingPathComponent("sources")
+        try FileManager.default.createDirectory(at: sources.appendingPathComponent("model"), withIntermediateDirectories: true)
+        try Data("print('hi')\n".utf8).write(to: sources.appendingPathComponent("score.py"))
+        try Data([9, 8, 7]).write(to: sources.appendingPathComponent("model/weights.bin"))
+        let manifest = ModuleManifest(
+            name: "iris", version: 3, kind: .pythonScoring, entry: "score.py", models: [], files: [], requirements: [],
+            createdAt: Date(timeIntervalSince1970: 0))
+        let archive = directory.url.appendingPathComponent("written.zip")
+        let written = try BundleWriter().write(
+            manifest: manifest,
+            files: [
+                BundleFile(path: "score.py", source: sources.appendingPathComponent("score.py")),
+                BundleFile(path: "model/weights.bin", source: sources.appendingPathComponent("model/weights.bin")),
+            ],
+            to: archive)
+        try BundleReader().verifyArchive(at: archive, digest: written.digest, size: written.size)
+        let unpacked = try BundleReader().unpack(archive: archive, into: directory.url.appendingPathComponent("iris"))
+        #expect(unpacked == written.manifest)
+    }
 }

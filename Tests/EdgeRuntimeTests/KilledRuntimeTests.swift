@@ -18,14 +18,9 @@ struct KilledRuntimeTests {
         return folder.appendingPathComponent("edge-runtime")
     }
 
-    static func start(config: String, log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["run", "--config", config, "--rollback-window", "0.5", "--stop-grace", "2"]
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try process.run()
-        return process
+    static func start(config: String, log: String) throws -> ChildProcess {
+        try ChildProcess(
+            executable.path, ["run", "--config", config, "--rollback-window", "0.5", "--stop-grace", "2"], outputPath: log)
     }
 
     static func cli(_ arguments: [String]) throws -> String {
@@ -48,8 +43,8 @@ struct KilledRuntimeTests {
         #expect(await eventually { processes(workingIn: device.dataDirectory.modules).count >= 2 })
 
         // SIGKILL leaves the module's processes behind, orphaned.
-        kill(runtime.processIdentifier, SIGKILL)
-        runtime.waitUntilExit()
+        runtime.signal(SIGKILL)
+        _ = try await runtime.waitForExit()
         #expect(isAlive(firstPid))
 
         // Started again with the broker down: leftovers are ended, the module runs once.
@@ -76,9 +71,8 @@ struct KilledRuntimeTests {
         #expect(check == nil, "check must fail while the broker is down")
 
         // SIGTERM stops the runtime and its modules.
-        runtime.terminate()
-        runtime.waitUntilExit()
-        #expect(runtime.terminationStatus == 0)
+        runtime.signal(SIGTERM)
+        #expect(try await runtime.waitForExit() == 0)
         #expect(processes(workingIn: device.dataDirectory.modules).isEmpty)
     }
 }
