@@ -34,12 +34,17 @@ struct KilledRuntimeTests {
         let configPath = device.directory.file("gw-001.yaml")
         try device.config.save(to: configPath)
         let bundle = try TestBundle.shellModule(
-            name: "svc", version: 1, script: "trap 'exit 0' TERM\nsleep 300 &\nwhile true; do sleep 0.1; done\n")
+            name: "svc", version: 1, script: "echo svc started\ntrap 'exit 0' TERM\nsleep 300 &\nwhile true; do sleep 0.1; done\n")
         _ = try await device.publish(revision: 1, [try device.module("svc", bundle)])
 
         var runtime = try Self.start(config: configPath, log: device.directory.file("runtime-1.log"))
         #expect(await eventually { (try? device.status().modules.first?.status) == .running })
         let firstPid = try #require(try device.status().modules.first?.pid)
+        let healthy = try Self.cli(["check", "--config", configPath])
+        #expect(healthy.contains("[pass] broker reachable and authorised"))
+        #expect(healthy.contains("[pass] bundle URL reachable"))
+        #expect(!healthy.contains("FAIL"), "\(healthy)")
+        #expect(try Self.cli(["logs", "svc", "--tail", "1", "--config", configPath]) == "svc started\n")
         #expect(await eventually { processes(workingIn: device.dataDirectory.modules).count >= 2 })
 
         // SIGKILL leaves the module's processes behind, orphaned.

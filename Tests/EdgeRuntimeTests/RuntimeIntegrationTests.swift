@@ -122,4 +122,27 @@ struct RuntimeIntegrationTests {
         daemon.cancel()
         try await daemon.value
     }
+
+    @Test func modulesKeepRunningWhileTheBrokerIsGoneAndTheDeviceAnnouncesItselfAgain() async throws {
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        let daemon = Task {
+            try await EdgeRuntimeDaemon(config: device.config, settings: Self.settings, logger: Logger(label: "runtime")).run()
+        }
+        _ = try await device.publish(revision: 1, [try device.module("svc", try Self.service(version: 1))])
+        #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 1, status: .applied) })
+        let pid = try #require(try device.status().modules.first?.pid)
+
+        // The broker keeps no state: after its restart only the runtime's reconnect
+        // can bring the retained online message back.
+        device.broker.kill()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(isAlive(pid))
+        try await device.broker.restart()
+        #expect(await eventually(timeout: .seconds(15)) { (try? await device.connectionState())??.online == true })
+        #expect(isAlive(pid))
+        #expect(try device.status().modules.first?.restarts == 0)
+        daemon.cancel()
+        try await daemon.value
+    }
 }
