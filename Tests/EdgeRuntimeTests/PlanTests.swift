@@ -94,6 +94,17 @@ import Testing
         #expect(plan(desired: [a], current: current) == [.start(a), .removeUnusedBundles])
     }
 
+    @Test func pythonScoringModulesGetTheirEnvironmentPreparedOnce() {
+        var a = Self.module("a", "a")
+        a.kind = .pythonScoring
+        #expect(plan(desired: [a], current: DeviceState()) == [
+            .download(a.bundle), .verify(a.bundle), .unpack(a.bundle.digest), .prepareEnvironment(a.bundle.digest),
+            .start(a), .removeUnusedBundles,
+        ])
+        let ready = DeviceState(unpackedBundles: [a.bundle.digest], readyEnvironments: [a.bundle.digest])
+        #expect(plan(desired: [a], current: ready) == [.start(a), .removeUnusedBundles])
+    }
+
     @Test func rolledBackVersionIsNotTriedAgain() {
         let good = Self.module("a", "a")
         let bad = Self.module("a", "b")

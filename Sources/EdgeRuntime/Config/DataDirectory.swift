@@ -8,6 +8,7 @@ import Foundation
 /// bundles/<hex>.zip       content-addressed bundle cache (and <hex>.partial while downloading)
 /// modules/<hex>/          an unpacked, verified bundle; shared by modules with the same digest
 /// logs/<module>.log       a module's stdout and stderr (rotated to .log.1, .log.2, …)
+/// environments/<key>/     Python venvs, one per distinct requirements set
 /// ```
 public struct DataDirectory: Sendable, Equatable {
     public let root: URL
@@ -25,6 +26,7 @@ public struct DataDirectory: Sendable, Equatable {
     public var bundles: URL { root.appendingPathComponent("bundles") }
     public var modules: URL { root.appendingPathComponent("modules") }
     public var logs: URL { root.appendingPathComponent("logs") }
+    public var environments: URL { root.appendingPathComponent("environments") }
 
     public func bundle(_ digest: ContentDigest) -> URL { bundles.appendingPathComponent("\(digest.hex).zip") }
     public func partialBundle(_ digest: ContentDigest) -> URL { bundles.appendingPathComponent("\(digest.hex).partial") }
@@ -33,7 +35,7 @@ public struct DataDirectory: Sendable, Equatable {
 
     /// Creates the folders (0700: bundles and logs may hold the owner's data).
     public func create() throws {
-        for folder in [root, bundles, modules, logs] {
+        for folder in [root, bundles, modules, logs, environments] {
             try FileManager.default.createDirectory(
                 at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }

@@ -8,14 +8,17 @@ public struct DeviceState: Equatable, Sendable {
     public var cachedBundles: Set<ContentDigest>
     /// Bundles unpacked and verified.
     public var unpackedBundles: Set<ContentDigest>
+    /// Unpacked `python-scoring` bundles whose Python environment is ready.
+    public var readyEnvironments: Set<ContentDigest>
 
     public init(
         modules: [String: InstalledModule] = [:], cachedBundles: Set<ContentDigest> = [],
-        unpackedBundles: Set<ContentDigest> = []
+        unpackedBundles: Set<ContentDigest> = [], readyEnvironments: Set<ContentDigest> = []
     ) {
         self.modules = modules
         self.cachedBundles = cachedBundles
         self.unpackedBundles = unpackedBundles
+        self.readyEnvironments = readyEnvironments
     }
 }
 

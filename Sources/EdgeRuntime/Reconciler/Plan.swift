@@ -2,7 +2,8 @@ import FleetCore
 
 /// The steps that turn `current` into `desired`, without touching anything.
 ///
-/// Bundles are prepared first (download, verify, unpack) while the old versions keep
+/// Bundles are prepared first (download, verify, unpack, and the Python environment of
+/// `python-scoring` modules) while the old versions keep
 /// running; then modules that must stop are stopped in descending startup order; then
 /// modules start or switch in ascending startup order; unused bundles go last. A
 /// device already in the desired state gets no steps, and a module that rolled back
@@ -14,6 +15,7 @@ public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
     var stops: [(order: Int, name: String, steps: [Step])] = []
     var starts: [Step] = []
     var prepared = Set<ContentDigest>()
+    var environments = Set<ContentDigest>()
 
     for spec in ordered {
         let installed = current.modules[spec.name]
@@ -31,6 +33,9 @@ public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
             if !current.unpackedBundles.contains(digest), prepared.insert(digest).inserted {
                 if !current.cachedBundles.contains(digest) { prepare.append(.download(spec.bundle)) }
                 prepare += [.verify(spec.bundle), .unpack(digest)]
+            }
+            if spec.kind == .pythonScoring, !current.readyEnvironments.contains(digest), environments.insert(digest).inserted {
+                prepare.append(.prepareEnvironment(digest))
             }
             if let installed, installed.isRunning {
                 starts.append(.switchVersion(from: installed.spec, to: spec))

@@ -14,6 +14,7 @@ public actor Reconciler {
     private let supervisor: Supervisor
     private let downloader: BundleDownloader
     private let reader: BundleReader
+    private let environments: PythonEnvironments
     private let dataDirectory: DataDirectory
     private let settings: RuntimeSettings
     private let logger: Logger
@@ -29,6 +30,7 @@ public actor Reconciler {
         self.supervisor = supervisor
         self.downloader = downloader
         self.reader = BundleReader(limits: settings.bundleLimits)
+        self.environments = PythonEnvironments(dataDirectory: dataDirectory)
         self.dataDirectory = dataDirectory
         self.settings = settings
         self.logger = logger
@@ -75,12 +77,17 @@ public actor Reconciler {
         logger.info("applying desired state", metadata: ["revision": "\(desired.revision)"])
         let installed = Dictionary(((try? store.appliedModules()) ?? []).map { ($0.name, $0) }) { _, last in last }
         let running = await supervisor.runningModules()
+        let unpacked = digests(in: dataDirectory.modules, suffix: "")
         let current = DeviceState(
             modules: installed.mapValues {
                 InstalledModule(spec: $0.spec, isRunning: running[$0.name] != nil, rejectedDigest: $0.rejectedDigest)
             },
             cachedBundles: digests(in: dataDirectory.bundles, suffix: ".zip"),
-            unpackedBundles: digests(in: dataDirectory.modules, suffix: ""))
+            unpackedBundles: unpacked,
+            readyEnvironments: unpacked.filter { digest in
+                guard let manifest = manifest(of: digest), manifest.kind == .pythonScoring else { return false }
+                return environments.isReady(for: manifest.requirements)
+            })
         let steps = plan(desired: desired.modules, current: current)
         var run = Run(desired: desired, installed: installed)
         for step in steps {
@@ -167,6 +174,20 @@ public actor Reconciler {
             } catch {
                 run.brokenBundles[digest] = "\(error)"
             }
+        case .prepareEnvironment(let digest):
+            guard run.brokenBundles[digest] == nil else { return }
+            guard let manifest = manifest(of: digest) else {
+                run.brokenBundles[digest] = "\(BundleError.missingManifest)"
+                return
+            }
+            let wheels = dataDirectory.moduleFolder(digest).appendingPathComponent("wheels")
+            do {
+                try await environments.prepare(
+                    requirements: manifest.requirements,
+                    wheels: FileManager.default.fileExists(atPath: wheels.path) ? wheels : nil)
+            } catch {
+                run.brokenBundles[digest] = "\(error)"
+            }
         case .stop(let name):
             await supervisor.stop(name)
             if let spec = run.desired.modules.first(where: { $0.name == name }) {
@@ -227,6 +248,11 @@ public actor Reconciler {
         }
     }
 
+    private func manifest(of digest: ContentDigest) -> ModuleManifest? {
+        let url = dataDirectory.moduleFolder(digest).appendingPathComponent(ModuleManifest.fileName)
+        return (try? Data(contentsOf: url)).flatMap { try? FleetJSON.decode(ModuleManifest.self, from: $0) }
+    }
+
     private func launch(_ spec: ModuleSpec) throws -> ModuleLaunch {
         let folder = dataDirectory.moduleFolder(spec.bundle.digest)
         let manifestURL = folder.appendingPathComponent(ModuleManifest.fileName)
@@ -261,8 +287,8 @@ public actor Reconciler {
 
     // MARK: - Bundle cache
 
-    /// Deletes cached archives, partial downloads and unpacked folders that no
-    /// installed, last-known-good or desired module refers to.
+    /// Deletes cached archives, partial downloads, unpacked folders and Python
+    /// environments that no installed, last-known-good or desired module refers to.
     private func removeUnusedBundles(keeping run: Run) {
         var keep = Set(run.desired.modules.map(\.bundle.digest))
         for module in run.installed.values {
@@ -278,6 +304,9 @@ public actor Reconciler {
                 try? manager.removeItem(at: folder.appendingPathComponent(name))
             }
         }
+        let environmentKeys = keep.compactMap(manifest(of:)).filter { $0.kind == .pythonScoring }
+            .map { PythonEnvironments.key(for: $0.requirements) }
+        environments.removeAll(except: Set(environmentKeys))
     }
 
     private func digests(in folder: URL, suffix: String) -> Set<ContentDigest> {

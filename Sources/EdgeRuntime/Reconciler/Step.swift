@@ -9,6 +9,8 @@ public enum Step: Equatable, Sendable, CustomStringConvertible {
     case verify(BundleReference)
     /// Unpack a verified bundle and check every file against its module.json.
     case unpack(ContentDigest)
+    /// Create (or reuse) the Python environment of an unpacked `python-scoring` bundle.
+    case prepareEnvironment(ContentDigest)
     /// Stop a module and keep it stopped.
     case stop(module: String)
     /// Stop a module that is no longer desired and forget it.
@@ -28,7 +30,7 @@ public enum Step: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .stop(let name), .remove(let name): name
         case .start(let spec), .switchVersion(_, let spec), .rollBack(_, let spec, _): spec.name
-        case .download, .verify, .unpack, .removeUnusedBundles: nil
+        case .download, .verify, .unpack, .prepareEnvironment, .removeUnusedBundles: nil
         }
     }
 
@@ -37,6 +39,7 @@ public enum Step: Equatable, Sendable, CustomStringConvertible {
         case .download(let bundle): "download \(bundle.digest)"
         case .verify(let bundle): "verify \(bundle.digest)"
         case .unpack(let digest): "unpack \(digest)"
+        case .prepareEnvironment(let digest): "prepare the Python environment of \(digest)"
         case .stop(let name): "stop \(name)"
         case .remove(let name): "remove \(name)"
         case .start(let spec): "start \(spec.name) (\(spec.bundle.digest))"
