@@ -54,11 +54,11 @@ import Testing
         let buffer = try TelemetryBuffer(
             path: folder.file("telemetry.sqlite"), deviceId: "gw-001",
             limits: TelemetryBufferLimits(maxRecords: 1_000, maxBytes: 1_000))
-        // Each record is "iris" (4 bytes) + {"n":N} (7 to 8 bytes).
+        // Each record is "iris" (4 bytes) + {"n":N} (7 to 9 bytes).
         try await buffer.append(contentsOf: (1...200).map { Self.entry($0) })
         let stats = try buffer.stats()
         #expect(stats.bufferedBytes <= 1_000)
-        #expect(stats.bufferedBytes > 1_000 - 12)
+        #expect(stats.bufferedBytes > 1_000 - 13)
         #expect(stats.droppedFull == Int64(200 - stats.buffered))
         #expect(try buffer.readRecords(in: 1...Int64.max, limit: 1).first?.seq == Int64(200 - stats.buffered + 1))
     }
