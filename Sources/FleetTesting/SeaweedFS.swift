@@ -88,6 +88,7 @@ public final class SeaweedFS: @unchecked Sendable {
                 "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=\(data)", "-s3", "-s3.port=\(s3Port)",
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=\(directory.file("s3.json"))",
                 "-s3.autoCreateBucket=false", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+                "-s3.localSocket=\(directory.file("s3.sock"))", "-filer.localSocket=\(directory.file("filer.sock"))",
             ] + ports.sorted { $0.key < $1.key }.map { "-\($0.key)=\($0.value)" }
         if !FileManager.default.fileExists(atPath: directory.file("weed.log")) {
             _ = FileManager.default.createFile(atPath: directory.file("weed.log"), contents: nil)
@@ -178,7 +179,7 @@ public final class SeaweedFS: @unchecked Sendable {
         "'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL after two seconds) and waits for it.
+    /// Stops the server (SIGTERM, then SIGKILL after half a second: its data is throwaway) and waits for it.
     public func stop() {
         guard let process = lock.withLock({ () -> Process? in
             defer { self.process = nil }
@@ -186,13 +187,18 @@ public final class SeaweedFS: @unchecked Sendable {
         }) else { return }
         guard process.isRunning else { return }
         process.terminate()
-        for _ in 0..<40 where process.isRunning {
+        for _ in 0..<10 where process.isRunning {
             usleep(50_000)
         }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
+        // Each gRPC server also listens on /tmp/seaweedfs-<server>-grpc-<port>.sock, with no flag to move it.
+        for (name, port) in ports where name.hasSuffix(".port.grpc") {
+            let server = name.prefix { $0 != "." }
+            try? FileManager.default.removeItem(atPath: "/tmp/seaweedfs-\(server)-grpc-\(port).sock")
+        }
     }
 
     deinit {

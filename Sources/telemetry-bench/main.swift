@@ -50,28 +50,34 @@ struct Ingest: AsyncParsableCommand {
         let printAcks = printAcks
         let batch = batch
         let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
                     var done = 0
+                    var latencies: [Double] = []
                     while done < perProducer {
                         let count = min(batch, perProducer - done)
                         let entries = (0..<count).map { template[(done + $0) % template.count] }
+                        let called = ContinuousClock.now
                         let seqs = try await buffer.append(contentsOf: entries)
+                        latencies.append((ContinuousClock.now - called).seconds)
                         if printAcks {
                             FileHandle.standardOutput.write(Data(seqs.map { "ack \($0)\n" }.joined().utf8))
                         }
                         done += count
                     }
+                    return latencies
                 }
             }
-            try await group.waitForAll()
+            return try await group.reduce(into: [Double]()) { $0 += $1 }.sorted()
         }
         let seconds = (ContinuousClock.now - start).seconds
         let total = perProducer * concurrency
         try report([
             "test": .string("ingest"), "records": .number(Double(total)), "concurrency": .number(Double(concurrency)),
             "batch": .number(Double(batch)), "seconds": .number(seconds), "recordsPerSecond": .number(Double(total) / seconds),
+            "appendP50Microseconds": .number(latencies[latencies.count / 2] * 1e6),
+            "appendP99Microseconds": .number(latencies[latencies.count * 99 / 100] * 1e6),
         ])
     }
 }

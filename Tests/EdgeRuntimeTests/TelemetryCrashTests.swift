@@ -16,6 +16,9 @@ final class TelemetryBenchProcess: @unchecked Sendable {
     }
 
     static func start(_ arguments: [String]) throws -> TelemetryBenchProcess {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: executable),
+            "\(executable) is missing: `swift build` builds it (swift test builds all products)")
         let child = TelemetryBenchProcess(process: Process())
         child.process.executableURL = URL(fileURLWithPath: executable)
         child.process.arguments = arguments
