@@ -108,12 +108,25 @@ public final class MQTTClient: Sendable {
     }
 
     /// Publishes `payload` on `topic`. With QoS 1 it returns once the broker
-    /// acknowledged the message; a message sent while the connection is down is
-    /// queued and delivered after the reconnect, within the acknowledgement timeout.
+    /// acknowledged the message; a QoS 1 message published while the client is
+    /// reconnecting waits for the reconnect, within the acknowledgement timeout.
     public func publish(_ topic: String, payload: Data, qos: MQTTQoS = .atLeastOnce, retain: Bool = false) async throws {
         guard mosquitto_pub_topic_check(topic) == MOSQ_ERR_SUCCESS.rawValue else {
             throw MQTTError.invalidTopic(topic)
         }
+        let deadline = ContinuousClock.now + configuration.acknowledgementTimeout
+        while true {
+            do {
+                return try await publishNow(topic, payload: payload, qos: qos, retain: retain)
+            } catch MQTTError.notConnected(let operation) where qos == .atLeastOnce {
+                guard try await reconnected(before: deadline) else {
+                    throw MQTTError.notConnected(operation: operation)
+                }
+            }
+        }
+    }
+
+    private func publishNow(_ topic: String, payload: Data, qos: MQTTQoS, retain: Bool) async throws {
         let phase = state.withLock { $0.phase }
         guard phase == .connected || phase == .reconnecting else {
             throw MQTTError.notConnected(operation: "publish to '\(topic)'")
@@ -129,6 +142,30 @@ public final class MQTTClient: Sendable {
                 throw MQTTError.invalidConfiguration("cannot publish to '\(topic)': \(describe(rc))")
             }
             return qos == .atLeastOnce ? .publish(messageId) : nil
+        }
+    }
+
+    /// Waits until the client is connected again; false when it is closed or the
+    /// deadline passes first.
+    private func reconnected(before deadline: ContinuousClock.Instant) async throws -> Bool {
+        let events = connectionEvents()
+        switch state.withLock({ $0.phase }) {
+        case .connected: return true
+        case .reconnecting: break
+        case .idle, .connecting, .closed: return false
+        }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await event in events where event == .connected { return true }
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                return false
+            }
+            let result = await group.next() ?? false
+            group.cancelAll()
+            return result
         }
     }
 

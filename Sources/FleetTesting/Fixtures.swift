@@ -1,0 +1,97 @@
+import Foundation
+
+/// Finding the real programs that integration tests start, and deciding what a
+/// missing one means: under `CI=true` it is a failure, elsewhere the test is skipped.
+public enum Fixtures {
+    /// True when running in CI, where every fixture must be present.
+    public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// The absolute path of `program` on PATH or in the usual system folders, or nil.
+    public static func which(_ program: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let folders = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/sbin"]
+        return folders.map { "\($0)/\(program)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Whether tests that need `program` should run: always in CI (so a missing
+    /// program fails them), elsewhere only when it is installed.
+    public static func shouldRun(needing program: String) -> Bool {
+        isCI || which(program) != nil
+    }
+
+    /// A TCP port on 127.0.0.1 that nothing listens on right now.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw FixtureError.noFreePort }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else { throw FixtureError.noFreePort }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
+    public static func isListening(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                connect(fd, raw, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// Runs `program` to completion and returns its standard output; throws with its
+    /// standard error when it exits non-zero.
+    @discardableResult
+    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outData = output.fileHandleForReading.readDataToEndOfFile()
+        let errData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw FixtureError.commandFailed(
+                "\(program) \(arguments.joined(separator: " "))", status: process.terminationStatus,
+                stderr: String(decoding: errData, as: UTF8.self))
+        }
+        return String(decoding: outData, as: UTF8.self)
+    }
+}
+
+/// Why a test fixture could not be started.
+public enum FixtureError: Error, CustomStringConvertible {
+    case missingProgram(String, install: String)
+    case noFreePort
+    case didNotStart(String, log: String)
+    case commandFailed(String, status: Int32, stderr: String)
+
+    public var description: String {
+        switch self {
+        case .missingProgram(let program, let install): "\(program) is not installed; run \(install)"
+        case .noFreePort: "no free TCP port on 127.0.0.1"
+        case .didNotStart(let what, let log): "\(what) did not start:\n\(log)"
+        case .commandFailed(let command, let status, let stderr): "\(command) exited with \(status): \(stderr)"
+        }
+    }
+}
