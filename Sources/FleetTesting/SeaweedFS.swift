@@ -17,7 +17,7 @@ public final class SeaweedFS: @unchecked Sendable {
     private let adminSecretKey = "admin-secret-\(UUID().uuidString.prefix(8))"
     private let python: String
     private let lock = NSLock()
-    private var process: Process?
+    private var process: ChildProcess?
 
     /// Starts a server and waits until its S3 API answers signed requests.
     public static func start() async throws -> SeaweedFS {
@@ -81,23 +81,14 @@ public final class SeaweedFS: @unchecked Sendable {
                 ports[name] = try Fixtures.freePort()
             }
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: weed)
-        process.arguments =
+        let arguments =
             [
                 "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=\(data)", "-s3", "-s3.port=\(s3Port)",
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=\(directory.file("s3.json"))",
                 "-s3.autoCreateBucket=false", "-master.volumeSizeLimitMB=64", "-volume.max=16",
                 "-s3.localSocket=\(directory.file("s3.sock"))", "-filer.localSocket=\(directory.file("filer.sock"))",
             ] + ports.sorted { $0.key < $1.key }.map { "-\($0.key)=\($0.value)" }
-        if !FileManager.default.fileExists(atPath: directory.file("weed.log")) {
-            _ = FileManager.default.createFile(atPath: directory.file("weed.log"), contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.file("weed.log")))
-        try log.seekToEnd()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let process = try ChildProcess(weed, arguments, outputPath: directory.file("weed.log"))
         lock.withLock { self.process = process }
     }
 
@@ -181,19 +172,11 @@ public final class SeaweedFS: @unchecked Sendable {
 
     /// Stops the server (SIGTERM, then SIGKILL after half a second: its data is throwaway) and waits for it.
     public func stop() {
-        guard let process = lock.withLock({ () -> Process? in
+        guard let process = lock.withLock({ () -> ChildProcess? in
             defer { self.process = nil }
             return self.process
         }) else { return }
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<10 where process.isRunning {
-            usleep(50_000)
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
+        process.stop(grace: .milliseconds(500))
         // Each gRPC server also listens on /tmp/seaweedfs-<server>-grpc-<port>.sock, with no flag to move it.
         for (name, port) in ports where name.hasSuffix(".port.grpc") {
             let server = name.prefix { $0 != "." }

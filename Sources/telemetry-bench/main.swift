@@ -134,6 +134,7 @@ struct Upload: AsyncParsableCommand {
     @Option(help: "S3 signing region.") var region: String?
     @Option(help: "AWS shared-credentials file.") var credentials: String?
     @Option(help: "Records per object.") var batchRecords = 10_000
+    @Flag(help: "Print 'object KEY' for every object the store acknowledged, as it is acknowledged.") var printObjects = false
 
     func run() async throws {
         let buffer = try TelemetryBuffer(
@@ -141,7 +142,13 @@ struct Upload: AsyncParsableCommand {
         let settings = StorageSettings(url: storage, endpoint: endpoint, region: region, credentialsFile: credentials)
         let uploader = TelemetryUploader(buffer: buffer, destination: try settings.destination(), batchRecords: batchRecords)
         let start = ContinuousClock.now
-        let objects = try await uploader.uploadAll()
+        var objects = 0
+        while try await uploader.uploadNextBatch() {
+            objects += 1
+            if printObjects, let key = await uploader.status.lastObjectKey {
+                FileHandle.standardOutput.write(Data("object \(key)\n".utf8))
+            }
+        }
         let seconds = (ContinuousClock.now - start).seconds
         let status = await uploader.status
         try report([

@@ -8,6 +8,7 @@ import Testing
 final class TelemetryBenchProcess: @unchecked Sendable {
     let process: Process
     let output = Pipe()
+    let errors = Pipe()
 
     /// `telemetry-bench` sits beside the test bundle in the build folder.
     static var executable: String {
@@ -23,7 +24,7 @@ final class TelemetryBenchProcess: @unchecked Sendable {
         child.process.executableURL = URL(fileURLWithPath: executable)
         child.process.arguments = arguments
         child.process.standardOutput = child.output
-        child.process.standardError = FileHandle.nullDevice
+        child.process.standardError = child.errors
         try child.process.run()
         return child
     }
@@ -32,12 +33,24 @@ final class TelemetryBenchProcess: @unchecked Sendable {
         self.process = process
     }
 
-    /// Waits until `condition` holds, then SIGKILLs the child; true if it was still running when killed.
-    func killWhen(timeout: Duration, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, !condition(), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
+    /// Reads standard output until it holds `count` lines (or the child closed it); returns what was read.
+    func readLines(atLeast count: Int) -> String {
+        var text = ""
+        while text.count(where: { $0 == "\n" }) < count {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
         }
+        return text
+    }
+
+    /// What the child wrote on standard error (call after it exited).
+    var errorOutput: String {
+        String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// SIGKILLs the child and reaps it; true if it was still running until then.
+    func killNow() -> Bool {
         let wasRunning = process.isRunning
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -61,15 +74,9 @@ final class TelemetryBenchProcess: @unchecked Sendable {
             "ingest", "--db", path, "--records", "10000000", "--concurrency", "16", "--print-acks",
         ])
         // Read acknowledgements as they come; kill once a few thousand are in.
-        let reader = child.output.fileHandleForReading
-        var text = ""
-        while text.count(where: { $0 == "\n" }) < 3_000 {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        #expect(try await child.killWhen(timeout: .zero) { true })
-        text += String(decoding: reader.readDataToEndOfFile(), as: UTF8.self)
+        var text = child.readLines(atLeast: 3_000)
+        #expect(child.killNow(), "the ingest ended before it could be killed: \(child.errorOutput)")
+        text += String(decoding: child.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
 
         let acknowledged = Set(text.split(separator: "\n").compactMap { line in
             line.hasPrefix("ack ") ? Int64(line.dropFirst(4)) : nil

@@ -36,6 +36,9 @@ public final class TelemetryBuffer: Sendable {
         self.deviceId = deviceId
         self.limits = limits
         var configuration = Configuration()
+        // Another process (a status command, a restarted runtime while the old one is still closing) may hold
+        // a lock for a moment: wait for it rather than fail.
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
