@@ -103,6 +103,25 @@ import Testing
         #expect(stats.uploaded == 5 && stats.buffered == 15)
     }
 
+    @Test func batchLinesAreExactlyTheContractEncodingOfTheRecords() async throws {
+        let folder = try TemporaryDirectory()
+        let buffer = try TelemetryBuffer(path: folder.file("telemetry.sqlite"), deviceId: "gw-\"001\"")
+        let start = Date(timeIntervalSince1970: 1_764_028_800.75)
+        try await buffer.append(contentsOf: [
+            TelemetryEntry(ts: start, module: "iris", kind: .inference, data: .object(["b": .array([.number(1.5), .null]), "a": .string("x/y")])),
+            TelemetryEntry(ts: start.addingTimeInterval(0.5), module: "caf\u{e9} \"quoted\"", kind: .custom, data: .number(3)),
+            TelemetryEntry(ts: start.addingTimeInterval(2), module: "iris", kind: .metric, data: .object([:])),
+        ])
+        let batch = try #require(try await buffer.nextBatch(maxRecords: 10))
+        var expected = Data()
+        for record in try buffer.readRecords(in: 1...3, limit: nil) {
+            expected.append(try FleetJSON.encode(record) + Data("\n".utf8))
+        }
+        #expect(String(decoding: batch.lines, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+        #expect(try batch.records().map(\.module) == ["iris", "caf\u{e9} \"quoted\"", "iris"])
+        #expect(batch.count == 3)
+    }
+
     @Test func sequenceNumbersNeverRepeatAfterTheBufferEmpties() async throws {
         let folder = try TemporaryDirectory()
         let path = folder.file("telemetry.sqlite")
@@ -116,7 +135,7 @@ import Testing
 
     @Test func objectKeysFollowTheContract() {
         let batch = TelemetryBatch(
-            firstSeq: 101, lastSeq: 200, day: TelemetryBatch.day(of: Date(timeIntervalSince1970: 1_764_028_800)), records: [])
+            firstSeq: 101, lastSeq: 200, day: TelemetryBatch.day(of: Date(timeIntervalSince1970: 1_764_028_800)), count: 0, lines: Data())
         #expect(batch.objectKey(prefix: "fleet/telemetry", deviceId: "gw-001") == "fleet/telemetry/gw-001/2025/11/25/101-200.jsonl.gz")
         #expect(batch.objectKey(prefix: "", deviceId: "gw-001") == "gw-001/2025/11/25/101-200.jsonl.gz")
     }

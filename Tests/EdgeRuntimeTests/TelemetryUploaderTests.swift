@@ -151,12 +151,8 @@ import Testing
             let buffer = try TelemetryBuffer(path: path, deviceId: "gw-001")
             try await buffer.append(contentsOf: Self.entries(1...150))
             let batch = try #require(try await buffer.nextBatch(maxRecords: 100))
-            var lines = Data()
-            for record in batch.records {
-                lines.append(try FleetJSON.encode(record) + Data("\n".utf8))
-            }
             try await destination.store.put(
-                key: batch.objectKey(prefix: destination.prefix, deviceId: "gw-001"), data: try Gzip.compress(lines),
+                key: batch.objectKey(prefix: destination.prefix, deviceId: "gw-001"), data: try Gzip.compress(batch.lines),
                 contentType: "application/gzip")
             try await buffer.append(contentsOf: Self.entries(151...170))
         }

@@ -8,14 +8,23 @@ public struct TelemetryBatch: Equatable, Sendable {
     public var lastSeq: Int64
     /// The UTC day of the batch's first record, as `yyyy/mm/dd`.
     public var day: String
-    /// The records of the range still in the buffer, in seq order.
-    public var records: [TelemetryRecord]
+    /// How many records of the range are still in the buffer.
+    public var count: Int
+    /// Those records as JSON lines, one `TelemetryRecord` per line in seq order: the object's content
+    /// before gzip.
+    public var lines: Data
 
-    public init(firstSeq: Int64, lastSeq: Int64, day: String, records: [TelemetryRecord]) {
+    public init(firstSeq: Int64, lastSeq: Int64, day: String, count: Int, lines: Data) {
         self.firstSeq = firstSeq
         self.lastSeq = lastSeq
         self.day = day
-        self.records = records
+        self.count = count
+        self.lines = lines
+    }
+
+    /// The records of `lines`, decoded.
+    public func records() throws -> [TelemetryRecord] {
+        try lines.split(separator: UInt8(ascii: "\n")).map { try FleetJSON.decode(TelemetryRecord.self, from: Data($0)) }
     }
 
     /// `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{firstSeq}-{lastSeq}.jsonl.gz` (DESIGN §8); no leading

@@ -180,19 +180,24 @@ public final class TelemetryBuffer: Sendable {
     public func nextBatch(maxRecords: Int) async throws -> TelemetryBatch? {
         while true {
             if let plan = try await onWriter(operation: "read upload plan", { db, _ in try UploadPlan.fetchOne(db) }) {
-                let records = try readRecords(in: plan.firstSeq...plan.lastSeq, limit: nil)
-                if !records.isEmpty {
-                    return TelemetryBatch(firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, records: records)
+                let rows = try readLines(in: plan.firstSeq...plan.lastSeq, limit: nil)
+                if rows.writer.count > 0 {
+                    return TelemetryBatch(
+                        firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, count: rows.writer.count,
+                        lines: rows.writer.lines)
                 }
                 // Everything in the planned range was dropped meanwhile; nothing left to rewrite.
                 _ = try await onWriter(operation: "clear upload plan") { db, _ in try UploadPlan.deleteAll(db) }
                 continue
             }
-            let records = try readRecords(in: 1...Int64.max, limit: maxRecords)
-            guard let first = records.first, let last = records.last else { return nil }
-            let plan = UploadPlan(firstSeq: first.seq, lastSeq: last.seq, day: TelemetryBatch.day(of: first.ts))
+            let rows = try readLines(in: 1...Int64.max, limit: maxRecords)
+            guard let first = rows.first, let lastSeq = rows.lastSeq else { return nil }
+            let plan = UploadPlan(
+                firstSeq: first.seq, lastSeq: lastSeq, day: TelemetryBatch.day(of: Date(timeIntervalSince1970: first.ts)))
             try await onWriter(operation: "save upload plan") { db, _ in try plan.save(db) }
-            return TelemetryBatch(firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, records: records)
+            return TelemetryBatch(
+                firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, count: rows.writer.count,
+                lines: rows.writer.lines)
         }
     }
 
@@ -252,6 +257,32 @@ public final class TelemetryBuffer: Sendable {
             }
         } catch let error as TelemetryBufferError {
             throw error
+        } catch {
+            throw TelemetryBufferError.read(path: path, reason: "\(error)")
+        }
+    }
+
+    /// The buffered rows with seq in `range` as JSON lines, with the first row's seq and time and the last seq.
+    private func readLines(in range: ClosedRange<Int64>, limit: Int?) throws
+        -> (writer: TelemetryLineWriter, first: (seq: Int64, ts: Double)?, lastSeq: Int64?)
+    {
+        do {
+            return try pool.read { db in
+                var writer = try TelemetryLineWriter(deviceId: deviceId)
+                var first: (seq: Int64, ts: Double)?
+                var lastSeq: Int64?
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT seq, ts, module, kind, data FROM record WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
+                    arguments: [range.lowerBound, range.upperBound, limit ?? -1])
+                while let row = try rows.next() {
+                    let seq: Int64 = row["seq"]
+                    let ts: Double = row["ts"]
+                    try writer.append(seq: seq, ts: ts, module: row["module"], kind: row["kind"], data: row["data"])
+                    if first == nil { first = (seq, ts) }
+                    lastSeq = seq
+                }
+                return (writer, first, lastSeq)
+            }
         } catch {
             throw TelemetryBufferError.read(path: path, reason: "\(error)")
         }

@@ -39,12 +39,12 @@ public actor TelemetryUploader {
         do {
             guard let batch = try await buffer.nextBatch(maxRecords: batchRecords) else { return false }
             let key = batch.objectKey(prefix: destination.prefix, deviceId: buffer.deviceId)
-            let lines = try Self.jsonLines(batch.records)
+            let lines = batch.lines
             let object = try Gzip.compress(lines)
             try await destination.store.put(key: key, data: object, contentType: "application/gzip")
             try await buffer.acknowledge(batch)
             status.objectsUploaded += 1
-            status.recordsUploaded += batch.records.count
+            status.recordsUploaded += batch.count
             status.compressedBytes += object.count
             status.uncompressedBytes += lines.count
             status.lastObjectKey = key
@@ -85,16 +85,5 @@ public actor TelemetryUploader {
             }
             try? await Task.sleep(for: .seconds(wait))
         }
-    }
-
-    /// One `TelemetryRecord` per line, in the contract's JSON encoding.
-    static func jsonLines(_ records: [TelemetryRecord]) throws -> Data {
-        let encoder = FleetJSON.encoder()
-        var lines = Data()
-        for record in records {
-            lines.append(try encoder.encode(record))
-            lines.append(UInt8(ascii: "\n"))
-        }
-        return lines
     }
 }
