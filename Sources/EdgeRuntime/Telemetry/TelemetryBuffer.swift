@@ -25,6 +25,8 @@ public final class TelemetryBuffer: Sendable {
     public let limits: TelemetryBufferLimits
 
     private let pool: DatabasePool
+    /// Encodes each entry's data on the appending task, so the writer only inserts bytes.
+    private let encoder = FleetJSON.encoder()
     private let writer = DispatchQueue(label: "telemetry-buffer.writer")
     private let pending = Mutex(PendingAppends())
     /// Mirrors the database; mutated only on `writer` after a commit.
@@ -64,7 +66,6 @@ public final class TelemetryBuffer: Sendable {
     @discardableResult
     public func append(contentsOf entries: [TelemetryEntry]) async throws -> ClosedRange<Int64> {
         precondition(!entries.isEmpty, "append(contentsOf:) needs at least one entry")
-        let encoder = FleetJSON.encoder()
         let rows = try entries.map { entry in
             StoredRow(
                 ts: entry.ts.timeIntervalSince1970, module: entry.module, kind: entry.kind.rawValue,
