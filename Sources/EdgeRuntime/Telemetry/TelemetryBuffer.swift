@@ -180,7 +180,7 @@ public final class TelemetryBuffer: Sendable {
     /// oldest `maxRecords` records become a new batch, whose bounds are persisted before it is returned.
     public func nextBatch(maxRecords: Int) async throws -> TelemetryBatch? {
         while true {
-            if let plan = try await onWriter(operation: "read upload plan", { db, _ in try UploadPlan.fetchOne(db) }) {
+            if let plan = try readPlan() {
                 let rows = try readLines(in: plan.firstSeq...plan.lastSeq, limit: nil)
                 if rows.writer.count > 0 {
                     return TelemetryBatch(
@@ -263,6 +263,14 @@ public final class TelemetryBuffer: Sendable {
         }
     }
 
+    private func readPlan() throws -> UploadPlan? {
+        do {
+            return try pool.read { db in try UploadPlan.fetchOne(db) }
+        } catch {
+            throw TelemetryBufferError.read(path: path, reason: "\(error)")
+        }
+    }
+
     /// The buffered rows with seq in `range` as JSON lines, with the first row's seq and time and the last seq.
     private func readLines(in range: ClosedRange<Int64>, limit: Int?) throws
         -> (writer: TelemetryLineWriter, first: (seq: Int64, ts: Double)?, lastSeq: Int64?)
@@ -298,10 +306,13 @@ public final class TelemetryBuffer: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             writer.async {
                 do {
-                    var next = self.totals.withLock { $0 }
+                    let before = self.totals.withLock { $0 }
+                    var next = before
                     let result = try self.pool.write { db in
                         let result = try body(db, &next)
-                        try next.saveCounters(db)
+                        if next != before {
+                            try next.saveCounters(db)
+                        }
                         return result
                     }
                     self.totals.withLock { $0 = next }
@@ -362,7 +373,7 @@ private struct PendingAppends: Sendable {
 
 /// The buffer's figures, kept in memory and in the `counter` table. `lastSeq` is persisted so that
 /// sequence numbers never repeat, even after every record was uploaded and deleted.
-private struct Totals: Sendable {
+private struct Totals: Equatable, Sendable {
     var lastSeq: Int64 = 0
     var count = 0
     var bytes = 0
