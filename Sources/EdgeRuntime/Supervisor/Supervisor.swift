@@ -24,7 +24,7 @@ public actor Supervisor {
         var log: RotatingLog
         /// Number of the next restart since the module last ran healthily (for back-off).
         var attempt = 0
-        /// Exits the supervisor did not ask for, since `run`.
+        /// Exits the supervisor did not ask for and the restart policy does not expect, since `run`.
         var unexpectedExits = 0
         var startedInstant: ContinuousClock.Instant?
         var stopping = false
@@ -191,7 +191,10 @@ public actor Supervisor {
             persist(name)
             return
         }
-        module.unexpectedExits += 1
+        // A clean exit is what a one-shot module (`never`, `on-failure`) is expected to do.
+        if exitCode != 0 || module.launch.restartPolicy == .always || module.launch.restartPolicy == .onUnhealthy {
+            module.unexpectedExits += 1
+        }
         let uptime = module.startedInstant.map { ContinuousClock.now - $0 } ?? .zero
         module.attempt = settings.backoff.nextAttempt(after: module.attempt, uptime: uptime)
         let restart = switch module.launch.restartPolicy {
