@@ -96,9 +96,11 @@ public actor Reconciler {
                 return
             }
             logger.debug("step", metadata: ["step": "\(step)"])
+            // Modules still in their rollback window may need the bundles they replaced.
+            if step == .removeUnusedBundles, await !settleWatches(&run) { return }
             await perform(step, in: &run)
         }
-        guard !Task.isCancelled else { return }
+        guard await settleWatches(&run), !Task.isCancelled else { return }
         for spec in desired.modules where spec.desiredStatus == .stopped && run.installed[spec.name]?.spec != spec {
             run.save(AppliedModule(spec: spec, lastKnownGood: run.installed[spec.name]?.lastKnownGood), store: store)
         }
@@ -137,6 +139,8 @@ public actor Reconciler {
         var brokenBundles: [ContentDigest: String] = [:]
         var failures: [String: String] = [:]
         var rollbacks: [String: String] = [:]
+        /// Modules started in this run whose rollback window has not been watched yet.
+        var watches: [Watch] = []
 
         mutating func save(_ module: AppliedModule, store: StateStore) {
             installed[module.name] = module
@@ -146,6 +150,48 @@ public actor Reconciler {
         func summary(_ reasons: [String: String]) -> String {
             reasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         }
+    }
+
+    /// A module started with a new spec, and what it goes back to if it does not stay up.
+    private struct Watch {
+        var spec: ModuleSpec
+        var fallback: ModuleSpec?
+    }
+
+    /// Watches every module started in this run for the rollback window, all at once
+    /// (so startup order decides the order of starts, not a wait per module), and rolls
+    /// back those that did not stay up. Returns false when the run was interrupted.
+    private func settleWatches(_ run: inout Run) async -> Bool {
+        let watches = run.watches
+        run.watches = []
+        guard !watches.isEmpty else { return true }
+        let supervisor = self.supervisor
+        let window = settings.rollbackWindow
+        let verdicts = await withTaskGroup(of: (Int, Supervisor.Verdict).self) { group in
+            for (index, watch) in watches.enumerated() {
+                let name = watch.spec.name
+                group.addTask { (index, await supervisor.watch(name, for: window)) }
+            }
+            var verdicts = [Supervisor.Verdict](repeating: .interrupted, count: watches.count)
+            for await (index, verdict) in group { verdicts[index] = verdict }
+            return verdicts
+        }
+        var complete = true
+        for (watch, verdict) in zip(watches, verdicts) {
+            switch verdict {
+            case .stable:
+                run.save(AppliedModule(spec: watch.spec, lastKnownGood: watch.spec), store: store)
+            case .interrupted:
+                complete = false
+            case .failed(let reason):
+                if let target = watch.fallback, target != watch.spec {
+                    await perform(.rollBack(from: watch.spec, to: target, reason: reason), in: &run)
+                } else {
+                    run.failures[watch.spec.name] = "did not stay up: \(reason)"
+                }
+            }
+        }
+        return complete
     }
 
     private func perform(_ step: Step, in run: inout Run) async {
@@ -217,7 +263,8 @@ public actor Reconciler {
         }
     }
 
-    /// Starts `spec` (stopping `previous` first) and watches it for the rollback window.
+    /// Starts `spec` (stopping `previous` first); its rollback window is watched by
+    /// `settleWatches` once every module of the run has started.
     private func start(_ spec: ModuleSpec, replacing previous: ModuleSpec?, in run: inout Run) async {
         if let reason = run.brokenBundles[spec.bundle.digest] {
             run.failures[spec.name] = reason
@@ -234,18 +281,7 @@ public actor Reconciler {
         let lastKnownGood = run.installed[spec.name]?.lastKnownGood
         run.save(AppliedModule(spec: spec, lastKnownGood: lastKnownGood), store: store)
         await supervisor.run(launch)
-        switch await supervisor.watch(spec.name, for: settings.rollbackWindow) {
-        case .stable:
-            run.save(AppliedModule(spec: spec, lastKnownGood: spec), store: store)
-        case .interrupted:
-            return
-        case .failed(let reason):
-            if let target = lastKnownGood ?? previous, target != spec {
-                await perform(.rollBack(from: spec, to: target, reason: reason), in: &run)
-            } else {
-                run.failures[spec.name] = "did not stay up: \(reason)"
-            }
-        }
+        run.watches.append(Watch(spec: spec, fallback: lastKnownGood ?? previous))
     }
 
     private func manifest(of digest: ContentDigest) -> ModuleManifest? {
