@@ -38,6 +38,8 @@ struct KilledRuntimeTests {
         _ = try await device.publish(revision: 1, [try device.module("svc", bundle)])
 
         var runtime = try Self.start(config: configPath, log: device.directory.file("runtime-1.log"))
+        var runtimes = [runtime]
+        defer { runtimes.forEach { $0.stop() } }
         #expect(await eventually { (try? device.status().modules.first?.status) == .running })
         let firstPid = try #require(try device.status().modules.first?.pid)
         let healthy = try Self.cli(["check", "--config", configPath])
@@ -55,6 +57,7 @@ struct KilledRuntimeTests {
         // Started again with the broker down: leftovers are ended, the module runs once.
         device.broker.kill()
         runtime = try Self.start(config: configPath, log: device.directory.file("runtime-2.log"))
+        runtimes.append(runtime)
         #expect(await eventually {
             guard let module = try? device.status().modules.first, let pid = module.pid else { return false }
             return pid != firstPid && module.status == .running

@@ -25,6 +25,7 @@ struct RuntimeIntegrationTests {
         let daemon = Task {
             try await EdgeRuntimeDaemon(config: device.config, settings: Self.settings, logger: Logger(label: "runtime")).run()
         }
+        defer { daemon.cancel() }
 
         // Deploy → running.
         let v1 = try Self.service(version: 1)
@@ -89,6 +90,7 @@ struct RuntimeIntegrationTests {
         let daemon = Task {
             try await EdgeRuntimeDaemon(config: device.config, settings: Self.settings, logger: Logger(label: "runtime")).run()
         }
+        defer { daemon.cancel() }
         let good = try device.module("good", try Self.service(version: 1))
         var missing = good
         missing.name = "missing"
@@ -108,6 +110,7 @@ struct RuntimeIntegrationTests {
         let daemon = Task {
             try await EdgeRuntimeDaemon(config: device.config, settings: Self.settings, logger: Logger(label: "runtime")).run()
         }
+        defer { daemon.cancel() }
         let v1 = try Self.service(version: 1)
         let v2 = try Self.service(version: 2)
         _ = try await device.publish(revision: 1, [try device.module("svc", v1)])
@@ -129,6 +132,7 @@ struct RuntimeIntegrationTests {
         let daemon = Task {
             try await EdgeRuntimeDaemon(config: device.config, settings: Self.settings, logger: Logger(label: "runtime")).run()
         }
+        defer { daemon.cancel() }
         _ = try await device.publish(revision: 1, [try device.module("svc", try Self.service(version: 1))])
         #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 1, status: .applied) })
         let pid = try #require(try device.status().modules.first?.pid)

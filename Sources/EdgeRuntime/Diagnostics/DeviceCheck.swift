@@ -10,7 +10,7 @@ import FoundationNetworking
 /// passes or fails, and a failure says how to fix it.
 public struct DeviceCheck: Sendable {
     /// One check's outcome.
-    public struct Result: Sendable, Equatable, Codable {
+    public struct Finding: Sendable, Equatable, Codable {
         public var name: String
         public var passed: Bool
         public var detail: String
@@ -26,16 +26,16 @@ public struct DeviceCheck: Sendable {
         self.configPath = configPath
     }
 
-    public func run() async -> [Result] {
+    public func run() async -> [Finding] {
         let config: DeviceConfig
         do {
             config = try DeviceConfig.load(from: configPath)
         } catch {
-            return [Result(
+            return [Finding(
                 name: "config readable", passed: false, detail: "\(error)",
                 fix: "write the file with `fleethub device add <id> --out \(configPath)` and make it readable by the runtime's user")]
         }
-        var results = [Result(name: "config readable", passed: true, detail: "\(configPath), device \(config.deviceId)")]
+        var results = [Finding(name: "config readable", passed: true, detail: "\(configPath), device \(config.deviceId)")]
         results.append(hubKey(config))
         results.append(await broker(config))
         results.append(await bundleURL(config))
@@ -44,18 +44,18 @@ public struct DeviceCheck: Sendable {
         return results
     }
 
-    private func hubKey(_ config: DeviceConfig) -> Result {
+    private func hubKey(_ config: DeviceConfig) -> Finding {
         do {
             let key = try HubPublicKey(base64: config.hub.publicKey)
-            return Result(name: "hub key valid", passed: true, detail: "key id \(key.keyId)")
+            return Finding(name: "hub key valid", passed: true, detail: "key id \(key.keyId)")
         } catch {
-            return Result(
+            return Finding(
                 name: "hub key valid", passed: false, detail: "\(error)",
                 fix: "set hub.publicKey to the output of `fleethub key show` (base64 of 32 bytes)")
         }
     }
 
-    private func broker(_ config: DeviceConfig) async -> Result {
+    private func broker(_ config: DeviceConfig) async -> Finding {
         let name = "broker reachable and authorised"
         do {
             let address = try BrokerAddress(config.broker.url)
@@ -73,23 +73,23 @@ public struct DeviceCheck: Sendable {
             defer { client.disconnect() }
             try await client.connect()
             try await client.subscribe(Topics.desired(config.deviceId)) { _ in }
-            return Result(name: name, passed: true, detail: "\(address), subscribed to \(Topics.desired(config.deviceId))")
+            return Finding(name: name, passed: true, detail: "\(address), subscribed to \(Topics.desired(config.deviceId))")
         } catch let error as MQTTError {
             let fix = switch error {
             case .connectionRefused: "check broker.username and broker.password, and that the hub created this device's broker user"
             case .subscriptionRefused: "the broker ACL must let this device read \(Topics.desired(config.deviceId))"
             default: "check broker.url, that the broker runs, and that the network/firewall lets this device reach it"
             }
-            return Result(name: name, passed: false, detail: "\(error)", fix: fix)
+            return Finding(name: name, passed: false, detail: "\(error)", fix: fix)
         } catch {
-            return Result(name: name, passed: false, detail: "\(error)", fix: "check broker.url and the TLS files in the config")
+            return Finding(name: name, passed: false, detail: "\(error)", fix: "check broker.url and the TLS files in the config")
         }
     }
 
-    private func bundleURL(_ config: DeviceConfig) async -> Result {
+    private func bundleURL(_ config: DeviceConfig) async -> Finding {
         let name = "bundle URL reachable"
         guard let url = URL(string: config.hub.bundleBaseURL), url.scheme == "http" || url.scheme == "https" else {
-            return Result(
+            return Finding(
                 name: name, passed: false, detail: "'\(config.hub.bundleBaseURL)' is not an http(s) URL",
                 fix: "set hub.bundleBaseURL to the hub's address, e.g. http://hub.example:8080")
         }
@@ -99,17 +99,17 @@ public struct DeviceCheck: Sendable {
             let (_, response) = try await URLSession.shared.data(for: request)
             let status = (response as? HTTPURLResponse)?.statusCode ?? 0
             guard status < 500 else {
-                return Result(name: name, passed: false, detail: "\(url) answered HTTP \(status)", fix: "check the hub's logs")
+                return Finding(name: name, passed: false, detail: "\(url) answered HTTP \(status)", fix: "check the hub's logs")
             }
-            return Result(name: name, passed: true, detail: "\(url) answered HTTP \(status)")
+            return Finding(name: name, passed: true, detail: "\(url) answered HTTP \(status)")
         } catch {
-            return Result(
+            return Finding(
                 name: name, passed: false, detail: "\(url): \(error.localizedDescription)",
                 fix: "check that `fleethub serve` runs and that this device can reach \(url.host ?? "the hub")")
         }
     }
 
-    private func diskSpace(_ config: DeviceConfig) -> Result {
+    private func diskSpace(_ config: DeviceConfig) -> Finding {
         let name = "disk space"
         var folder = DataDirectory(config: config).root
         while !FileManager.default.fileExists(atPath: folder.path) && folder.path != "/" {
@@ -117,26 +117,26 @@ public struct DeviceCheck: Sendable {
         }
         guard let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder.path))?[.systemFreeSize] as? NSNumber
         else {
-            return Result(name: name, passed: false, detail: "cannot read free space of \(folder.path)", fix: "check the data dir")
+            return Finding(name: name, passed: false, detail: "cannot read free space of \(folder.path)", fix: "check the data dir")
         }
         let mib = free.int64Value >> 20
         guard free.int64Value >= minimumFreeBytes else {
-            return Result(
+            return Finding(
                 name: name, passed: false, detail: "\(mib) MiB free in \(folder.path)",
                 fix: "free at least \(minimumFreeBytes >> 20) MiB or point dataDir to a larger disk")
         }
-        return Result(name: name, passed: true, detail: "\(mib) MiB free in \(folder.path)")
+        return Finding(name: name, passed: true, detail: "\(mib) MiB free in \(folder.path)")
     }
 
-    private func python() -> Result {
+    private func python() -> Finding {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for folder in path.split(separator: ":") {
             let candidate = "\(folder)/python3"
             if FileManager.default.isExecutableFile(atPath: candidate) {
-                return Result(name: "python3 available", passed: true, detail: candidate)
+                return Finding(name: "python3 available", passed: true, detail: candidate)
             }
         }
-        return Result(
+        return Finding(
             name: "python3 available", passed: false, detail: "no python3 in PATH (\(path))",
             fix: "install it (`apt-get install python3 python3-venv`); python-scoring modules need it")
     }

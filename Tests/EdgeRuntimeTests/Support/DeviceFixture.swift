@@ -70,7 +70,10 @@ final class DeviceFixture: @unchecked Sendable {
         try StateStore(url: dataDirectory.database).status()
     }
 
+    /// Stops the fixtures; module processes a failed test left running (found by their
+    /// working directory in this device's data dir) are killed by pid.
     func stop() {
+        for pid in processes(workingIn: dataDirectory.modules) { kill(pid, SIGKILL) }
         hub.disconnect()
         server.stop()
         broker.kill()
