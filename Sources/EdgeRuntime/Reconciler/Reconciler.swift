@@ -63,14 +63,6 @@ public actor Reconciler {
         }
     }
 
-    /// Waits until the latest submitted desired state has been applied (or failed).
-    public func waitUntilIdle() async {
-        while let task = applying {
-            await task.value
-            if applying == task { return }
-        }
-    }
-
     // MARK: - Applying
 
     private func apply(_ desired: DesiredState, submission: Int) async {
