@@ -38,6 +38,7 @@ public struct HubServer: Sendable {
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(JSONErrorMiddleware())
+        router.middlewares.add(HTTPAccessMiddleware(workspace: workspace))
         let bundles = BundleEndpoint(blobs: workspace.blobs)
         router.get("/v1/bundles/:digest") { request, context in
             try await bundles.respond(to: request, context: context, includeBody: true)
