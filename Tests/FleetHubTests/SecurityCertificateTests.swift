@@ -50,7 +50,7 @@ struct SecurityCertificateTests {
         let fixture = try SecurityFixture()
         let config = try fixture.enroll("gw-a", tags: ["site": "x"])
         try fixture.hub.packagedScorer()
-        try fixture.hub.deploy("name: prod\ntarget: site=x\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n")
+        try fixture.hub.deploy("name: prod\npriority: 1\ntarget: site=x\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n")
         #expect(try fixture.hub.devices.desiredState(id: "gw-a")?.modules.count == 1)
 
         let outcome = try DeviceRevocation(workspace: fixture.workspace).revoke(id: "gw-a")

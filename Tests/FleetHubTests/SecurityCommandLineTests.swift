@@ -44,7 +44,7 @@ struct SecurityCommandLineTests {
             _ = try await hub("device", "add", id, "--tag", "site=x", "--out", directory.file("devices/\(id).yaml"))
         }
 
-        try "name: prod\ntarget: site=x\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n"
+        try "name: prod\npriority: 1\ntarget: site=x\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n"
             .write(toFile: directory.file("prod.yaml"), atomically: true, encoding: .utf8)
         #expect(try await hub("deploy", directory.file("prod.yaml")).contains("published desired state to 2 device(s): gw-a, gw-b"))
         _ = try await hub("device", "list", "--json")

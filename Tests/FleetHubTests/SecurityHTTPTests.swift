@@ -55,7 +55,7 @@ struct SecurityHTTPTests {
         var open = access
         open.publicReads = true
         try open.save(in: fixture.workspace)
-        try await withServer(fixture.workspace) { base in
+        try await withServer(fixture.workspace) { (base: String) async throws in
             #expect(try await status("GET", "\(base)/v1/models", token: nil) == 200)
             #expect(try await status("POST", "\(base)/v1/models", token: nil) == 401)
         }

@@ -19,6 +19,7 @@ public struct DeviceRevocation: Sendable {
         public var change: RolloutChange
     }
 
+    @discardableResult
     public func revoke(id: String, now: Date = Date()) throws -> Outcome {
         let change = try DeviceRegistry(workspace: workspace).remove(id: id, now: now)
         var serials: [String] = []
