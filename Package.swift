@@ -62,6 +62,7 @@ let package = Package(
             name: "EdgeRuntime",
             dependencies: [
                 "FleetCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,6 +80,16 @@ let package = Package(
             dependencies: [
                 "EdgeRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Drives the telemetry buffer from outside: the ingest benchmark and the kill -9 test.
+        .executableTarget(
+            name: "telemetry-bench",
+            dependencies: [
+                "EdgeRuntime",
+                "FleetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // Throwaway real services (mosquitto, ...) on free loopback ports, for tests.
