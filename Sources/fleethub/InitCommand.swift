@@ -18,6 +18,7 @@ struct InitCommand: ParsableCommand {
         let created = try Workspace.create(
             at: workspace.root, config: HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil))
         try CertificateAuthority.create(in: created.certificateAuthorityFolder, brokerHosts: hosts.hosts(brokerURL: broker))
+        _ = try HTTPAccess.load(from: created)
         print("created workspace \(created.root.path) with its certificate authority")
         if insecure { Output.warn("plain MQTT allowed (--insecure): fleet traffic is neither encrypted nor authenticated") }
         print("hub public key: \(created.signingKey.publicKey.base64)")

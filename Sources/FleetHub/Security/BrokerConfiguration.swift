@@ -83,11 +83,16 @@ public struct BrokerConfiguration: Sendable {
         topic readwrite \(Topics.namespace)/#
 
         # every device: %u is its certificate's common name, which is its device id
-        pattern read \(Topics.desired("%u"))
-        pattern write \(Topics.reported("%u"))
-        pattern write \(Topics.connection("%u"))
+        \(deviceRules.joined(separator: "\n"))
 
         """
+
+    /// The ACL lines that confine each device (`%u` = its broker identity = its id).
+    static let deviceRules = [
+        "pattern read \(Topics.desired("%u"))",
+        "pattern write \(Topics.reported("%u"))",
+        "pattern write \(Topics.connection("%u"))",
+    ]
 
     private func listenAddress(default port: Int) throws -> (host: String?, port: Int) {
         guard let listen else { return (nil, port) }
