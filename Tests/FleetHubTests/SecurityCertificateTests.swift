@@ -68,6 +68,17 @@ struct SecurityCertificateTests {
         }
     }
 
+    @Test func certificatesIssuedAtOnceAreAllRecorded() throws {
+        let fixture = try SecurityFixture()
+        let authority = fixture.authority
+        DispatchQueue.concurrentPerform(iterations: 16) { index in
+            _ = try? authority.issue(.client("gw-\(index)"))
+        }
+        let entries = try authority.index.entries()
+        #expect(Set(entries.map(\.commonName)) == Set((0..<16).map { "gw-\($0)" } + [CertificateAuthority.hubIdentity, "127.0.0.1"]))
+        #expect(Set(entries.map(\.serial)).count == entries.count)
+    }
+
     @Test func plainMQTTIsRefusedUnlessTheWorkspaceSaysInsecure() throws {
         let strict = try HubFixture(broker: "mqtt://127.0.0.1:1883", insecure: false)
         #expect(throws: SecurityError.plainBrokerRefused("mqtt://127.0.0.1:1883")) {

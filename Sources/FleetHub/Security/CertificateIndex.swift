@@ -65,11 +65,15 @@ public struct CertificateIndex: Sendable {
     }
 
     func append(_ entry: Entry) throws {
-        try save(try entries() + [entry])
+        try exclusively { try save(try entries() + [entry]) }
     }
 
     /// Marks every valid certificate of `commonName` revoked; returns their serials.
     func revoke(commonName: String, at date: Date) throws -> [String] {
+        try exclusively { try markRevoked(commonName: commonName, at: date) }
+    }
+
+    private func markRevoked(commonName: String, at date: Date) throws -> [String] {
         var entries = try entries()
         var revoked: [String] = []
         for index in entries.indices where entries[index].commonName == commonName && entries[index].status == .valid {
@@ -80,6 +84,19 @@ public struct CertificateIndex: Sendable {
         guard !revoked.isEmpty else { throw SecurityError.nothingToRevoke(commonName) }
         try save(entries)
         return revoked
+    }
+
+    /// Runs `body` holding an exclusive lock on the index, so two commands issuing
+    /// certificates at once cannot lose an entry (a lost entry could never be revoked).
+    private func exclusively<T>(_ body: () throws -> T) throws -> T {
+        let descriptor = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw SecurityError.unreadable(path + ".lock", reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX) == 0 else {
+            throw SecurityError.unreadable(path + ".lock", reason: String(cString: strerror(errno)))
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
     }
 
     private func save(_ entries: [Entry]) throws {
