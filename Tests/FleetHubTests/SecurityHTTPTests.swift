@@ -26,11 +26,15 @@ struct SecurityHTTPTests {
         _ = try? await task.value
     }
 
-    /// The status of `method url` sent with `token` (none when nil).
-    func status(_ method: String, _ url: String, token: String?) async throws -> Int {
+    /// The status of `method url` sent with `token` (none when nil), as a bearer token
+    /// or as the password of HTTP Basic authentication.
+    func status(_ method: String, _ url: String, token: String?, basic: Bool = false) async throws -> Int {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let token {
+            let header = basic ? "Basic \(Data("viewer:\(token)".utf8).base64EncodedString())" : "Bearer \(token)"
+            request.setValue(header, forHTTPHeaderField: "Authorization")
+        }
         if method == "POST" { request.httpBody = Data("{}".utf8) }
         let (_, response) = try await URLSession.shared.data(for: request)
         return try #require(response as? HTTPURLResponse).statusCode
@@ -44,6 +48,9 @@ struct SecurityHTTPTests {
             #expect(try await status("GET", "\(base)/v1/devices", token: "wrong") == 403)
             #expect(try await status("GET", "\(base)/v1/devices", token: access.viewerToken) == 200)
             #expect(try await status("GET", "\(base)/v1/devices", token: access.adminToken) == 200)
+            // A browser opening the dashboard sends the token as a Basic password.
+            #expect(try await status("GET", "\(base)/v1/devices", token: access.viewerToken, basic: true) == 200)
+            #expect(try await status("GET", "\(base)/v1/devices", token: "wrong", basic: true) == 403)
             // Every method other than GET/HEAD is a write, whatever the route.
             for method in ["POST", "PUT", "DELETE", "PATCH"] {
                 #expect(try await status(method, "\(base)/v1/deployments", token: nil) == 401)

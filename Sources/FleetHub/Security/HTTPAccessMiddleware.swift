@@ -5,15 +5,16 @@ import Hummingbird
 /// Enforces `HTTPAccess` on every request before any route runs: bundle downloads
 /// need the admin token or the current token of a registered device; other reads need
 /// the viewer or admin token unless reads are public; every other method (a write)
-/// needs the admin token. Tokens come as `Authorization: Bearer <token>` and are never
-/// logged or echoed.
+/// needs the admin token. Tokens come as `Authorization: Bearer <token>`, or, so a
+/// browser can open the dashboard, as the password of HTTP Basic authentication (any
+/// user name); they are never logged or echoed.
 struct HTTPAccessMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let workspace: Workspace
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let access = try HTTPAccess.load(from: workspace)
-        let token = Self.bearer(request.headers[.authorization])
+        let token = Self.presentedToken(request.headers[.authorization])
         let isAdmin = token.map { HTTPAccess.equal($0, access.adminToken) } ?? false
         let isRead = request.method == .get || request.method == .head
         if isAdmin {
@@ -21,14 +22,15 @@ struct HTTPAccessMiddleware: RouterMiddleware {
         }
         if isRead && request.uri.path.hasPrefix("/v1/bundles/") {
             guard let token, try access.device(presenting: token, currentSerial: currentSerial) != nil else {
-                throw Self.refusal(token, "a bundle download needs the device's token (hub.token in its config)")
+                throw Self.refusal(token, challenge: "Bearer", "a bundle download needs the device's token (hub.token in its config)")
             }
         } else if isRead {
             guard access.publicReads || token.map({ HTTPAccess.equal($0, access.viewerToken) }) == true else {
-                throw Self.refusal(token, "reading the hub API needs the viewer or admin token")
+                throw Self.refusal(
+                    token, challenge: "Basic realm=\"fleethub\"", "reading the hub API needs the viewer or admin token")
             }
         } else {
-            throw Self.refusal(token, "changing the hub needs the admin token")
+            throw Self.refusal(token, challenge: "Bearer", "changing the hub needs the admin token")
         }
         return try await next(request, context)
     }
@@ -46,16 +48,29 @@ struct HTTPAccessMiddleware: RouterMiddleware {
         return DeviceEnrollment.plainSerial
     }
 
-    static func bearer(_ header: String?) -> String? {
-        guard let header, header.lowercased().hasPrefix("bearer ") else { return nil }
-        let token = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
+    /// The token of a `Bearer <token>` header, or the password of a `Basic` one.
+    static func presentedToken(_ header: String?) -> String? {
+        guard let header, let space = header.firstIndex(of: " ") else { return nil }
+        let credentials = header[header.index(after: space)...].trimmingCharacters(in: .whitespaces)
+        let token: String
+        switch header[..<space].lowercased() {
+        case "bearer":
+            token = credentials
+        case "basic":
+            guard let decoded = Data(base64Encoded: credentials).map({ String(decoding: $0, as: UTF8.self) }),
+                let colon = decoded.firstIndex(of: ":")
+            else { return nil }
+            token = String(decoded[decoded.index(after: colon)...])
+        default:
+            return nil
+        }
         return token.isEmpty ? nil : token
     }
 
-    /// 401 without a token, 403 with a token that does not allow this.
-    static func refusal(_ token: String?, _ message: String) -> HTTPError {
+    /// 401 (with the scheme to use) without a token, 403 with one that does not allow this.
+    static func refusal(_ token: String?, challenge: String, _ message: String) -> HTTPError {
         token == nil
-            ? HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer"], message: message)
+            ? HTTPError(.unauthorized, headers: [.wwwAuthenticate: challenge], message: message)
             : HTTPError(.forbidden, message: message)
     }
 }
