@@ -84,7 +84,7 @@ struct PublishCommand: AsyncParsableCommand {
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Serve bundles and the read-only JSON API over HTTP.")
+        commandName: "serve", abstract: "Serve bundles (to devices with their token) and the JSON API (to viewers) over HTTP.")
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
 
@@ -93,6 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
         let server = HubServer(workspace: try workspace.open(), host: String(http[..<colon]), port: port)
-        try await server.run(handleSignals: true) { port in print("serving on http://\(server.host):\(port)") }
+        try await server.run(handleSignals: true) { port in
+            print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
+        }
     }
 }
