@@ -35,13 +35,15 @@ public struct EdgeRuntimeDaemon: Sendable {
         let supervisor = Supervisor(store: store, dataDirectory: dataDirectory, settings: settings, logger: logger)
         let reconciler = Reconciler(
             store: store, supervisor: supervisor,
-            downloader: BundleDownloader(dataDirectory: dataDirectory, baseURL: URL(string: config.hub.bundleBaseURL)),
+            downloader: BundleDownloader(
+                dataDirectory: dataDirectory, baseURL: URL(string: config.hub.bundleBaseURL), token: config.hub.token),
             dataDirectory: dataDirectory, settings: settings, logger: logger)
-        await reconciler.startInstalledModules()
-        if let desired = try store.acceptedDesiredState() {
+        // Checked before any module starts, so a config error stops nothing half-way.
+        let session = try DeviceSession(config: config, store: store, settings: settings, logger: logger) { desired in
             await reconciler.submit(desired)
         }
-        let session = try DeviceSession(config: config, store: store, settings: settings, logger: logger) { desired in
+        await reconciler.startInstalledModules()
+        if let desired = try store.acceptedDesiredState() {
             await reconciler.submit(desired)
         }
         logger.info("edge-runtime running", metadata: ["device": "\(config.deviceId)", "dataDir": "\(dataDirectory.root.path)"])

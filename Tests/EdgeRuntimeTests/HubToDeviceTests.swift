@@ -24,13 +24,13 @@ struct HubToDeviceTests {
         let httpPort = try Fixtures.freePort()
         let broker = try await MosquittoBroker.start()
         defer { broker.kill() }
-        try hub(["init", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"])
+        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"])
         let source = directory.file("agent")
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         try "echo agent up\nwhile true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
-        try hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        _ = try hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
         let configPath = directory.file("gw-001.yaml")
-        try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath])
+        _ = try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath])
 
         var config = try DeviceConfig.load(from: configPath)
         config.dataDir = directory.file("device")
@@ -55,7 +55,7 @@ struct HubToDeviceTests {
                 restartPolicy: always
             """.write(toFile: manifest, atomically: true, encoding: .utf8)
         let deployed = ContinuousClock.now
-        try hub(["deploy", manifest])
+        _ = try hub(["deploy", manifest])
         let dataDirectory = DataDirectory(config: config)
         let running = await eventually {
             let status = try? StateStore(url: dataDirectory.database).status()

@@ -14,10 +14,13 @@ public struct BundleDownloader: Sendable {
     public let dataDirectory: DataDirectory
     /// The hub's base URL, for bundle URLs given as a path (`/v1/bundles/…`).
     public let baseURL: URL?
+    /// The device's download token (`hub.token`), sent as `Authorization: Bearer`.
+    public let token: String?
 
-    public init(dataDirectory: DataDirectory, baseURL: URL?) {
+    public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil) {
         self.dataDirectory = dataDirectory
         self.baseURL = baseURL
+        self.token = token
     }
 
     /// Downloads `bundle` into the cache unless it is there already.
@@ -52,6 +55,9 @@ public struct BundleDownloader: Sendable {
         var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 60)
         if offset > 0 {
             request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range")
+        }
+        if let token {
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         }
         let receiver = try BodyReceiver(file: partial, url: url, requestedOffset: offset)
         let session = URLSession(configuration: .ephemeral, delegate: receiver, delegateQueue: nil)
@@ -165,6 +171,8 @@ public enum DownloadError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .badURL(let url): "bundle URL '\(url)' is not an http(s) URL; check hub.bundleBaseURL in the device config"
+        case .httpStatus(let url, let status) where status == 401 || status == 403:
+            "downloading \(url) failed with HTTP \(status): check hub.token in the device config (a revoked or re-added device gets a new one)"
         case .httpStatus(let url, let status): "downloading \(url) failed with HTTP \(status)"
         case .transfer(let url, let reason):
             "downloading \(url) failed: \(reason); the download resumes on the next attempt"

@@ -59,6 +59,11 @@ public struct DeviceCheck: Sendable {
         let name = "broker reachable and authorised"
         do {
             let address = try BrokerAddress(config.broker.url)
+            if !address.tls && config.broker.insecure != true {
+                return Finding(
+                    name: name, passed: false, detail: "\(SessionError.plainMQTT(url: config.broker.url))",
+                    fix: "use the mqtts:// broker URL and TLS files `fleethub device add` writes")
+            }
             var logger = Logger(label: "edge-runtime.check")
             logger.logLevel = .critical
             let client = try MQTTClient(MQTTConfiguration(
@@ -95,6 +100,9 @@ public struct DeviceCheck: Sendable {
         }
         var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
         request.httpMethod = "HEAD"
+        if let token = config.hub.token {
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        }
         do {
             let (_, response) = try await URLSession.shared.data(for: request)
             let status = (response as? HTTPURLResponse)?.statusCode ?? 0

@@ -27,6 +27,10 @@ public final class DeviceSession: Sendable {
         self.logger = logger
         self.onAccepted = onAccepted
         let address = try BrokerAddress(config.broker.url)
+        if !address.tls {
+            guard config.broker.insecure == true else { throw SessionError.plainMQTT(url: config.broker.url) }
+            logger.warning("plain MQTT: anyone on the network can read this device's traffic", metadata: ["broker": "\(config.broker.url)"])
+        }
         let offline = try FleetJSON.encode(ConnectionState(online: false))
         client = try MQTTClient(MQTTConfiguration(
             host: address.host, port: address.port, clientId: "edge-runtime-\(config.deviceId)",
@@ -125,5 +129,17 @@ public final class DeviceSession: Sendable {
             try? await client.publish(Topics.connection(config.deviceId), payload: offline, qos: .atLeastOnce, retain: true)
         }
         client.disconnect()
+    }
+}
+
+/// Why the device's MQTT session cannot be set up.
+public enum SessionError: Error, Equatable, CustomStringConvertible {
+    case plainMQTT(url: String)
+
+    public var description: String {
+        switch self {
+        case .plainMQTT(let url):
+            "refusing plain MQTT to \(url): anyone on the network could read and forge fleet traffic; use an mqtts:// broker, or set broker.insecure: true in the device config for a test setup"
+        }
     }
 }

@@ -19,7 +19,7 @@ final class DeviceFixture: @unchecked Sendable {
         server = try BundleServer()
         directory = try TemporaryDirectory(prefix: "device")
         config = DeviceConfig(
-            deviceId: "gw-001", broker: BrokerSettings(url: broker.url),
+            deviceId: "gw-001", broker: BrokerSettings(url: broker.url, insecure: true),
             hub: HubSettings(publicKey: hubKey.publicKey.base64, bundleBaseURL: server.baseURL),
             dataDir: directory.file("data"))
         hub = try MQTTClient(MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientId: "test-hub-\(UUID().uuidString.prefix(6))"))
