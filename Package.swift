@@ -100,6 +100,7 @@ let package = Package(
             name: "EdgeRuntimeTests",
             dependencies: [
                 "EdgeRuntime", "FleetTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]),
         .testTarget(name: "IntegrationTests", dependencies: ["FleetHub", "EdgeRuntime", "FleetTesting"]),

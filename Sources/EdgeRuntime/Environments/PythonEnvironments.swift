@@ -1,4 +1,3 @@
-import Crypto
 import FleetCore
 import Foundation
 
@@ -23,7 +22,7 @@ public struct PythonEnvironments: Sendable {
     /// The key of a requirements set: order, blank lines and surrounding spaces do not matter.
     public static func key(for requirements: [String]) -> String {
         let lines = requirements.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.sorted()
-        return SHA256.hash(data: Data(lines.joined(separator: "\n").utf8)).hexString
+        return ContentDigest(of: Data(lines.joined(separator: "\n").utf8)).hex
     }
 
     /// Where the environment for `requirements` lives (ready or not).
