@@ -145,6 +145,7 @@ public final class ScoringHost: @unchecked Sendable {
             return (workers, pending)
         }
         for waiter in pending { waiter.continuation.resume(returning: nil) }
+        for worker in workers { worker.terminate() }
         await withTaskGroup(of: Void.self) { group in
             for worker in workers {
                 group.addTask { await Self.onQueue(worker.queue) { worker.stop() } }

@@ -19,6 +19,7 @@ final class ScoringWorker: @unchecked Sendable {
     private let lock = NSLock()
     private var killedByWatchdog = false
     private var reaped = false
+    private var exitStatus: Int32?
 
     /// Starts the process; it is not ready before `waitUntilReady()` returned.
     init(configuration: ScoringConfiguration, index: Int) throws(ScoringError) {
@@ -92,6 +93,10 @@ final class ScoringWorker: @unchecked Sendable {
         self.queue = DispatchQueue(label: "scoring.\(configuration.module).\(index)")
     }
 
+    deinit {
+        channel.close()
+    }
+
     /// The fd the scoring host reads its channel from.
     static let channelFD: Int32 = 3
 
@@ -110,6 +115,7 @@ final class ScoringWorker: @unchecked Sendable {
             return
         case .initFailed(let json):
             let failure = PythonException(json: json)
+            stop()
             throw .startFailed(module: module, reason: "init() raised \(failure.type): \(failure.message)")
         case .closed, .output, .raised:
             if lock.withLock({ killedByWatchdog }) {
@@ -133,6 +139,12 @@ final class ScoringWorker: @unchecked Sendable {
         case .closed, .ready, .initFailed:
             return .died(timedOut: lock.withLock { killedByWatchdog })
         }
+    }
+
+    /// Asks the worker's process group to exit (SIGTERM) without waiting; safe to call
+    /// while a request is in flight on `queue`, which then ends.
+    func terminate() {
+        if !lock.withLock({ reaped }) { kill(-pid, SIGTERM) }
     }
 
     /// Kills the worker's process group (SIGTERM, then SIGKILL after `grace`) and reaps it.
@@ -162,9 +174,7 @@ final class ScoringWorker: @unchecked Sendable {
         }
     }
 
-    private var exitStatus: Int32?
-
-    /// "exit code N" or "signal N", once the process is reaped.
+    /// Reaps the worker and says how it ended: "exit code N" or "killed by signal N".
     func exitDescription() -> String {
         stop(grace: .milliseconds(200))
         guard let status = lock.withLock({ exitStatus }) else { return "exit status unknown" }

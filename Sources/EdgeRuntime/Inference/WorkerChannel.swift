@@ -19,6 +19,8 @@ final class WorkerChannel: @unchecked Sendable {
     }
 
     private let fd: Int32
+    private let lock = NSLock()
+    private var closed = false
 
     init(fd: Int32) {
         self.fd = fd
@@ -63,8 +65,13 @@ final class WorkerChannel: @unchecked Sendable {
         }
     }
 
+    /// Closes the socket once; later calls do nothing.
     func close() {
-        _ = Glibc.close(fd)
+        let first = lock.withLock { () -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        if first { _ = Glibc.close(fd) }
     }
 
     private func readExactly(_ count: Int) -> [UInt8]? {

@@ -9,11 +9,18 @@ public struct LocalAPIConfiguration: Sendable {
     public var unixSocketPath: String?
     /// Largest request body accepted; bigger ones get 413.
     public var maxBodyBytes: Int
+    /// Seconds a connection may stay silent (e.g. a client that never finishes its
+    /// body) before the server closes it.
+    public var idleTimeoutSeconds: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 8765, unixSocketPath: String? = nil, maxBodyBytes: Int = 1 << 20) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8765, unixSocketPath: String? = nil, maxBodyBytes: Int = 1 << 20,
+        idleTimeoutSeconds: Int = 60
+    ) {
         self.host = host
         self.port = port
         self.unixSocketPath = unixSocketPath
         self.maxBodyBytes = maxBodyBytes
+        self.idleTimeoutSeconds = idleTimeoutSeconds
     }
 }

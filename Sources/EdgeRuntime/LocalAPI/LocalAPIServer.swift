@@ -38,8 +38,9 @@ public struct LocalAPIServer: Sendable {
     public func run() async throws {
         let router = makeRouter()
         let onListening = onListening
+        let idleTimeout = Int64(configuration.idleTimeoutSeconds)
         let tcp = Application(
-            router: router,
+            router: router, server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeout))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -49,7 +50,8 @@ public struct LocalAPIServer: Sendable {
         }
         try? FileManager.default.removeItem(atPath: path)
         let unix = Application(
-            router: router, configuration: .init(address: .unixDomainSocket(path: path), serverName: nil), logger: logger)
+            router: router, server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeout))), configuration: .init(address: .unixDomainSocket(path: path), serverName: nil),
+            logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await tcp.run() }
             group.addTask { try await unix.run() }
