@@ -91,6 +91,29 @@ struct InferenceTests {
     }
 }
 
+extension InferenceTests {
+    @Test func stoppingEndsARequestInFlight() async throws {
+        let directory = try TemporaryDirectory()
+        let module = try InferenceFixtures.behaviourModule(in: directory.url)
+        let host = ScoringHost(configuration: InferenceFixtures.configuration("behaviour", module: module))
+        try await host.start()
+        let request = Task { () -> ScoringError? in
+            do throws(ScoringError) {
+                _ = try await host.score(Array(#"{"action": "sleep", "seconds": 60}"#.utf8))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let started = ContinuousClock.now
+        await host.stop()
+        let failure = await request.value
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(failure?.httpStatus == 503)
+    }
+}
+
 final class EventLog: @unchecked Sendable {
     private let lock = NSLock()
     private var events: [InferenceEvent] = []

@@ -54,7 +54,7 @@ declare -A results
 for c in 1 8; do results["inprocess,$c"]="$("$python" "$here/inprocess.py" "$module" "$request" "$c" "$seconds")"; done
 
 # The runtime, built in release mode; the benchmark server is a gated test.
-(cd "$root" && swift build -c release --build-tests >/dev/null)
+(cd "$root" && swift build -c release --build-tests -Xswiftc -enable-testing >/dev/null)
 FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
   FLEET_PYTHON="$python" setsid bash -c "cd '$root' && exec swift test -c release --skip-build --filter InferenceBenchmarkServer" \
   >"$work/runtime.log" 2>&1 &
