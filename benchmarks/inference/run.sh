@@ -42,14 +42,6 @@ drive() {
     END { if (bad) print "run.sh: " bad " non-2xx responses" > "/dev/stderr"; printf "%d %d %d\n", p50, p99, rps }'
 }
 
-wait_for_port() {
-  for _ in $(seq 1 600); do
-    if curl -s -o /dev/null "http://127.0.0.1:$1/" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "run.sh: nothing listens on $1" >&2; exit 1
-}
-
 declare -A results
 for c in 1 8; do results["inprocess,$c"]="$("$python" "$here/inprocess.py" "$module" "$request" "$c" "$seconds")"; done
 
@@ -66,8 +58,9 @@ rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
 
 # azmlinfsrv with as many workers as the runtime.
 azport="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-(cd "$module" && AZUREML_MODEL_DIR="$module/model" WORKER_COUNT="$workers" \
-  setsid "$(dirname "$python")/azmlinfsrv" --entry_script score.py --port "$azport" >"$work/azml.log" 2>&1) &
+cd "$module"
+AZUREML_MODEL_DIR="$module/model" WORKER_COUNT="$workers" \
+  setsid "$(dirname "$python")/azmlinfsrv" --entry_script score.py --port "$azport" >"$work/azml.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$azport/" && break; sleep 0.2; done
 for c in 1 8; do results["azmlinfsrv,$c"]="$(drive "$c" "http://127.0.0.1:$azport/score")"; done
