@@ -14,7 +14,7 @@ struct InferenceBenchmarkServer {
             configuration: ScoringConfiguration(
                 module: "iris", moduleDirectory: settings.module, entry: "score.py",
                 python: InferenceFixtures.python,
-                hostScript: InferenceFixtures.repositoryRoot.appending(path: "Sources/EdgeRuntime/Resources/scoring_host.py"),
+                hostScript: ScoringHostScript.bundled,
                 workers: settings.workers))
         try await host.start()
         let modules = LocalModules()

@@ -98,7 +98,7 @@ enum InferenceFixtures {
     ) -> ScoringConfiguration {
         ScoringConfiguration(
             module: name, moduleDirectory: module, entry: "score.py", python: python,
-            hostScript: repositoryRoot.appending(path: "Sources/EdgeRuntime/Resources/scoring_host.py"),
+            hostScript: ScoringHostScript.bundled,
             workers: workers, environment: environment, requestTimeout: timeout, startTimeout: .seconds(60))
     }
 }

@@ -92,6 +92,11 @@ struct InferenceTests {
 }
 
 extension InferenceTests {
+    @Test func theScoringHostShipsAsAResource() throws {
+        let script = try String(contentsOf: ScoringHostScript.bundled, encoding: .utf8)
+        #expect(script.contains("def main():"))
+    }
+
     @Test func stoppingEndsARequestInFlight() async throws {
         let directory = try TemporaryDirectory()
         let module = try InferenceFixtures.behaviourModule(in: directory.url)
