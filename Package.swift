@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // libmosquitto, the MQTT client library. Only FleetCore's MQTTClient touches it.
@@ -46,8 +48,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // PBKDF2, for the broker's password file.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                // The hub's certificate authority: device, hub and broker certificates.
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
         // The device daemon: reconciler, supervisor, inference, telemetry.
@@ -55,6 +62,7 @@ let package = Package(
             name: "EdgeRuntime",
             dependencies: [
                 "FleetCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
@@ -76,11 +84,27 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Drives the telemetry buffer from outside: the ingest benchmark and the kill -9 test.
+        .executableTarget(
+            name: "telemetry-bench",
+            dependencies: [
+                "EdgeRuntime",
+                "FleetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         // Throwaway real services (mosquitto, ...) on free loopback ports, for tests.
         .target(name: "FleetTesting", dependencies: ["FleetCore"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetTesting"]),
         .testTarget(name: "FleetHubTests", dependencies: ["FleetHub", "FleetTesting"]),
-        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "FleetTesting"]),
+        .testTarget(
+            name: "EdgeRuntimeTests",
+            dependencies: [
+                "EdgeRuntime", "FleetTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]),
         .testTarget(name: "IntegrationTests", dependencies: ["FleetHub", "EdgeRuntime", "FleetTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,188 @@
+import FleetCore
+import Foundation
+import Yams
+
+/// Reads deployment manifests from YAML, field by field, so that every error names
+/// the file, the line and the field, and unknown fields are refused rather than ignored.
+public enum ManifestParser {
+    static let topFields: Set<String> = ["name", "priority", "target", "modules"]
+    static let moduleFields: Set<String> = [
+        "name", "bundle", "desiredStatus", "restartPolicy", "startupOrder", "workers", "env", "telemetry",
+    ]
+    static let telemetryFields: Set<String> = ["sampleRate", "collectInputs", "collectOutputs"]
+
+    public static func parse(fileAt path: String) throws -> ParsedManifest {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ManifestError.unreadable(file: path, reason: error.localizedDescription)
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> ParsedManifest {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            let detail = "\(error)"
+            // `target: *` is the likeliest way to meet YAML aliases by accident.
+            let hint = detail.contains("alias") ? "\n(to target every device, quote the star: target: \"*\")" : ""
+            throw ManifestError.malformedYAML(file: file, detail: detail + hint)
+        }
+        var reader = NodeReader(file: file)
+        guard let root else { throw ManifestError.invalid(file: file, line: nil, field: "name", problem: "the file is empty") }
+        let top = try reader.mapping(root, field: "(document)", allowed: topFields)
+        let name = try reader.string(top, "name", field: "name")
+        guard VersionedName.isValidName(name) else {
+            throw reader.error("name", top["name"], "'\(name)' is not a valid deployment name (letters, digits, '.', '_', '-')")
+        }
+        let priority = try reader.int(top, "priority", field: "priority")
+        let target = try reader.string(top, "target", field: "target", allowEmpty: true)
+        do {
+            _ = try TargetExpression(parsing: target)
+        } catch {
+            throw reader.error("target", top["target"], "\(error)")
+        }
+        guard let modulesNode = top["modules"] else { throw reader.error("modules", nil, "missing; list at least one module") }
+        guard let sequence = modulesNode.sequence, !sequence.isEmpty else {
+            throw reader.error("modules", modulesNode, "expected a non-empty list of modules")
+        }
+        var modules: [DeploymentManifest.Module] = []
+        var seen: Set<String> = []
+        for (index, node) in sequence.enumerated() {
+            let prefix = "modules[\(index)]"
+            let module = try reader.module(node, prefix: prefix)
+            guard seen.insert(module.name).inserted else {
+                throw reader.error("\(prefix).name", node.mapping?["name"], "duplicate module name '\(module.name)'")
+            }
+            modules.append(module)
+        }
+        let manifest = DeploymentManifest(name: name, priority: priority, target: target, modules: modules)
+        return ParsedManifest(manifest: manifest, file: file, lines: reader.lines)
+    }
+}
+
+/// Walks a composed YAML tree, recording the line of every field it reads.
+struct NodeReader {
+    var file: String
+    var lines: [String: Int] = [:]
+
+    init(file: String) {
+        self.file = file
+    }
+
+    func error(_ field: String, _ node: Node?, _ problem: String) -> ManifestError {
+        ManifestError.invalid(file: file, line: node?.mark?.line ?? lines[field], field: field, problem: problem)
+    }
+
+    mutating func mapping(_ node: Node, field: String, allowed: Set<String>) throws -> Node.Mapping {
+        guard let mapping = node.mapping else { throw error(field, node, "expected a mapping of fields") }
+        lines[field] = node.mark?.line
+        for (key, _) in mapping {
+            guard let name = key.string, allowed.contains(name) else {
+                let known = allowed.sorted().joined(separator: ", ")
+                let fieldName = field == "(document)" ? (key.string ?? "?") : "\(field).\(key.string ?? "?")"
+                throw error(fieldName, key, "unknown field; known fields are \(known)")
+            }
+        }
+        return mapping
+    }
+
+    mutating func scalar(_ mapping: Node.Mapping, _ key: String, field: String) throws -> Node? {
+        guard let node = mapping[key] else { return nil }
+        lines[field] = node.mark?.line
+        guard node.scalar != nil else { throw error(field, node, "expected a single value") }
+        return node
+    }
+
+    mutating func string(_ mapping: Node.Mapping, _ key: String, field: String, allowEmpty: Bool = false) throws -> String {
+        guard let node = try scalar(mapping, key, field: field) else { throw error(field, nil, "missing") }
+        let value = node.scalar?.string ?? ""
+        guard allowEmpty || !value.isEmpty else { throw error(field, node, "must not be empty") }
+        return value
+    }
+
+    mutating func int(_ mapping: Node.Mapping, _ key: String, field: String, default fallback: Int? = nil) throws -> Int {
+        guard let node = try scalar(mapping, key, field: field) else {
+            guard let fallback else { throw error(field, nil, "missing") }
+            return fallback
+        }
+        guard let value = node.int else { throw error(field, node, "expected an integer, found '\(node.scalar?.string ?? "")'") }
+        return value
+    }
+
+    mutating func bool(_ mapping: Node.Mapping, _ key: String, field: String) throws -> Bool {
+        guard let node = try scalar(mapping, key, field: field) else { return false }
+        guard let value = node.bool else { throw error(field, node, "expected true or false, found '\(node.scalar?.string ?? "")'") }
+        return value
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(
+        _ mapping: Node.Mapping, _ key: String, field: String, default fallback: T
+    ) throws -> T where T.RawValue == String {
+        guard let node = try scalar(mapping, key, field: field) else { return fallback }
+        let text = node.scalar?.string ?? ""
+        guard let value = T(rawValue: text) else {
+            let known = T.allCases.map(\.rawValue).joined(separator: "|")
+            throw error(field, node, "'\(text)' is not one of \(known)")
+        }
+        return value
+    }
+
+    mutating func module(_ node: Node, prefix: String) throws -> DeploymentManifest.Module {
+        let fields = try mapping(node, field: prefix, allowed: ManifestParser.moduleFields)
+        let name = try string(fields, "name", field: "\(prefix).name")
+        guard VersionedName.isValidName(name) else {
+            throw error("\(prefix).name", fields["name"], "'\(name)' is not a valid module name (letters, digits, '.', '_', '-')")
+        }
+        let bundle = try string(fields, "bundle", field: "\(prefix).bundle")
+        guard (try? VersionedName(parsingExact: bundle)) != nil else {
+            throw error("\(prefix).bundle", fields["bundle"], "'\(bundle)' is not a packaged module reference name:version (e.g. iris-scorer:1)")
+        }
+        let workers = try int(fields, "workers", field: "\(prefix).workers", default: 1)
+        guard workers >= 1 else { throw error("\(prefix).workers", fields["workers"], "must be at least 1") }
+        return DeploymentManifest.Module(
+            name: name, bundle: bundle,
+            desiredStatus: try choice(fields, "desiredStatus", field: "\(prefix).desiredStatus", default: .running),
+            restartPolicy: try choice(fields, "restartPolicy", field: "\(prefix).restartPolicy", default: .always),
+            startupOrder: try int(fields, "startupOrder", field: "\(prefix).startupOrder", default: 0),
+            workers: workers,
+            env: try env(fields["env"], field: "\(prefix).env"),
+            telemetry: try telemetry(fields["telemetry"], field: "\(prefix).telemetry"))
+    }
+
+    mutating func env(_ node: Node?, field: String) throws -> [String: String] {
+        guard let node else { return [:] }
+        guard let mapping = node.mapping else { throw error(field, node, "expected a mapping of NAME: value") }
+        lines[field] = node.mark?.line
+        var env: [String: String] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string, !name.isEmpty, !name.contains("=") else {
+                throw error(field, key, "'\(key.string ?? "?")' is not an environment variable name")
+            }
+            guard let text = value.scalar?.string else {
+                throw error("\(field).\(name)", value, "expected a single value")
+            }
+            env[name] = text
+        }
+        return env
+    }
+
+    mutating func telemetry(_ node: Node?, field: String) throws -> TelemetrySettings {
+        guard let node else { return TelemetrySettings() }
+        let fields = try mapping(node, field: field, allowed: ManifestParser.telemetryFields)
+        var rate = 0.0
+        if let rateNode = try scalar(fields, "sampleRate", field: "\(field).sampleRate") {
+            guard let value = rateNode.float, (0...1).contains(value) else {
+                throw error("\(field).sampleRate", rateNode, "expected a number from 0 to 1, found '\(rateNode.scalar?.string ?? "")'")
+            }
+            rate = value
+        }
+        return TelemetrySettings(
+            sampleRate: rate,
+            collectInputs: try bool(fields, "collectInputs", field: "\(field).collectInputs"),
+            collectOutputs: try bool(fields, "collectOutputs", field: "\(field).collectOutputs"))
+    }
+}

@@ -1,0 +1,118 @@
+import FleetCore
+import Foundation
+import GRDB
+
+/// A registered device, with the desired-state revision the hub staged for it and the
+/// one the broker has acknowledged.
+public struct Device: Codable, Equatable, Sendable {
+    public var id: String
+    public var tags: [String: String]
+    public var createdAt: Date
+    /// The latest staged revision; nil before the first.
+    public var revision: Int?
+    /// The latest revision the broker acknowledged; lower than `revision` while pending.
+    public var publishedRevision: Int?
+}
+
+/// The devices of the fleet and their tags. Every change restages desired states in
+/// the same transaction, so exactly the devices whose state changed get a new revision.
+public struct DeviceRegistry: Sendable {
+    public let workspace: Workspace
+
+    public init(workspace: Workspace) {
+        self.workspace = workspace
+    }
+
+    /// Registers a device and returns the config file it needs to join the fleet, with a
+    /// new broker login (user name = device id); the hub keeps only the password's hash.
+    public func add(id: String, tags: [String: String], now: Date = Date()) throws -> (config: DeviceConfig, change: RolloutChange) {
+        guard Topics.isValidDeviceId(id) else { throw RegistryError.invalidName(id, what: "device") }
+        var config = try deviceConfig(for: id)
+        let password = BrokerCredentials.newPassword()
+        config.broker.username = id
+        config.broker.password = password
+        let passwordHash = try BrokerCredentials.mosquittoHash(of: password)
+        let change = try workspace.database.write { db in
+            guard try !Self.exists(id, in: db) else { throw RegistryError.deviceExists(id) }
+            try db.execute(
+                sql: "INSERT INTO device (id, createdAt) VALUES (?, ?)",
+                arguments: [id, Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))])
+            try db.execute(
+                sql: "INSERT INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", arguments: [id, passwordHash])
+            try Self.insertTags(tags, for: id, in: db)
+            return RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
+        }
+        return (config, change)
+    }
+
+    /// Sets the tags in `set` and removes the keys in `remove`.
+    public func tag(id: String, set: [String: String], remove: [String] = [], now: Date = Date()) throws -> RolloutChange {
+        try workspace.database.write { db in
+            guard try Self.exists(id, in: db) else { throw RegistryError.unknownDevice(id) }
+            for key in remove + Array(set.keys) {
+                try db.execute(sql: "DELETE FROM deviceTag WHERE deviceId = ? AND key = ?", arguments: [id, key])
+            }
+            try Self.insertTags(set, for: id, in: db)
+            return RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
+        }
+    }
+
+    /// Removes a device; it is sent an empty desired state, so it stops its modules.
+    public func remove(id: String, now: Date = Date()) throws -> RolloutChange {
+        try workspace.database.write { db in
+            try db.execute(sql: "DELETE FROM device WHERE id = ?", arguments: [id])
+            guard db.changesCount > 0 else { throw RegistryError.unknownDevice(id) }
+            return RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
+        }
+    }
+
+    public func list() throws -> [Device] {
+        try workspace.database.read { db in
+            let tags = try DeploymentStore.deviceTags(db)
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT d.id, d.createdAt, s.revision, s.publishedRevision FROM device d
+                    LEFT JOIN desiredState s ON s.deviceId = d.id ORDER BY d.id
+                    """
+            ).map { row in
+                Device(
+                    id: row["id"], tags: tags[row["id"]] ?? [:], createdAt: row["createdAt"], revision: row["revision"],
+                    publishedRevision: row["publishedRevision"])
+            }
+        }
+    }
+
+    public func show(id: String) throws -> Device {
+        guard let device = try list().first(where: { $0.id == id }) else { throw RegistryError.unknownDevice(id) }
+        return device
+    }
+
+    /// The signed desired state last staged for `id`, as published on its topic.
+    public func desiredState(id: String) throws -> DesiredState? {
+        let envelope = try workspace.database.read { db in
+            try Data.fetchOne(db, sql: "SELECT envelope FROM desiredState WHERE deviceId = ?", arguments: [id])
+        }
+        return try envelope.map { try workspace.signingKey.publicKey.open($0, for: id) }
+    }
+
+    /// The config file of device `id` without its broker login: broker, hub public key
+    /// and bundle base URL.
+    public func deviceConfig(for id: String) throws -> DeviceConfig {
+        let config = try workspace.config()
+        return DeviceConfig(
+            deviceId: id, broker: BrokerSettings(url: config.broker),
+            hub: HubSettings(publicKey: workspace.signingKey.publicKey.base64, bundleBaseURL: config.publicURL))
+    }
+
+    private static func exists(_ id: String, in db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM device WHERE id = ?)", arguments: [id]) ?? false
+    }
+
+    private static func insertTags(_ tags: [String: String], for id: String, in db: Database) throws {
+        for (key, value) in tags {
+            try db.execute(
+                sql: "INSERT INTO deviceTag (deviceId, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+        }
+    }
+}

@@ -1,4 +1,0 @@
-import FleetCore
-
-/// The hub's version, reported by `fleethub --version`.
-public let fleetHubVersion = "0.1.0"

@@ -1,0 +1,153 @@
+import FleetCore
+import Foundation
+import GRDB
+
+/// One packaged version of a module: its bundle's identity and table of contents.
+public struct ModuleVersion: Codable, Equatable, Sendable {
+    public var name: String
+    public var version: Int
+    public var kind: ModuleKind
+    public var digest: ContentDigest
+    public var size: Int
+    public var createdAt: Date
+    /// The `module.json` inside the bundle.
+    public var manifest: ModuleManifest
+
+    public var reference: String { "\(name):\(version)" }
+}
+
+/// What `fleethub module package` is asked to build.
+public struct PackageRequest: Sendable {
+    public var name: String
+    public var kind: ModuleKind
+    /// The registered model to ship under `model/`; required for `python-scoring`.
+    public var model: VersionedName?
+    /// The scoring script, relative to `source` (or a file path when there is no `source`).
+    public var entry: String?
+    /// The program and its arguments, for `process` modules.
+    public var command: [String]?
+    /// A folder whose files go to the bundle's root.
+    public var source: URL?
+    /// A pip requirements file.
+    public var requirements: URL?
+    /// Download the requirements as wheels into `wheels/`, for offline installs.
+    public var vendorWheels: Bool
+
+    public init(
+        name: String, kind: ModuleKind, model: VersionedName? = nil, entry: String? = nil, command: [String]? = nil,
+        source: URL? = nil, requirements: URL? = nil, vendorWheels: Bool = false
+    ) {
+        self.name = name
+        self.kind = kind
+        self.model = model
+        self.entry = entry
+        self.command = command
+        self.source = source
+        self.requirements = requirements
+        self.vendorWheels = vendorWheels
+    }
+}
+
+/// Packages modules into bundles (DESIGN §5), stores them content-addressed, and
+/// finds them again.
+public struct ModuleRegistry: Sendable {
+    public let workspace: Workspace
+
+    public init(workspace: Workspace) {
+        self.workspace = workspace
+    }
+
+    /// Builds the bundle of `request` and registers it as the next version of its name;
+    /// when the bundle would equal the latest version's, returns that version instead.
+    @discardableResult
+    public func package(_ request: PackageRequest) throws -> ModuleVersion {
+        guard VersionedName.isValidName(request.name) else {
+            throw RegistryError.invalidName(request.name, what: "module")
+        }
+        let contents = try BundleContents.gather(request, models: ModelRegistry(workspace: workspace))
+        defer { contents.cleanUp() }
+        let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        return try workspace.database.write { db in
+            func manifest(version: Int, createdAt: Date) -> ModuleManifest {
+                ModuleManifest(
+                    name: request.name, version: version, kind: request.kind, entry: contents.entry,
+                    command: request.command, models: contents.modelEntries, files: [],
+                    requirements: contents.requirements, createdAt: createdAt)
+            }
+            let latest = try Row.fetchOne(
+                db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [request.name]
+            ).map(Self.module)
+            // Packaging the same inputs again gives the same bundle: the latest version is reused.
+            if let latest {
+                let temporary = try workspace.blobs.temporaryURL()
+                defer { try? FileManager.default.removeItem(at: temporary) }
+                let again = try BundleWriter().write(
+                    manifest: manifest(version: latest.version, createdAt: latest.createdAt), files: contents.files,
+                    to: temporary)
+                if again.digest == latest.digest { return latest }
+            }
+            let version = (latest?.version ?? 0) + 1
+            let temporary = try workspace.blobs.temporaryURL()
+            let written = try BundleWriter().write(
+                manifest: manifest(version: version, createdAt: createdAt), files: contents.files, to: temporary)
+            _ = try workspace.blobs.adopt(temporary)
+            let module = ModuleVersion(
+                name: request.name, version: version, kind: request.kind, digest: written.digest,
+                size: written.size, createdAt: createdAt, manifest: written.manifest)
+            try db.execute(
+                sql: """
+                    INSERT INTO module (name, version, kind, digest, size, manifest, createdAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    module.name, version, request.kind.rawValue, written.digest.description, written.size,
+                    String(decoding: try FleetJSON.encode(written.manifest), as: UTF8.self), createdAt,
+                ])
+            let id = db.lastInsertedRowID
+            if let model = contents.model {
+                try db.execute(
+                    sql: "INSERT INTO moduleModel (moduleId, modelId) VALUES (?, ?)",
+                    arguments: [id, try ModelRegistry.id(of: VersionedName(name: model.name, version: model.version), in: db)])
+            }
+            return module
+        }
+    }
+
+    /// Every version, optionally only of `name`, ordered by name and version.
+    public func list(name: String? = nil) throws -> [ModuleVersion] {
+        try workspace.database.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM module WHERE (?1 IS NULL OR name = ?1) ORDER BY name, version",
+                arguments: [name]
+            ).map(Self.module)
+        }
+    }
+
+    /// The version `reference` names, or the latest when it has no version.
+    public func show(_ reference: VersionedName) throws -> ModuleVersion {
+        try workspace.database.read { db in try Self.module(Self.row(of: reference, in: db)) }
+    }
+
+    static func row(of reference: VersionedName, in db: Database) throws -> Row {
+        let row: Row?
+        if let version = reference.version {
+            row = try Row.fetchOne(
+                db, sql: "SELECT * FROM module WHERE name = ? AND version = ?", arguments: [reference.name, version])
+        } else {
+            row = try Row.fetchOne(
+                db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1",
+                arguments: [reference.name])
+        }
+        guard let row else { throw RegistryError.unknownModule(reference.description) }
+        return row
+    }
+
+    static func module(_ row: Row) throws -> ModuleVersion {
+        let manifestText: String = row["manifest"]
+        return ModuleVersion(
+            name: row["name"], version: row["version"],
+            kind: ModuleKind(rawValue: row["kind"]) ?? .process,
+            digest: try storedDigest(row["digest"]), size: row["size"], createdAt: row["createdAt"],
+            manifest: try FleetJSON.decode(ModuleManifest.self, from: Data(manifestText.utf8)))
+    }
+}

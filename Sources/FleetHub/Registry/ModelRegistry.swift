@@ -1,0 +1,167 @@
+import FleetCore
+import Foundation
+import GRDB
+
+/// One registered version of a model (Azure ML semantics: a name, an auto-incremented
+/// version, tags, a description and one or more files).
+public struct ModelVersion: Codable, Equatable, Sendable {
+    public var name: String
+    public var version: Int
+    public var description: String?
+    public var tags: [String: String]
+    public var createdAt: Date
+    public var files: [ModelFile]
+
+    public var reference: String { "\(name):\(version)" }
+}
+
+/// One file of a model version; the bytes live in the blob store under `digest`.
+public struct ModelFile: Codable, Equatable, Sendable {
+    /// Relative path: a registered folder keeps its name and tree.
+    public var path: String
+    public var digest: ContentDigest
+    public var size: Int
+}
+
+/// The model registry: register, find, download and delete model versions.
+public struct ModelRegistry: Sendable {
+    public let workspace: Workspace
+
+    public init(workspace: Workspace) {
+        self.workspace = workspace
+    }
+
+    /// Stores the files at `paths` (files, or folders that keep their tree) and
+    /// registers them as the next version of `name`.
+    @discardableResult
+    public func register(
+        name: String, paths: [String], tags: [String: String] = [:], description: String? = nil
+    ) throws -> ModelVersion {
+        guard VersionedName.isValidName(name) else { throw RegistryError.invalidName(name, what: "model") }
+        let sources = try FileCollector.collect(paths)
+        var files: [ModelFile] = []
+        for source in sources {
+            let stored = try workspace.blobs.store(fileAt: source.url)
+            files.append(ModelFile(path: source.path, digest: stored.digest, size: stored.size))
+        }
+        let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        return try workspace.database.write { db in
+            let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model WHERE name = ?", arguments: [name])
+            let version = (latest ?? 0) + 1
+            try db.execute(
+                sql: "INSERT INTO model (name, version, description, createdAt) VALUES (?, ?, ?, ?)",
+                arguments: [name, version, description, createdAt])
+            let id = db.lastInsertedRowID
+            for (key, value) in tags {
+                try db.execute(
+                    sql: "INSERT INTO modelTag (modelId, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+            }
+            for file in files {
+                try db.execute(
+                    sql: "INSERT INTO modelFile (modelId, path, digest, size) VALUES (?, ?, ?, ?)",
+                    arguments: [id, file.path, file.digest.description, file.size])
+            }
+            return ModelVersion(
+                name: name, version: version, description: description, tags: tags, createdAt: createdAt,
+                files: files)
+        }
+    }
+
+    /// Every version, optionally only of `name` and only those carrying all of `tags`,
+    /// ordered by name and version.
+    public func list(name: String? = nil, tags: [String: String] = [:]) throws -> [ModelVersion] {
+        try workspace.database.read { db in
+            let ids = try Int64.fetchAll(
+                db, sql: "SELECT id FROM model WHERE (?1 IS NULL OR name = ?1) ORDER BY name, version",
+                arguments: [name])
+            return try ids.map { try Self.load(db, id: $0) }
+                .filter { model in tags.allSatisfy { model.tags[$0.key] == $0.value } }
+        }
+    }
+
+    /// The version `reference` names, or the latest when it has no version.
+    public func show(_ reference: VersionedName) throws -> ModelVersion {
+        try workspace.database.read { db in
+            try Self.load(db, id: Self.id(of: reference, in: db))
+        }
+    }
+
+    /// Writes the files of `reference` under `folder`, keeping their relative paths.
+    @discardableResult
+    public func download(_ reference: VersionedName, to folder: URL) throws -> ModelVersion {
+        let model = try show(reference)
+        for file in model.files {
+            let destination = folder.appendingPathComponent(file.path)
+            do {
+                try FileManager.default.createDirectory(
+                    at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try? FileManager.default.removeItem(at: destination)
+                try FileManager.default.copyItem(at: workspace.blobs.url(for: file.digest), to: destination)
+                chmod(destination.path, 0o644)
+            } catch {
+                throw RegistryError.unwritable(destination.path, reason: error.localizedDescription)
+            }
+        }
+        return model
+    }
+
+    /// Deletes one version; refused while a deployment uses a module packaged with it.
+    /// Its blobs stay, since other versions or bundles may share them.
+    public func delete(_ reference: VersionedName) throws {
+        try workspace.database.write { db in
+            let id = try Self.id(of: reference, in: db)
+            let deployments = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT d.name FROM deployment d
+                    JOIN deploymentModule dm ON dm.deploymentId = d.id
+                    JOIN moduleModel mm ON mm.moduleId = dm.moduleId
+                    WHERE mm.modelId = ? ORDER BY d.name
+                    """, arguments: [id])
+            guard deployments.isEmpty else {
+                throw RegistryError.modelInUse(reference.description, deployments: deployments)
+            }
+            try db.execute(sql: "DELETE FROM model WHERE id = ?", arguments: [id])
+        }
+    }
+
+    static func id(of reference: VersionedName, in db: Database) throws -> Int64 {
+        let id: Int64?
+        if let version = reference.version {
+            id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM model WHERE name = ? AND version = ?", arguments: [reference.name, version])
+        } else {
+            id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM model WHERE name = ? ORDER BY version DESC LIMIT 1",
+                arguments: [reference.name])
+        }
+        guard let id else { throw RegistryError.unknownModel(reference.description) }
+        return id
+    }
+
+    static func load(_ db: Database, id: Int64) throws -> ModelVersion {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM model WHERE id = ?", arguments: [id]) else {
+            throw RegistryError.unknownModel("#\(id)")
+        }
+        var tags: [String: String] = [:]
+        for tag in try Row.fetchAll(db, sql: "SELECT key, value FROM modelTag WHERE modelId = ?", arguments: [id]) {
+            tags[tag["key"]] = tag["value"]
+        }
+        let files = try Row.fetchAll(
+            db, sql: "SELECT path, digest, size FROM modelFile WHERE modelId = ? ORDER BY path", arguments: [id]
+        ).map { file in
+            ModelFile(path: file["path"], digest: try storedDigest(file["digest"]), size: file["size"])
+        }
+        return ModelVersion(
+            name: row["name"], version: row["version"], description: row["description"], tags: tags,
+            createdAt: row["createdAt"], files: files)
+    }
+}
+
+/// Reads a digest the hub itself stored.
+func storedDigest(_ text: String) throws -> ContentDigest {
+    guard let digest = ContentDigest(text) else {
+        throw RegistryError.blobStoreFailed(text, reason: "the database holds a malformed digest")
+    }
+    return digest
+}

@@ -1,0 +1,47 @@
+/// Why a registry command (models, modules, devices) refused its input.
+public enum RegistryError: Error, Equatable, CustomStringConvertible {
+    case invalidName(String, what: String)
+    case invalidReference(String)
+    case invalidTag(String)
+    case unknownModel(String)
+    case unknownModule(String)
+    case unknownDevice(String)
+    case deviceExists(String)
+    case missingPath(String)
+    case unreadablePath(String, reason: String)
+    case noFiles(String)
+    case duplicateFilePath(String)
+    case blobStoreFailed(String, reason: String)
+    case modelInUse(String, deployments: [String])
+    case missingEntry(String, in: String)
+    case invalidModule(String)
+    case unwritable(String, reason: String)
+    case wheelDownloadFailed(String)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let name, let what):
+            "'\(name)' is not a valid \(what) name: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+        case .invalidReference(let text): "'\(text)' is not a reference of the form name:version (e.g. iris:1)"
+        case .invalidTag(let text): "'\(text)' is not a tag: expected key=value (e.g. site=plant-1)"
+        case .unknownModel(let reference):
+            "no registered model \(reference); `fleethub model list` shows what is registered"
+        case .unknownModule(let reference):
+            "no packaged module \(reference); `fleethub module list` shows what is packaged"
+        case .unknownDevice(let id): "no device '\(id)'; `fleethub device list` shows the registered devices"
+        case .deviceExists(let id): "device '\(id)' is already registered; use `fleethub device tag` to change its tags"
+        case .missingPath(let path): "\(path) does not exist"
+        case .unreadablePath(let path, let reason): "cannot read \(path): \(reason)"
+        case .noFiles(let path): "\(path) holds no files to register"
+        case .duplicateFilePath(let path):
+            "two of the given paths would both be stored as '\(path)'; pass them from different folders"
+        case .blobStoreFailed(let path, let reason): "cannot store \(path) in the workspace: \(reason)"
+        case .modelInUse(let reference, let deployments):
+            "model \(reference) is used by active deployment(s) \(deployments.joined(separator: ", ")); delete those first with `fleethub deployment delete NAME`"
+        case .missingEntry(let entry, let folder): "the entry script \(entry) is not in \(folder)"
+        case .invalidModule(let why): "cannot package the module: \(why)"
+        case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
+        case .wheelDownloadFailed(let output): "downloading the requirements as wheels failed: \(output)"
+        }
+    }
+}

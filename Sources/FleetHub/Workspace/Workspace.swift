@@ -1,0 +1,92 @@
+import FleetCore
+import Foundation
+import GRDB
+
+/// A hub's home folder: the SQLite registry, the blob store, the signing key pair and
+/// the settings. Every `fleethub` command opens one; `fleethub init` creates it.
+public struct Workspace: Sendable {
+    public let root: URL
+    public let database: DatabasePool
+    public let blobs: BlobStore
+    public let signingKey: HubSigningKey
+
+    static let databaseName = "hub.sqlite"
+    static let configName = "config.json"
+    static let privateKeyName = "hub-signing.key"
+    static let publicKeyName = "hub-signing.pub"
+
+    /// The folder a command uses when `--workspace` is not given: `$FLEETHUB_HOME`,
+    /// else `./.fleethub`.
+    public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let home = environment["FLEETHUB_HOME"], !home.isEmpty {
+            return URL(fileURLWithPath: home)
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".fleethub")
+    }
+
+    /// Creates a workspace in `root` (which must not already hold one) with a new key.
+    @discardableResult
+    public static func create(at root: URL, config: HubConfig) throws -> Workspace {
+        _ = try HubConfig.checkedBroker(config.broker)
+        var config = config
+        config.publicURL = try HubConfig.checkedPublicURL(config.publicURL)
+        let manager = FileManager.default
+        if manager.fileExists(atPath: root.appendingPathComponent(configName).path)
+            || manager.fileExists(atPath: root.appendingPathComponent(databaseName).path)
+        {
+            throw WorkspaceError.alreadyExists(root.path)
+        }
+        try manager.createDirectory(at: root, withIntermediateDirectories: true)
+        let blobs = BlobStore(root: root.appendingPathComponent("blobs"))
+        try blobs.createFolders()
+        let key = HubSigningKey()
+        try writeSecretFile(Data((key.base64PrivateKey + "\n").utf8), to: root.appendingPathComponent(privateKeyName).path)
+        try Data((key.publicKey.base64 + "\n").utf8).write(to: root.appendingPathComponent(publicKeyName))
+        let database = try HubDatabase.open(at: root.appendingPathComponent(databaseName).path)
+        try save(config, in: root)
+        return Workspace(root: root, database: database, blobs: blobs, signingKey: key)
+    }
+
+    /// Opens the workspace in `root`, migrating its database to the current schema.
+    public static func open(at root: URL) throws -> Workspace {
+        let configURL = root.appendingPathComponent(configName)
+        guard FileManager.default.fileExists(atPath: configURL.path) else {
+            throw WorkspaceError.missing(root.path)
+        }
+        let keyPath = root.appendingPathComponent(privateKeyName).path
+        let keyText: String
+        do {
+            keyText = try String(contentsOfFile: keyPath, encoding: .utf8)
+        } catch {
+            throw WorkspaceError.unreadable(keyPath, reason: error.localizedDescription)
+        }
+        let key = try HubSigningKey(base64PrivateKey: keyText)
+        let database = try HubDatabase.open(at: root.appendingPathComponent(databaseName).path)
+        return Workspace(
+            root: root, database: database, blobs: BlobStore(root: root.appendingPathComponent("blobs")),
+            signingKey: key)
+    }
+
+    /// The current settings, read from disk each time so a long-running `serve` sees changes.
+    public func config() throws -> HubConfig {
+        let url = root.appendingPathComponent(Self.configName)
+        do {
+            return try FleetJSON.decode(HubConfig.self, from: Data(contentsOf: url))
+        } catch {
+            throw WorkspaceError.unreadable(url.path, reason: "\(error)")
+        }
+    }
+
+    /// Changes one setting (`fleethub config set KEY VALUE`).
+    public func set(_ key: String, to value: String) throws {
+        guard let key = HubConfig.Key(rawValue: key) else { throw WorkspaceError.unknownSetting(key) }
+        var config = try config()
+        try config.set(key, to: value)
+        try Self.save(config, in: root)
+    }
+
+    private static func save(_ config: HubConfig, in root: URL) throws {
+        // The file may hold the broker password.
+        try writeSecretFile(try FleetJSON.prettyEncoder().encode(config), to: root.appendingPathComponent(configName).path)
+    }
+}

@@ -1,0 +1,21 @@
+/// Why a workspace could not be created, opened or changed.
+public enum WorkspaceError: Error, Equatable, CustomStringConvertible {
+    case alreadyExists(String)
+    case missing(String)
+    case unreadable(String, reason: String)
+    case invalidSetting(String, value: String, expected: String)
+    case unknownSetting(String)
+
+    public var description: String {
+        switch self {
+        case .alreadyExists(let path):
+            "a workspace already exists at \(path); use it, or pass --workspace with another folder"
+        case .missing(let path):
+            "no workspace at \(path); create one with `fleethub init --workspace \(path)` or set FLEETHUB_HOME"
+        case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
+        case .invalidSetting(let key, let value, let expected): "'\(value)' is not a valid \(key): expected \(expected)"
+        case .unknownSetting(let key):
+            "unknown setting '\(key)'; settings are \(HubConfig.Key.allCases.map(\.rawValue).joined(separator: ", "))"
+        }
+    }
+}

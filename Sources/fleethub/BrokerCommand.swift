@@ -1,0 +1,21 @@
+import ArgumentParser
+import FleetHub
+import Foundation
+
+struct BrokerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker", abstract: "Files for the MQTT broker.", subcommands: [Files.self])
+
+    struct Files: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write mosquitto's password and ACL files for every device and the hub; rerun after device add/remove.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Option(help: "The folder to write 'passwords' and 'acl' into.") var out: String
+
+        func run() throws {
+            let written = try BrokerFiles(workspace: workspace.open()).write(to: URL(fileURLWithPath: out))
+            print("wrote \(written.passwordFile) and \(written.aclFile); add to mosquitto.conf and reload the broker:")
+            print(written.configLines)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import FleetHub
+import Foundation
+
+struct DeployCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Validate a deployment manifest, store it, and publish the desired state of every device it changes.")
+
+    @OptionGroup var workspace: WorkspaceOptions
+    @Argument(help: "The manifest YAML file.") var file: String
+
+    func run() async throws {
+        let opened = try workspace.open()
+        let change = try DeploymentStore(workspace: opened).deploy(fileAt: file)
+        print("deployed \(file); \(change.changedDevices.count) device(s) changed")
+        try await Rollout.publish(change, workspace: opened)
+    }
+}
+
+struct DeploymentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Delete.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deployments.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let deployments = try DeploymentStore(workspace: workspace.open()).list()
+            if output.json { return try Output.json(deployments) }
+            Output.table(
+                ["DEPLOYMENT", "PRIORITY", "MODULES", "TARGET"],
+                deployments.map { [$0.name, "\($0.priority)", $0.modules.map(\.bundle).joined(separator: ","), $0.target] })
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a deployment and the devices it targets.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The deployment name.") var name: String
+
+        func run() throws {
+            let store = try DeploymentStore(workspace: workspace.open())
+            let deployment = try store.show(name: name)
+            let detail = DeploymentDetail(deployment: deployment, devices: try store.targetedDevices(of: deployment))
+            if output.json { return try Output.json(detail) }
+            print("deployment: \(deployment.name)")
+            print("priority: \(deployment.priority)")
+            print("target: \(deployment.target)")
+            print("devices: \(detail.devices.joined(separator: ", "))")
+            for module in deployment.modules {
+                print("module: \(module.name)  \(module.bundle)  \(module.desiredStatus.rawValue)  \(module.digest)")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a deployment and republish the devices whose desired state changes.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "The deployment name.") var name: String
+
+        func run() async throws {
+            let opened = try workspace.open()
+            let change = try DeploymentStore(workspace: opened).delete(name: name)
+            print("deleted deployment \(name)")
+            try await Rollout.publish(change, workspace: opened)
+        }
+    }
+}
+
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish", abstract: "Publish desired states the broker has not acknowledged yet.")
+    @OptionGroup var workspace: WorkspaceOptions
+
+    func run() async throws {
+        try await Rollout.publish(RolloutChange(changedDevices: [], warnings: []), workspace: workspace.open())
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve bundles (to devices with their token) and the JSON API (to viewers) over HTTP.")
+    @OptionGroup var workspace: WorkspaceOptions
+    @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
+
+    func run() async throws {
+        guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) else {
+            throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8080")
+        }
+        let server = HubServer(workspace: try workspace.open(), host: String(http[..<colon]), port: port)
+        try await server.run(handleSignals: true) { port in
+            print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import FleetHub
+import Foundation
+
+struct DeviceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device", abstract: "The devices of the fleet.",
+        subcommands: [Add.self, Tag.self, List.self, Show.self, Remove.self, Revoke.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register a device and write its config file; publishes its desired state.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "The device id (letters, digits, '-', '_', '.').") var id: String
+        @Option(help: "A tag key=value; repeatable.") var tag: [String] = []
+        @Option(help: "Where to write the device's config file (0600).") var out: String
+
+        func run() async throws {
+            let opened = try workspace.open()
+            let (config, change) = try DeviceRegistry(workspace: opened).add(id: id, tags: TagParser.parse(tag))
+            try DeviceEnrollment(workspace: opened).credentials(for: config, configPath: out).save(to: out)
+            print("added device \(id); config written to \(out)")
+            try await Rollout.publish(change, workspace: opened)
+        }
+    }
+
+    struct Tag: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set or remove a device's tags; republishes its desired state if it changed.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "The device id.") var id: String
+        @Option(help: "A tag key=value to set; repeatable.") var tag: [String] = []
+        @Option(help: "A tag key to remove; repeatable.") var remove: [String] = []
+
+        func run() async throws {
+            guard !tag.isEmpty || !remove.isEmpty else { throw ValidationError("give --tag key=value or --remove key") }
+            let opened = try workspace.open()
+            let change = try DeviceRegistry(workspace: opened).tag(id: id, set: TagParser.parse(tag), remove: remove)
+            try await Rollout.publish(change, workspace: opened)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List devices.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let devices = try DeviceRegistry(workspace: workspace.open()).list()
+            if output.json { return try Output.json(devices) }
+            Output.table(
+                ["DEVICE", "REVISION", "PUBLISHED", "TAGS"],
+                devices.map { [$0.id, $0.revision.map(String.init) ?? "-", $0.publishedRevision.map(String.init) ?? "-", Output.tags($0.tags)] })
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a device and its desired state.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The device id.") var id: String
+
+        func run() throws {
+            let registry = try DeviceRegistry(workspace: workspace.open())
+            let detail = DeviceDetail(device: try registry.show(id: id), desired: try registry.desiredState(id: id))
+            if output.json { return try Output.json(detail) }
+            print("device: \(detail.device.id)")
+            print("tags: \(Output.tags(detail.device.tags))")
+            print("revision: \(detail.device.revision.map(String.init) ?? "-") (published: \(detail.device.publishedRevision.map(String.init) ?? "-"))")
+            for module in detail.desired?.modules ?? [] {
+                print("module: \(module.name)  \(module.kind.rawValue)  \(module.desiredStatus.rawValue)  \(module.bundle.digest)")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a device; it is sent an empty desired state so it stops its modules.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "The device id.") var id: String
+
+        func run() async throws {
+            let opened = try workspace.open()
+            let change = try DeviceRegistry(workspace: opened).remove(id: id)
+            print("removed device \(id)")
+            try await Rollout.publish(change, workspace: opened)
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+import FleetHub
+
+/// `fleethub`: the hub's command line. Each subcommand parses its arguments and calls
+/// the FleetHub library; no logic lives here.
+@main
+struct FleetHubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleethub",
+        abstract: "Model registry, module bundles and deployments for a fleet of edge devices.",
+        version: fleetHubVersion,
+        subcommands: [
+            InitCommand.self, ConfigCommand.self, ModelCommand.self, ModuleCommand.self, DeviceCommand.self,
+            DeployCommand.self, DeploymentCommand.self, PublishCommand.self, ServeCommand.self, BrokerCommand.self,
+            CACommand.self, BrokerConfigCommand.self, AccessCommand.self,
+        ])
+}

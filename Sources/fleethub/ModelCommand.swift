@@ -1,0 +1,86 @@
+import ArgumentParser
+import FleetHub
+import Foundation
+
+struct ModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model", abstract: "The model registry.",
+        subcommands: [Register.self, List.self, Show.self, Download.self, Delete.self])
+
+    struct Register: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Option(help: "The model name.") var name: String
+        @Option(help: "A file or folder (a folder keeps its tree); repeatable.") var path: [String] = []
+        @Option(help: "A tag key=value; repeatable.") var tag: [String] = []
+        @Option(help: "A description.") var description: String?
+
+        func run() throws {
+            guard !path.isEmpty else { throw ValidationError("give at least one --path") }
+            let model = try ModelRegistry(workspace: workspace.open()).register(
+                name: name, paths: path, tags: TagParser.parse(tag), description: description)
+            print(model.reference)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List model versions.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "Only this model.") var name: String?
+        @Option(help: "Only versions with this tag key=value; repeatable.") var tag: [String] = []
+
+        func run() throws {
+            let models = try ModelRegistry(workspace: workspace.open()).list(name: name, tags: TagParser.parse(tag))
+            if output.json { return try Output.json(models) }
+            Output.table(
+                ["MODEL", "FILES", "BYTES", "CREATED", "TAGS"],
+                models.map { model in
+                    [model.reference, "\(model.files.count)", "\(model.files.reduce(0) { $0 + $1.size })",
+                     model.createdAt.formatted(.iso8601), Output.tags(model.tags)]
+                })
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a model version (the latest when V is omitted).")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "NAME[:VERSION]") var reference: String
+
+        func run() throws {
+            let model = try ModelRegistry(workspace: workspace.open()).show(VersionedName(parsing: reference))
+            if output.json { return try Output.json(model) }
+            print("model: \(model.reference)")
+            if let description = model.description { print("description: \(description)") }
+            print("created: \(model.createdAt.formatted(.iso8601))")
+            print("tags: \(Output.tags(model.tags))")
+            print("files:")
+            for file in model.files { print("  \(file.path)  \(file.size) bytes  \(file.digest)") }
+        }
+    }
+
+    struct Download: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a model version's files into a folder.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "NAME:VERSION") var reference: String
+        @Option(help: "The folder to write to.") var to: String
+
+        func run() throws {
+            let model = try ModelRegistry(workspace: workspace.open()).download(
+                VersionedName(parsingExact: reference), to: URL(fileURLWithPath: to))
+            print("wrote \(model.files.count) file(s) of \(model.reference) to \(to)")
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a model version not used by any deployment.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "NAME:VERSION") var reference: String
+
+        func run() throws {
+            try ModelRegistry(workspace: workspace.open()).delete(VersionedName(parsingExact: reference))
+            print("deleted \(reference)")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import FleetCore
+import FleetHub
+import Foundation
+
+struct ModuleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "module", abstract: "Module bundles.", subcommands: [Package.self, List.self, Show.self])
+
+    struct Package: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Package a model and its scoring script (or any program) into a deterministic bundle.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Option(help: "The module name.") var name: String
+        @Option(help: "python-scoring (default) or process.") var kind: ModuleKind = .pythonScoring
+        @Option(help: "The registered model NAME:VERSION to ship under model/.") var model: String?
+        @Option(help: "The scoring script, relative to --source.") var entry: String?
+        @Option(help: "For --kind process: the program and its arguments.") var command: String?
+        @Option(help: "A folder whose files go to the bundle's root.") var source: String?
+        @Option(help: "A pip requirements file.") var requirements: String?
+        @Flag(name: .customLong("vendor-wheels"), help: "Download the requirements as wheels into the bundle.")
+        var vendorWheels = false
+
+        func run() throws {
+            let request = PackageRequest(
+                name: name, kind: kind, model: try model.map { try VersionedName(parsingExact: $0) }, entry: entry,
+                command: try command.map(CommandLineSplitter.split), source: source.map { URL(fileURLWithPath: $0) },
+                requirements: requirements.map { URL(fileURLWithPath: $0) }, vendorWheels: vendorWheels)
+            let module = try ModuleRegistry(workspace: workspace.open()).package(request)
+            print("\(module.reference) \(module.digest)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List packaged module versions.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "Only this module.") var name: String?
+
+        func run() throws {
+            let modules = try ModuleRegistry(workspace: workspace.open()).list(name: name)
+            if output.json { return try Output.json(modules) }
+            Output.table(
+                ["MODULE", "KIND", "BYTES", "CREATED", "DIGEST"],
+                modules.map { [$0.reference, $0.kind.rawValue, "\($0.size)", $0.createdAt.formatted(.iso8601), "\($0.digest)"] })
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a module version (the latest when V is omitted).")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "NAME[:VERSION]") var reference: String
+
+        func run() throws {
+            let module = try ModuleRegistry(workspace: workspace.open()).show(VersionedName(parsing: reference))
+            if output.json { return try Output.json(module) }
+            print("module: \(module.reference)")
+            print("kind: \(module.kind.rawValue)")
+            print("digest: \(module.digest)")
+            print("size: \(module.size) bytes")
+            if let entry = module.manifest.entry { print("entry: \(entry)") }
+            if let command = module.manifest.command { print("command: \(command.joined(separator: " "))") }
+            for model in Set(module.manifest.models.map { "\($0.name):\($0.version)" }).sorted() { print("model: \(model)") }
+            if !module.manifest.requirements.isEmpty {
+                print("requirements: \(module.manifest.requirements.joined(separator: ", "))")
+            }
+            print("files:")
+            for file in module.manifest.files { print("  \(file.path)  \(file.size) bytes") }
+        }
+    }
+}
+
+extension ModuleKind: ExpressibleByArgument {}
+
+/// Splits `--command "python3 helper.py --flag 'a b'"` into arguments, honouring quotes.
+enum CommandLineSplitter {
+    static func split(_ text: String) throws -> [String] {
+        var arguments: [String] = []
+        var current = ""
+        var quote: Character?
+        var inArgument = false
+        for character in text {
+            if let open = quote {
+                if character == open { quote = nil } else { current.append(character) }
+            } else if character == "'" || character == "\"" {
+                quote = character
+                inArgument = true
+            } else if character.isWhitespace {
+                if inArgument { arguments.append(current) }
+                current = ""
+                inArgument = false
+            } else {
+                current.append(character)
+                inArgument = true
+            }
+        }
+        guard quote == nil else { throw ValidationError("--command has an unterminated quote: \(text)") }
+        if inArgument { arguments.append(current) }
+        return arguments
+    }
+}

@@ -1,8 +1,0 @@
-import ArgumentParser
-import FleetHub
-
-struct FleetHubCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "fleethub", version: fleetHubVersion)
-}
-
-FleetHubCommand.main()

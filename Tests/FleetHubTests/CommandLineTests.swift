@@ -1,0 +1,66 @@
+import FleetCore
+import FleetHub
+import FleetTesting
+import Foundation
+import Testing
+
+/// The real `fleethub` executable, as an operator runs it, against a real mosquitto;
+/// `mosquitto_sub` plays the device.
+@Suite(.enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
+struct CommandLineTests {
+    /// The `fleethub` built next to this test bundle.
+    static let executable: String = {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("fleethub").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/fleethub").path
+    }()
+
+    @Test func operatorWorkflowPublishesASignedRetainedState() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let directory = try TemporaryDirectory(prefix: "fleethub-cli")
+        let workspace = directory.file("hub")
+        func hub(_ arguments: String...) throws -> String {
+            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+        }
+        try Data("weights".utf8).write(to: URL(fileURLWithPath: directory.file("iris.onnx")))
+        try FileManager.default.createDirectory(atPath: directory.file("src"), withIntermediateDirectories: true)
+        try Data("def init():\n    pass\n\ndef run(raw_data):\n    return raw_data\n".utf8)
+            .write(to: URL(fileURLWithPath: directory.file("src/score.py")))
+
+        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure")
+        #expect(throws: FixtureError.self) { try hub("init") }
+        #expect(try hub("model", "register", "--name", "iris", "--path", directory.file("iris.onnx"), "--tag", "stage=prod") == "iris:1\n")
+        let packaged = try hub("module", "package", "--name", "iris-scorer", "--model", "iris:1", "--entry", "score.py", "--source", directory.file("src"))
+        #expect(packaged.hasPrefix("iris-scorer:1 sha256:"))
+        _ = try hub("device", "add", "gw-001", "--tag", "site=plant-1", "--tag", "role=gateway", "--out", directory.file("gw-001.yaml"))
+        let manifest = "name: iris-prod\npriority: 10\ntarget: site in (plant-1, plant-3) AND role=gateway\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n"
+        try manifest.write(toFile: directory.file("iris.yaml"), atomically: true, encoding: .utf8)
+        _ = try hub("deploy", directory.file("iris.yaml"))
+
+        let models = try FleetJSON.decode([ModelVersion].self, from: Data(hub("model", "list", "--json").utf8))
+        #expect(models.map(\.reference) == ["iris:1"])
+        let devices = try FleetJSON.decode([Device].self, from: Data(hub("device", "list", "--json").utf8))
+        #expect(devices.map(\.publishedRevision) == [2])
+
+        let config = try DeviceConfig.load(from: directory.file("gw-001.yaml"))
+        let subscriber = try #require(Fixtures.which("mosquitto_sub"))
+        let envelope = try Fixtures.run(
+            subscriber, ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", Topics.desired("gw-001"), "-C", "1", "-W", "5"])
+        let state = try HubPublicKey(base64: config.hub.publicKey).open(Data(envelope.trimmingCharacters(in: .newlines).utf8), for: "gw-001")
+        #expect(state.revision == 2)
+        #expect(state.modules.map(\.name) == ["iris"])
+        #expect(state.modules.first?.bundle.url.hasPrefix("http://127.0.0.1:8080/v1/bundles/sha256:") == true)
+
+        #expect(throws: FixtureError.self) { try hub("model", "delete", "iris:1") }
+        do {
+            _ = try hub("deploy", directory.file("missing.yaml"))
+            Issue.record("deploying a missing file succeeded")
+        } catch let FixtureError.commandFailed(_, status, stderr) {
+            #expect(status != 0)
+            #expect(stderr.contains("missing.yaml"))
+        }
+    }
+}

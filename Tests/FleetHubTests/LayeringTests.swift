@@ -1,0 +1,60 @@
+import FleetCore
+import FleetHub
+import Foundation
+import Testing
+
+/// Layered deployments: per module name the highest priority wins.
+struct LayeringTests {
+    let digestA = ContentDigest(of: Data("a".utf8))
+    let digestB = ContentDigest(of: Data("b".utf8))
+
+    func module(_ name: String, digest: ContentDigest, order: Int = 0) -> ResolvedDeployment.Module {
+        ResolvedDeployment.Module(
+            name: name, bundle: "\(name)-bundle:1", kind: .pythonScoring, digest: digest, size: 10,
+            desiredStatus: .running, restartPolicy: .always, startupOrder: order, workers: 1, env: [:],
+            telemetry: TelemetrySettings())
+    }
+
+    func deployment(_ name: String, priority: Int, target: String, sequence: Int64, modules: [ResolvedDeployment.Module]) -> ResolvedDeployment {
+        ResolvedDeployment(
+            name: name, priority: priority, target: target, modules: modules, sequence: sequence,
+            createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0))
+    }
+
+    func compose(_ tags: [String: String], _ deployments: [ResolvedDeployment]) -> DesiredContent {
+        DesiredStateComposer.compose(tags: tags, deployments: deployments) { "http://hub/v1/bundles/\($0)" }
+    }
+
+    @Test func higherPriorityWinsPerModuleName() {
+        let base = deployment("base", priority: 10, target: "site=p1", sequence: 1,
+                              modules: [module("iris", digest: digestA), module("agent", digest: digestA, order: -1)])
+        let canary = deployment("canary", priority: 20, target: "ring=canary", sequence: 2,
+                                modules: [module("iris", digest: digestB)])
+        let content = compose(["site": "p1", "ring": "canary"], [base, canary])
+        #expect(content.modules.map(\.name) == ["agent", "iris"])
+        #expect(content.modules.first { $0.name == "iris" }?.bundle.digest == digestB)
+        #expect(content.modules.first { $0.name == "agent" }?.bundle.digest == digestA)
+        #expect(content.deployments == [DeploymentReference(name: "canary", priority: 20), DeploymentReference(name: "base", priority: 10)])
+        #expect(content.modules[0].bundle.url == "http://hub/v1/bundles/\(digestA)")
+    }
+
+    @Test func onlyMatchingDeploymentsContribute() {
+        let base = deployment("base", priority: 10, target: "site=p1", sequence: 1, modules: [module("iris", digest: digestA)])
+        let canary = deployment("canary", priority: 20, target: "ring=canary", sequence: 2, modules: [module("iris", digest: digestB)])
+        #expect(compose(["site": "p1"], [base, canary]).modules.map(\.bundle.digest) == [digestA])
+        #expect(compose(["site": "p2"], [base, canary]) == DesiredContent(deployments: [], modules: []))
+    }
+
+    @Test func onEqualPriorityTheLaterDeploymentWins() {
+        let first = deployment("first", priority: 5, target: "*", sequence: 1, modules: [module("iris", digest: digestA)])
+        let later = deployment("later", priority: 5, target: "*", sequence: 2, modules: [module("iris", digest: digestB)])
+        #expect(compose([:], [first, later]).modules.map(\.bundle.digest) == [digestB])
+        #expect(compose([:], [later, first]).modules.map(\.bundle.digest) == [digestB])
+    }
+
+    @Test func aDeploymentWhoseModulesAllLostIsNotListed() {
+        let low = deployment("low", priority: 1, target: "*", sequence: 1, modules: [module("iris", digest: digestA)])
+        let high = deployment("high", priority: 9, target: "*", sequence: 2, modules: [module("iris", digest: digestB)])
+        #expect(compose([:], [low, high]).deployments.map(\.name) == ["high"])
+    }
+}

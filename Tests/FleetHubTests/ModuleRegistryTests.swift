@@ -1,0 +1,99 @@
+import FleetCore
+import FleetHub
+import Foundation
+import Testing
+import ZIPFoundation
+
+struct ModuleRegistryTests {
+    let hub: HubFixture
+
+    init() throws {
+        hub = try HubFixture()
+    }
+
+    @Test func packagesAScoringModuleWithItsModel() throws {
+        let module = try hub.packagedScorer()
+        #expect(module.reference == "iris-scorer:1")
+        #expect(hub.workspace.blobs.contains(module.digest))
+        #expect(module.manifest.entry == "score.py")
+        #expect(module.manifest.models.map(\.path) == ["model/iris.onnx"])
+        #expect(module.manifest.files.map(\.path) == ["model/iris.onnx", "score.py"])
+        let archive = try Archive(url: hub.workspace.blobs.url(for: module.digest), accessMode: .read)
+        #expect(archive.map(\.path) == ["model/iris.onnx", "module.json", "score.py"])
+        #expect(try hub.modules.show(VersionedName(parsing: "iris-scorer")) == module)
+    }
+
+    @Test func processModuleCarriesItsCommandAndRequirements() throws {
+        try hub.write("agent/agent.sh", "#!/bin/sh\necho hi\n")
+        let requirements = try hub.write("requirements.txt", "# pinned\nrequests==2.32.3\n\n")
+        let module = try hub.modules.package(PackageRequest(
+            name: "site-agent", kind: .process, command: ["/bin/sh", "agent.sh"],
+            source: hub.directory.url.appendingPathComponent("agent"), requirements: URL(fileURLWithPath: requirements)))
+        #expect(module.manifest.command == ["/bin/sh", "agent.sh"])
+        #expect(module.manifest.requirements == ["requests==2.32.3"])
+        #expect(module.manifest.files.map(\.path) == ["agent.sh"])
+        #expect(module.manifest.models.isEmpty)
+    }
+
+    @Test func badInputIsRefusedAndRegistersNothing() throws {
+        try hub.write("src/score.py", "def run(x): return x\n")
+        let source = hub.directory.url.appendingPathComponent("src")
+        #expect(throws: RegistryError.unknownModel("iris:1")) {
+            try hub.modules.package(PackageRequest(name: "s", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py", source: source))
+        }
+        try hub.models.register(name: "iris", paths: [hub.write("iris.onnx", "w")])
+        #expect(throws: RegistryError.missingEntry("main.py", in: source.path)) {
+            try hub.modules.package(PackageRequest(name: "s", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "main.py", source: source))
+        }
+        #expect(throws: RegistryError.self) {
+            try hub.modules.package(PackageRequest(name: "s", kind: .process, source: source))
+        }
+        #expect(try hub.modules.list().isEmpty)
+    }
+
+    @Test func packagingTheSameInputsAgainGivesTheSameVersionAndDigest() throws {
+        let first = try hub.packagedScorer()
+        let request = PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("iris-scorer-src"))
+        #expect(try hub.modules.package(request) == first)
+        try hub.write("iris-scorer-src/score.py", "def run(raw_data):\n    return 42\n")
+        let changed = try hub.modules.package(request)
+        #expect(changed.version == 2)
+        #expect(changed.digest != first.digest)
+        #expect(try hub.modules.list(name: "iris-scorer").map(\.version) == [1, 2])
+    }
+}
+
+/// `--vendor-wheels` with the real pip, offline: the requirements file points pip at a
+/// local folder holding a wheel this test builds.
+struct VendorWheelsTests {
+    @Test func requirementsAreDownloadedAsWheelsIntoTheBundle() throws {
+        let hub = try HubFixture()
+        let wheels = hub.directory.url.appendingPathComponent("wheelhouse")
+        try FileManager.default.createDirectory(at: wheels, withIntermediateDirectories: true)
+        let wheel = "tinypkg-0.1-py3-none-any.whl"
+        let archive = try Archive(url: wheels.appendingPathComponent(wheel), accessMode: .create)
+        let entries = [
+            "tinypkg/__init__.py": "VALUE = 1\n",
+            "tinypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
+            "tinypkg-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            "tinypkg-0.1.dist-info/RECORD": "",
+        ]
+        for (path, text) in entries.sorted(by: { $0.key < $1.key }) {
+            let data = Data(text.utf8)
+            try archive.addEntry(with: path, type: .file, uncompressedSize: Int64(data.count)) { position, size in
+                data.subdata(in: Int(position)..<Int(position) + size)
+            }
+        }
+        let requirements = try hub.write("requirements.txt", "--no-index\n--find-links \(wheels.path)\ntinypkg==0.1\n")
+        try hub.models.register(name: "iris", paths: [hub.write("iris.onnx", "w")])
+        try hub.write("src/score.py", "def run(x): return x\n")
+        let module = try hub.modules.package(PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("src"), requirements: URL(fileURLWithPath: requirements),
+            vendorWheels: true))
+        #expect(module.manifest.requirements == ["tinypkg==0.1"])
+        #expect(module.manifest.files.map(\.path).contains("wheels/\(wheel)"))
+    }
+}
