@@ -1,4 +1,5 @@
 @testable import EdgeRuntime
+import FleetCore
 import Testing
 
 /// The latency percentiles that health reports carry.
@@ -21,5 +22,22 @@ struct InferenceStatisticsTests {
         #expect(snapshot.errors == 4)
         #expect(snapshot.p50Ms == 2)
         #expect(snapshot.p99Ms == 4)
+    }
+}
+
+/// What the inference hook hands the telemetry buffer.
+struct InferenceEventTelemetryTests {
+    @Test func anEventBecomesAnInferenceRecordWithParsedJSON() {
+        let event = InferenceEvent(
+            module: "iris", input: #"{"data": [[1, 2]]}"#, output: "not json", latency: .milliseconds(3), status: 500)
+        let entry = event.telemetryEntry
+        #expect(entry.module == "iris")
+        #expect(entry.kind == .inference)
+        #expect(
+            entry.data
+                == .object([
+                    "input": .object(["data": .array([.array([.number(1), .number(2)])])]),
+                    "output": .string("not json"), "latencyMs": .number(3), "status": .number(500),
+                ]))
     }
 }

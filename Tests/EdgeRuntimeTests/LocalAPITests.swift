@@ -127,6 +127,19 @@ struct LocalAPITests {
         }
     }
 
+    @Test func telemetryLandsInTheRealBuffer() async throws {
+        let directory = try TemporaryDirectory()
+        let buffer = try TelemetryBuffer(path: directory.file("telemetry.sqlite"), deviceId: "device-1")
+        try await withBehaviourAPI(telemetry: buffer) { api in
+            let (status, _) = try await api.post("/v1/modules/behaviour/telemetry", #"{"door": "open"}"#)
+            #expect(status == 202)
+        }
+        let records = try buffer.readRecords(in: 1...1, limit: nil)
+        #expect(records.map(\.module) == ["behaviour"])
+        #expect(records.first?.kind == .custom)
+        #expect(records.first?.data == .object(["door": .string("open")]))
+    }
+
     @Test(.enabled(if: Fixtures.shouldRun(needing: "curl"), "needs curl"))
     func theAPIAlsoAnswersOnTheUnixSocket() async throws {
         let directory = try TemporaryDirectory()
