@@ -10,6 +10,8 @@ import Glibc
 /// left, starts the installed modules at once from the state database, reconciles
 /// towards the accepted desired state, and follows the hub over MQTT. Cancelling
 /// `run()` (SIGTERM) stops every module gracefully and leaves the broker cleanly.
+/// Alongside, it serves the local inference API (`localAPI` in the config), buffers
+/// telemetry in `telemetry.sqlite` and uploads it when `storage` is configured.
 public struct EdgeRuntimeDaemon: Sendable {
     public let config: DeviceConfig
     public let settings: RuntimeSettings
@@ -32,7 +34,22 @@ public struct EdgeRuntimeDaemon: Sendable {
         let store = try StateStore(url: dataDirectory.database)
         await LeftoverProcesses.end(try store.moduleStatuses(), grace: settings.stopGracePeriod, logger: logger)
 
-        let supervisor = Supervisor(store: store, dataDirectory: dataDirectory, settings: settings, logger: logger)
+        let telemetry: DeviceTelemetry
+        do {
+            telemetry = try DeviceTelemetry(config: config, dataDirectory: dataDirectory, logger: logger)
+        } catch {
+            throw DaemonError.telemetry(reason: "\(error)")
+        }
+        let localModules = LocalModules()
+        let api = try await RunningLocalAPI.start(
+            settings: config.localAPI, modules: localModules, telemetry: telemetry.buffer, logger: logger)
+        defer { api.task.cancel() }
+        let scoring = ScoringServices(
+            modules: localModules, recorder: telemetry.recorder,
+            requestTimeout: .milliseconds(Int64((config.localAPI?.requestTimeoutSeconds ?? 30) * 1000)),
+            localAPIURL: api.url)
+        let supervisor = Supervisor(
+            store: store, dataDirectory: dataDirectory, settings: settings, logger: logger, scoring: scoring)
         let reconciler = Reconciler(
             store: store, supervisor: supervisor,
             downloader: BundleDownloader(
@@ -42,6 +59,8 @@ public struct EdgeRuntimeDaemon: Sendable {
         let session = try DeviceSession(config: config, store: store, settings: settings, logger: logger) { desired in
             await reconciler.submit(desired)
         }
+        let telemetryTask = Task { await telemetry.run(supervisor: supervisor, modules: localModules) }
+        defer { telemetryTask.cancel() }
         await reconciler.startInstalledModules()
         if let desired = try store.acceptedDesiredState() {
             await reconciler.submit(desired)
@@ -53,6 +72,11 @@ public struct EdgeRuntimeDaemon: Sendable {
         let order = ((try? store.appliedModules()) ?? [])
             .sorted { ($0.spec.startupOrder, $0.name) < ($1.spec.startupOrder, $1.name) }.map(\.name)
         await supervisor.stopAll(order: order)
+        telemetryTask.cancel()
+        await telemetryTask.value
+        await telemetry.flush()
+        api.task.cancel()
+        await api.task.value
         logger.info("edge-runtime stopped")
     }
 }
@@ -60,11 +84,17 @@ public struct EdgeRuntimeDaemon: Sendable {
 /// Why the daemon cannot start.
 public enum DaemonError: Error, CustomStringConvertible {
     case dataDirectory(path: String, reason: String)
+    case telemetry(reason: String)
+    case localAPI(address: String, reason: String)
 
     public var description: String {
         switch self {
         case .dataDirectory(let path, let reason):
             "cannot create the data dir \(path): \(reason); set dataDir in the device config to a writable folder"
+        case .telemetry(let reason):
+            "cannot set up telemetry: \(reason); check the storage and telemetry sections of the device config"
+        case .localAPI(let address, let reason):
+            "cannot serve the local API on \(address): \(reason); set localAPI.port in the device config to a free port"
         }
     }
 }

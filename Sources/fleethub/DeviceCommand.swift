@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetCore
 import FleetHub
 import Foundation
 
@@ -14,11 +15,39 @@ struct DeviceCommand: AsyncParsableCommand {
         @Argument(help: "The device id (letters, digits, '-', '_', '.').") var id: String
         @Option(help: "A tag key=value; repeatable.") var tag: [String] = []
         @Option(help: "Where to write the device's config file (0600).") var out: String
+        @Option(help: "The device's data dir (state, bundles, modules, logs, telemetry buffer).") var dataDir: String?
+        @Option(help: "Where the device's local inference API listens, HOST:PORT (default 127.0.0.1:8765).")
+        var localAPI: String?
+        @Option(help: "Where the device uploads telemetry: s3://BUCKET/PREFIX or file:///folder.") var storage: String?
+        @Option(help: "The S3 endpoint, e.g. http://127.0.0.1:8333 (AWS when absent).") var storageEndpoint: String?
+        @Option(help: "The S3 signing region (us-east-1 when absent).") var storageRegion: String?
+        @Option(
+            help: "An AWS shared-credentials file on the device holding the storage key pair (the secret never goes on a command line)."
+        )
+        var storageCredentials: String?
+
+        func validate() throws {
+            if storage == nil, storageEndpoint != nil || storageRegion != nil || storageCredentials != nil {
+                throw ValidationError("--storage-endpoint, --storage-region and --storage-credentials need --storage")
+            }
+            if let storage, !storage.hasPrefix("s3://"), !storage.hasPrefix("file:///") {
+                throw ValidationError("--storage must be s3://BUCKET/PREFIX or file:///absolute/folder, not '\(storage)'")
+            }
+        }
 
         func run() async throws {
+            let localAPI = try localAPI.map(LocalAPISettings.init(address:))
             let opened = try workspace.open()
             let (config, change) = try DeviceRegistry(workspace: opened).add(id: id, tags: TagParser.parse(tag))
-            try DeviceEnrollment(workspace: opened).credentials(for: config, configPath: out).save(to: out)
+            var deviceConfig = try DeviceEnrollment(workspace: opened).credentials(for: config, configPath: out)
+            deviceConfig.dataDir = dataDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            deviceConfig.localAPI = localAPI
+            deviceConfig.storage = storage.map {
+                StorageSettings(
+                    url: $0, endpoint: storageEndpoint, region: storageRegion,
+                    credentialsFile: storageCredentials.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+            }
+            try deviceConfig.save(to: out)
             print("added device \(id); config written to \(out)")
             try await Rollout.publish(change, workspace: opened)
         }

@@ -1,5 +1,6 @@
 @testable import EdgeRuntime
 import FleetCore
+import Foundation
 import Testing
 
 /// The latency percentiles that health reports carry.
@@ -30,14 +31,23 @@ struct InferenceEventTelemetryTests {
     @Test func anEventBecomesAnInferenceRecordWithParsedJSON() {
         let event = InferenceEvent(
             module: "iris", input: #"{"data": [[1, 2]]}"#, output: "not json", latency: .milliseconds(3), status: 500)
-        let entry = event.telemetryEntry
+        let bundle = ContentDigest(of: Data("bundle".utf8))
+        let entry = event.telemetryEntry(bundle: bundle, input: true, output: true)
         #expect(entry.module == "iris")
         #expect(entry.kind == .inference)
         #expect(
             entry.data
                 == .object([
+                    "bundle": .string(bundle.description),
                     "input": .object(["data": .array([.array([.number(1), .number(2)])])]),
                     "output": .string("not json"), "latencyMs": .number(3), "status": .number(500),
                 ]))
+    }
+
+    @Test func inputsAndOutputsAreLeftOutUnlessCollected() {
+        let event = InferenceEvent(module: "iris", input: "{}", output: "{}", latency: .milliseconds(1), status: 200)
+        let entry = event.telemetryEntry(bundle: ContentDigest(of: Data()), input: false, output: false)
+        guard case .object(let data) = entry.data else { Issue.record("not an object"); return }
+        #expect(Set(data.keys) == ["bundle", "latencyMs", "status"])
     }
 }

@@ -27,6 +27,8 @@ public struct DataDirectory: Sendable, Equatable {
     public var modules: URL { root.appendingPathComponent("modules") }
     public var logs: URL { root.appendingPathComponent("logs") }
     public var environments: URL { root.appendingPathComponent("environments") }
+    /// The telemetry buffer (SQLite, WAL).
+    public var telemetryBuffer: URL { root.appendingPathComponent("telemetry.sqlite") }
 
     public func bundle(_ digest: ContentDigest) -> URL { bundles.appendingPathComponent("\(digest.hex).zip") }
     public func partialBundle(_ digest: ContentDigest) -> URL { bundles.appendingPathComponent("\(digest.hex).partial") }

@@ -2,18 +2,18 @@ import FleetCore
 import Foundation
 
 extension InferenceEvent {
-    /// The `inference` telemetry record of this request: `{"input", "output",
-    /// "latencyMs", "status"}`, with input and output as JSON when they parse and as
-    /// strings otherwise. Pass it to `TelemetryBuffer.append` from `ScoringHost`'s hook.
-    public var telemetryEntry: TelemetryEntry {
-        TelemetryEntry(
-            module: module, kind: .inference,
-            data: .object([
-                "input": Self.json(input),
-                "output": Self.json(output),
-                "latencyMs": .number(Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15),
-                "status": .number(Double(status)),
-            ]))
+    /// The `inference` telemetry record of this request: `{"bundle", "latencyMs",
+    /// "status"}` plus `"input"` and `"output"` when asked for, each as JSON when it
+    /// parses and as a string otherwise.
+    public func telemetryEntry(bundle: ContentDigest, input withInput: Bool, output withOutput: Bool) -> TelemetryEntry {
+        var data: [String: JSONValue] = [
+            "bundle": .string(bundle.description),
+            "latencyMs": .number(Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15),
+            "status": .number(Double(status)),
+        ]
+        if withInput { data["input"] = Self.json(input) }
+        if withOutput { data["output"] = Self.json(output) }
+        return TelemetryEntry(module: module, kind: .inference, data: .object(data))
     }
 
     private static func json(_ text: String) -> JSONValue {

@@ -290,7 +290,9 @@ public actor Reconciler {
         } catch {
             throw BundleError.invalidManifest("cannot read \(manifestURL.path): \(error)")
         }
-        return try ModuleLaunch(spec: spec, manifest: manifest, folder: folder)
+        let python = manifest.kind == .pythonScoring && environments.isReady(for: manifest.requirements)
+            ? environments.environment(for: manifest.requirements).appendingPathComponent("bin/python").path : nil
+        return try ModuleLaunch(spec: spec, manifest: manifest, folder: folder, python: python)
     }
 
     private func recordLaunchFailure(_ spec: ModuleSpec, _ error: any Error) {

@@ -1,20 +1,24 @@
 import FleetCore
 import Foundation
 
-/// Everything the supervisor needs to run one module: which program, where, with
-/// which environment, and what to do when it exits.
+/// Everything the supervisor needs to run one module: which program (or, for a
+/// `python-scoring` module, which scoring script in which venv), where, with which
+/// environment, and what to do when it exits.
 public struct ModuleLaunch: Sendable, Equatable {
     public var name: String
     public var digest: ContentDigest
     /// The unpacked bundle; the program runs with this as its working directory.
     public var folder: URL
+    /// The program of a `process` module; empty for a `python-scoring` module.
     public var command: [String]
     public var environment: [String: String]
     public var restartPolicy: RestartPolicy
+    /// Set for a `python-scoring` module, which runs as a `ScoringHost` instead of `command`.
+    public var scoring: ScoringProgram?
 
     public init(
         name: String, digest: ContentDigest, folder: URL, command: [String], environment: [String: String],
-        restartPolicy: RestartPolicy
+        restartPolicy: RestartPolicy, scoring: ScoringProgram? = nil
     ) {
         self.name = name
         self.digest = digest
@@ -22,38 +26,73 @@ public struct ModuleLaunch: Sendable, Equatable {
         self.command = command
         self.environment = environment
         self.restartPolicy = restartPolicy
+        self.scoring = scoring
     }
 
-    /// How to run `spec` from its unpacked bundle, or why it cannot be run.
-    public init(spec: ModuleSpec, manifest: ModuleManifest, folder: URL) throws {
-        guard spec.kind == .process, manifest.kind == .process else {
-            throw ModuleLaunchError.unsupportedKind(module: spec.name, kind: spec.kind)
+    /// How to run `spec` from its unpacked bundle, or why it cannot be run. A
+    /// `python-scoring` module runs with the `python` of its prepared venv.
+    public init(spec: ModuleSpec, manifest: ModuleManifest, folder: URL, python: String? = nil) throws {
+        guard spec.kind == manifest.kind else {
+            throw ModuleLaunchError.kindMismatch(module: spec.name, spec: spec.kind, bundle: manifest.kind)
         }
-        guard let command = manifest.command, !command.isEmpty else {
-            throw ModuleLaunchError.noCommand(module: spec.name)
-        }
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(spec.env) { _, new in new }
+        var environment = spec.env
         environment["MODULE_NAME"] = spec.name
         environment["MODULE_DIR"] = folder.path
         environment["MODULE_VERSION"] = String(manifest.version)
-        self.init(
-            name: spec.name, digest: spec.bundle.digest, folder: folder, command: command, environment: environment,
-            restartPolicy: spec.restartPolicy)
+        switch spec.kind {
+        case .process:
+            guard let command = manifest.command, !command.isEmpty else {
+                throw ModuleLaunchError.noCommand(module: spec.name)
+            }
+            self.init(
+                name: spec.name, digest: spec.bundle.digest, folder: folder, command: command,
+                environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+                restartPolicy: spec.restartPolicy)
+        case .pythonScoring:
+            guard let python else { throw ModuleLaunchError.noEnvironment(module: spec.name) }
+            let program = ScoringProgram(
+                entry: manifest.entry ?? "score.py", python: python, workers: spec.workers, telemetry: spec.telemetry)
+            self.init(
+                name: spec.name, digest: spec.bundle.digest, folder: folder, command: [], environment: environment,
+                restartPolicy: spec.restartPolicy, scoring: program)
+        }
+    }
+}
+
+/// What the supervisor needs to serve a `python-scoring` module with a `ScoringHost`.
+public struct ScoringProgram: Sendable, Equatable {
+    /// The scoring script in the module folder (module.json's `entry`).
+    public var entry: String
+    /// The `bin/python` of the module's venv.
+    public var python: String
+    public var workers: Int
+    /// Which requests become inference telemetry records, and what they hold.
+    public var telemetry: TelemetrySettings
+
+    public init(entry: String, python: String, workers: Int, telemetry: TelemetrySettings) {
+        self.entry = entry
+        self.python = python
+        self.workers = workers
+        self.telemetry = telemetry
     }
 }
 
 /// Why a module cannot be started from its bundle.
 public enum ModuleLaunchError: Error, Equatable, CustomStringConvertible {
-    case unsupportedKind(module: String, kind: ModuleKind)
+    case kindMismatch(module: String, spec: ModuleKind, bundle: ModuleKind)
     case noCommand(module: String)
+    case noEnvironment(module: String)
 
     public var description: String {
         switch self {
-        case .unsupportedKind(let module, let kind):
-            "module '\(module)' is of kind '\(kind.rawValue)', which this runtime cannot run yet (only 'process' modules)"
+        case .kindMismatch(let module, let spec, let bundle):
+            "module '\(module)' is deployed as '\(spec.rawValue)' but its bundle is a '\(bundle.rawValue)' module; "
+                + "deploy it with the kind its module.json says"
         case .noCommand(let module):
             "module '\(module)' has no command in module.json; process modules need \"command\": [\"program\", …]"
+        case .noEnvironment(let module):
+            "module '\(module)' is a python-scoring module but its Python environment is not prepared; "
+                + "the runtime prepares it while applying the desired state (see the state's error for why it failed)"
         }
     }
 }

@@ -11,11 +11,18 @@ import Glibc
 /// (SIGTERM to the group, SIGKILL after the grace period), with its output in a
 /// size-capped log. Every change is written to the state store, so `edge-runtime
 /// status` can show it and a restarted runtime can find leftover processes.
+///
+/// A `python-scoring` module runs as a `ScoringHost` instead of one process: it counts as
+/// up once every worker's `init()` returned (and is then in the local API's module table),
+/// its start failing counts as an exit with code 1, and a worker that stays down for
+/// `ScoringServices.unhealthyAfter` counts as one too; the restart policy and the rollback
+/// window treat both like a process that exited.
 public actor Supervisor {
     private let store: StateStore
     private let dataDirectory: DataDirectory
     private let settings: RuntimeSettings
     private let logger: Logger
+    private let scoring: ScoringServices
     private var modules: [String: Supervised] = [:]
 
     private struct Supervised {
@@ -31,6 +38,10 @@ public actor Supervisor {
         /// Changes on every run and stop, so a delayed restart of an older run does nothing.
         var generation = 0
         var restartTask: Task<Void, Never>?
+        /// The scoring host of a `python-scoring` module, from its start until it stops.
+        var host: ScoringHost?
+        /// True once the scoring host's workers all finished `init()`.
+        var ready = false
     }
 
     /// How a module fared during a watch window.
@@ -41,16 +52,20 @@ public actor Supervisor {
         case interrupted
     }
 
-    public init(store: StateStore, dataDirectory: DataDirectory, settings: RuntimeSettings, logger: Logger) {
+    public init(
+        store: StateStore, dataDirectory: DataDirectory, settings: RuntimeSettings, logger: Logger,
+        scoring: ScoringServices = ScoringServices()
+    ) {
         self.store = store
         self.dataDirectory = dataDirectory
         self.settings = settings
         self.logger = logger
+        self.scoring = scoring
     }
 
     /// Starts `launch`; a module of the same name that is running is stopped first.
     public func run(_ launch: ModuleLaunch) async {
-        if modules[launch.name]?.status.pid != nil {
+        if modules[launch.name]?.status.pid != nil || modules[launch.name]?.host != nil {
             await stop(launch.name)
         }
         modules[launch.name]?.restartTask?.cancel()
@@ -70,7 +85,15 @@ public actor Supervisor {
         module.generation += 1
         module.restartTask?.cancel()
         module.restartTask = nil
+        let host = module.host
+        module.host = nil
+        module.ready = false
         modules[name] = module
+        scoring.modules.remove(name)
+        if let host {
+            logger.info("stopping scoring module", metadata: ["module": "\(name)"])
+            await host.stop()
+        }
         if let pid = module.status.pid {
             logger.info("stopping module", metadata: ["module": "\(name)", "pid": "\(pid)"])
             kill(-pid, SIGTERM)
@@ -116,13 +139,17 @@ public actor Supervisor {
     /// returns at once when it fails.
     public func watch(_ name: String, for window: Duration) async -> Verdict {
         guard let generation = modules[name]?.generation else { return .interrupted }
-        let deadline = ContinuousClock.now + window
+        var deadline = ContinuousClock.now + window
         while ContinuousClock.now < deadline {
             guard let module = modules[name], module.generation == generation, !Task.isCancelled else {
                 return .interrupted
             }
             if module.unexpectedExits > 0 {
                 return .failed(module.status.lastError ?? "exited")
+            }
+            // A scoring module's window starts when it is ready (its start has its own timeout).
+            if module.host != nil, !module.ready {
+                deadline = ContinuousClock.now + window
             }
             await Self.nap()
         }
@@ -133,6 +160,10 @@ public actor Supervisor {
 
     private func spawn(_ name: String) {
         guard var module = modules[name], !module.stopping else { return }
+        if let program = module.launch.scoring {
+            startScoring(name, program)
+            return
+        }
         var descriptors: [Int32] = [0, 0]
         guard pipe(&descriptors) == 0 else {
             childExited(name, pid: nil, exitCode: 126, error: "cannot create a pipe: \(String(cString: strerror(errno)))")
@@ -143,7 +174,7 @@ public actor Supervisor {
         do {
             pid = try ProcessLauncher.spawn(
                 command: module.launch.command, directory: module.launch.folder,
-                environment: module.launch.environment, output: descriptors[1])
+                environment: environment(of: module.launch), output: descriptors[1])
         } catch {
             close(descriptors[0])
             close(descriptors[1])
@@ -162,6 +193,7 @@ public actor Supervisor {
         module.status.startedAt = Date()
         modules[name] = module
         persist(name)
+        scoring.modules.set(name, scoring: nil)
         logger.info("module started", metadata: ["module": "\(name)", "pid": "\(pid)", "bundle": "\(module.launch.digest)"])
         let thread = Thread { [self] in
             var status: Int32 = 0
@@ -176,6 +208,7 @@ public actor Supervisor {
 
     private func childExited(_ name: String, pid: pid_t?, exitCode: Int32, error: String?) {
         guard var module = modules[name], module.status.pid == pid else { return }
+        scoring.modules.remove(name)
         if let pid {
             // Whatever the module left behind in its group goes with it.
             kill(-pid, SIGKILL)
@@ -221,6 +254,92 @@ public actor Supervisor {
         }
         modules[name] = module
         persist(name)
+    }
+
+    // MARK: - Scoring hosts
+
+    private func startScoring(_ name: String, _ program: ScoringProgram) {
+        guard var module = modules[name] else { return }
+        let configuration = ScoringConfiguration(
+            module: name, moduleDirectory: module.launch.folder, entry: program.entry, python: program.python,
+            workers: program.workers, environment: environment(of: module.launch), requestTimeout: scoring.requestTimeout,
+            logFile: dataDirectory.log(of: name))
+        let host = ScoringHost(
+            configuration: configuration, logger: logger,
+            onRequest: scoring.recorder?.hook(digest: module.launch.digest, settings: program.telemetry))
+        module.host = host
+        module.ready = false
+        module.startedInstant = .now
+        // Not serving yet: `running` only once every worker's init() returned.
+        module.status.status = .backoff
+        module.status.startedAt = Date()
+        modules[name] = module
+        persist(name)
+        logger.info(
+            "starting scoring module",
+            metadata: ["module": "\(name)", "workers": "\(program.workers)", "bundle": "\(module.launch.digest)"])
+        let generation = module.generation
+        Task { [self] in
+            do {
+                try await host.start()
+                await scoringStarted(name, host: host, generation: generation)
+            } catch {
+                await scoringFailed(name, host: host, generation: generation, reason: "\(error)")
+            }
+        }
+    }
+
+    private func scoringStarted(_ name: String, host: ScoringHost, generation: Int) async {
+        guard var module = modules[name], module.generation == generation, module.host === host else {
+            await host.stop()
+            return
+        }
+        module.ready = true
+        module.status.status = .running
+        module.status.lastError = nil
+        modules[name] = module
+        persist(name)
+        scoring.modules.set(host)
+        logger.info("module started", metadata: ["module": "\(name)", "bundle": "\(module.launch.digest)"])
+        Task { [self] in await watchReadiness(name, host: host, generation: generation) }
+    }
+
+    private func scoringFailed(_ name: String, host: ScoringHost, generation: Int, reason: String) async {
+        guard var module = modules[name], module.generation == generation, module.host === host else { return }
+        module.host = nil
+        module.ready = false
+        modules[name] = module
+        scoring.modules.remove(name)
+        await host.stop()
+        module.log.write(Data("edge-runtime: \(reason)\n".utf8))
+        childExited(name, pid: nil, exitCode: 1, error: reason)
+    }
+
+    /// Treats a scoring module that stays not ready (a worker keeps failing to restart)
+    /// for `unhealthyAfter` as failed.
+    private func watchReadiness(_ name: String, host: ScoringHost, generation: Int) async {
+        var notReadySince: ContinuousClock.Instant?
+        while let module = modules[name], module.generation == generation, module.host === host {
+            if host.isReady {
+                notReadySince = nil
+            } else if let since = notReadySince {
+                if ContinuousClock.now - since >= scoring.unhealthyAfter {
+                    let reason = "unhealthy for \(scoring.unhealthyAfter): \(host.lastFailure ?? "a worker is down")"
+                    await scoringFailed(name, host: host, generation: generation, reason: reason)
+                    return
+                }
+            } else {
+                notReadySince = .now
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// The module's environment plus `EDGE_TELEMETRY_URL`, where it can post custom telemetry.
+    private func environment(of launch: ModuleLaunch) -> [String: String] {
+        var environment = launch.environment
+        if let url = scoring.localAPIURL { environment["EDGE_TELEMETRY_URL"] = url }
+        return environment
     }
 
     private func restart(_ name: String, generation: Int) {

@@ -12,16 +12,26 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
     public var dataDir: String?
     /// Seconds between two periodic health reports.
     public var reportIntervalSeconds: Int?
+    /// Where the local inference API listens; 127.0.0.1:8765 when absent.
+    public var localAPI: LocalAPISettings?
+    /// Where telemetry is uploaded; kept in the buffer only when absent.
+    public var storage: StorageSettings?
+    /// Telemetry buffer limits and the metric interval.
+    public var telemetry: TelemetryBufferSettings?
 
     public init(
         deviceId: String, broker: BrokerSettings, hub: HubSettings, dataDir: String? = nil,
-        reportIntervalSeconds: Int? = nil
+        reportIntervalSeconds: Int? = nil, localAPI: LocalAPISettings? = nil, storage: StorageSettings? = nil,
+        telemetry: TelemetryBufferSettings? = nil
     ) {
         self.deviceId = deviceId
         self.broker = broker
         self.hub = hub
         self.dataDir = dataDir
         self.reportIntervalSeconds = reportIntervalSeconds
+        self.localAPI = localAPI
+        self.storage = storage
+        self.telemetry = telemetry
     }
 
     /// Reads and checks a config file; the error names the file and what is wrong.
@@ -103,6 +113,7 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case invalid(path: String, reason: String)
     case unwritable(path: String, reason: String)
     case badBrokerURL(String)
+    case badLocalAPIAddress(String)
 
     public var description: String {
         switch self {
@@ -111,6 +122,8 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
         case .badBrokerURL(let url):
             "broker URL '\(url)' is not of the form mqtt://host:port or mqtts://host:port"
+        case .badLocalAPIAddress(let address):
+            "local API address '\(address)' is not of the form HOST:PORT, e.g. 127.0.0.1:8765"
         }
     }
 }

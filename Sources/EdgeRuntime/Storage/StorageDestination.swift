@@ -1,33 +1,7 @@
+import FleetCore
 import Foundation
 
-/// Where a device's telemetry goes (DESIGN §8), as `fleethub device add --storage …` writes it into the
-/// device config. The secret lives in `credentialsFile` (AWS shared-credentials format), never here.
-public struct StorageSettings: Codable, Equatable, Sendable {
-    /// `s3://BUCKET/PREFIX` or `file:///absolute/folder`.
-    public var url: String
-    /// The S3 endpoint, e.g. `http://127.0.0.1:8333`; AWS's regional endpoint when absent.
-    public var endpoint: String?
-    /// The signing region; `us-east-1` when absent.
-    public var region: String?
-    /// A file in the AWS shared-credentials format holding the access key pair.
-    public var credentialsFile: String?
-    /// The profile to read from `credentialsFile`; `default` when absent.
-    public var profile: String?
-    /// Path-style addressing (`endpoint/bucket/key`); defaults to true with a custom endpoint, false on AWS.
-    public var pathStyle: Bool?
-
-    public init(
-        url: String, endpoint: String? = nil, region: String? = nil, credentialsFile: String? = nil,
-        profile: String? = nil, pathStyle: Bool? = nil
-    ) {
-        self.url = url
-        self.endpoint = endpoint
-        self.region = region
-        self.credentialsFile = credentialsFile
-        self.profile = profile
-        self.pathStyle = pathStyle
-    }
-
+extension StorageSettings {
     /// Builds the store and the key prefix these settings describe; reads the credentials file.
     public func destination() throws -> StorageDestination {
         guard let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased() else {

@@ -1,0 +1,85 @@
+import FleetCore
+import Foundation
+import Logging
+import Synchronization
+
+/// Turns sampled scoring requests into `inference` telemetry records without slowing
+/// the requests down: the `ScoringHost` hook only queues the finished request in memory;
+/// a background task turns the queue into records (bundle digest, latency, status, and
+/// input/output as the module's `telemetry` settings ask) and appends them to the buffer
+/// in one group commit every `flushInterval`.
+///
+/// The trade-off: a scoring response is not an acknowledgement of its telemetry record.
+/// Requests answered in the last `flushInterval` before a crash or power cut may have no
+/// record. (A 202 to `POST /v1/modules/{name}/telemetry` is an acknowledgement: it is
+/// sent after the record's commit.)
+public final class InferenceRecorder: Sendable {
+    public let buffer: TelemetryBuffer
+    public let flushInterval: Duration
+    private let logger: Logger
+    private let queue = Mutex(Queue())
+
+    private struct Queued: Sendable {
+        var event: InferenceEvent
+        var digest: ContentDigest
+        var settings: TelemetrySettings
+        var ts: Date
+    }
+
+    private struct Queue {
+        var items: [Queued] = []
+        var flushScheduled = false
+        var dropped = 0
+    }
+
+    public init(buffer: TelemetryBuffer, flushInterval: Duration = .milliseconds(50), logger: Logger) {
+        self.buffer = buffer
+        self.flushInterval = flushInterval
+        self.logger = logger
+    }
+
+    /// The hook for the `ScoringHost` of module version `digest`, or nil when its
+    /// settings record nothing (`sampleRate` 0).
+    public func hook(digest: ContentDigest, settings: TelemetrySettings) -> (@Sendable (InferenceEvent) -> Void)? {
+        guard settings.sampleRate > 0 else { return nil }
+        return { [self] event in
+            guard settings.sampleRate >= 1 || Double.random(in: 0..<1) < settings.sampleRate else { return }
+            let schedule = queue.withLock { queue in
+                queue.items.append(Queued(event: event, digest: digest, settings: settings, ts: Date()))
+                defer { queue.flushScheduled = true }
+                return !queue.flushScheduled
+            }
+            if schedule {
+                Task { [self] in
+                    try? await Task.sleep(for: flushInterval)
+                    await flush()
+                }
+            }
+        }
+    }
+
+    /// Appends every queued request to the buffer now (the daemon calls it at shutdown).
+    public func flush() async {
+        let items = queue.withLock { queue in
+            defer {
+                queue.items = []
+                queue.flushScheduled = false
+            }
+            return queue.items
+        }
+        guard !items.isEmpty else { return }
+        let entries = items.map { Self.entry($0) }
+        do {
+            try await buffer.append(contentsOf: entries)
+        } catch {
+            logger.error("cannot buffer inference telemetry", metadata: ["records": "\(entries.count)", "error": "\(error)"])
+        }
+    }
+
+    private static func entry(_ item: Queued) -> TelemetryEntry {
+        var entry = item.event.telemetryEntry(
+            bundle: item.digest, input: item.settings.collectInputs, output: item.settings.collectOutputs)
+        entry.ts = item.ts
+        return entry
+    }
+}
