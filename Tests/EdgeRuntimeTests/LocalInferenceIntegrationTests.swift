@@ -36,13 +36,13 @@ struct LocalInferenceIntegrationTests {
     static func irisBundle(in directory: TemporaryDirectory) throws -> TestBundle {
         let module = try InferenceFixtures.irisModule(in: directory.url)
         return try TestBundle.make(
-            name: "iris", kind: .pythonScoring,
+            name: "iris",
             files: [
                 "score.py": Data(wrapper.utf8),
                 "iris_score.py": try Data(contentsOf: module.appending(path: "score.py")),
                 "model/iris.onnx": try Data(contentsOf: module.appending(path: "model/iris.onnx")),
             ],
-            command: nil)
+            command: nil, kind: .pythonScoring)
     }
 
     /// The test Python's packages, for a module venv made without network access.
