@@ -30,7 +30,10 @@ struct HubToDeviceTests {
         try "echo agent up\nwhile true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
         _ = try hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
         let configPath = directory.file("gw-001.yaml")
-        _ = try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath])
+        _ = try hub([
+            "device", "add", "gw-001", "--tag", "site=test", "--out", configPath,
+            "--local-api", "127.0.0.1:\(try Fixtures.freePort())",
+        ])
 
         var config = try DeviceConfig.load(from: configPath)
         config.dataDir = directory.file("device")

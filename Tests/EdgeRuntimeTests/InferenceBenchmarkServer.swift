@@ -1,21 +1,32 @@
 import EdgeRuntime
+import FleetCore
 import Foundation
+import Logging
 import Testing
 
 /// Serves a module through `ScoringHost` + `LocalAPIServer` for
 /// `benchmarks/inference/run.sh`, which builds the tests in release mode and drives
-/// this with wrk. Not part of the normal suite: it only runs when the script sets
-/// `FLEET_BENCHMARK_MODULE`.
+/// this with wrk. With `FLEET_BENCHMARK_COLLECT=1` every request is recorded (inputs
+/// and outputs) through the daemon's `InferenceRecorder` into a real `TelemetryBuffer`,
+/// as the daemon does for `sampleRate: 1`. Not part of the normal suite: it only runs
+/// when the script sets `FLEET_BENCHMARK_MODULE`.
 @Suite(.enabled(if: BenchmarkSettings.current != nil, "benchmark server; run benchmarks/inference/run.sh"))
 struct InferenceBenchmarkServer {
     @Test func serveUntilThePortFileIsRemoved() async throws {
         let settings = try #require(BenchmarkSettings.current)
+        let buffer = try settings.collect.map { folder in
+            try TelemetryBuffer(path: folder.appending(path: "telemetry.sqlite").path, deviceId: "bench")
+        }
+        let recorder = buffer.map { InferenceRecorder(buffer: $0, logger: Logger(label: "bench")) }
         let host = ScoringHost(
             configuration: ScoringConfiguration(
                 module: "iris", moduleDirectory: settings.module, entry: "score.py",
                 python: InferenceFixtures.python,
                 hostScript: ScoringHostScript.bundled,
-                workers: settings.workers))
+                workers: settings.workers),
+            onRequest: recorder?.hook(
+                digest: ContentDigest(of: Data("bench".utf8)),
+                settings: TelemetrySettings(sampleRate: 1, collectInputs: true, collectOutputs: true)))
         try await host.start()
         let modules = LocalModules()
         modules.set(host)
@@ -31,6 +42,10 @@ struct InferenceBenchmarkServer {
         serving.cancel()
         _ = await serving.result
         await host.stop()
+        await recorder?.flush()
+        if let buffer {
+            print("benchmark: \(try buffer.stats().buffered) inference records buffered")
+        }
     }
 }
 
@@ -38,6 +53,8 @@ struct BenchmarkSettings {
     var module: URL
     var portFile: URL
     var workers: Int
+    /// Where the telemetry buffer goes when collection is on.
+    var collect: URL?
 
     static var current: BenchmarkSettings? {
         let environment = ProcessInfo.processInfo.environment
@@ -45,6 +62,7 @@ struct BenchmarkSettings {
         else { return nil }
         return BenchmarkSettings(
             module: URL(fileURLWithPath: module), portFile: URL(fileURLWithPath: portFile),
-            workers: Int(environment["FLEET_BENCHMARK_WORKERS"] ?? "") ?? 2)
+            workers: Int(environment["FLEET_BENCHMARK_WORKERS"] ?? "") ?? 2,
+            collect: environment["FLEET_BENCHMARK_COLLECT"].map { URL(fileURLWithPath: $0) })
     }
 }

@@ -46,6 +46,28 @@ struct CommandLineTests {
         #expect(devices.map(\.publishedRevision) == [2])
 
         let config = try DeviceConfig.load(from: directory.file("gw-001.yaml"))
+        #expect(config.localAPI == nil && config.storage == nil && config.dataDir == nil)
+
+        // Data dir, local API and storage go into the device config; the secret stays in its file.
+        _ = try hub(
+            "device", "add", "gw-002", "--tag", "site=plant-2", "--out", directory.file("gw-002.yaml"),
+            "--data-dir", directory.file("gw-002-data"), "--local-api", "127.0.0.1:9876",
+            "--storage", "s3://telemetry/fleet", "--storage-endpoint", "http://127.0.0.1:8333",
+            "--storage-region", "eu-west-1", "--storage-credentials", directory.file("aws-credentials"))
+        let second = try DeviceConfig.load(from: directory.file("gw-002.yaml"))
+        #expect(second.dataDir == directory.file("gw-002-data"))
+        #expect(second.localAPI == LocalAPISettings(host: "127.0.0.1", port: 9876))
+        #expect(
+            second.storage
+                == StorageSettings(
+                    url: "s3://telemetry/fleet", endpoint: "http://127.0.0.1:8333", region: "eu-west-1",
+                    credentialsFile: directory.file("aws-credentials")))
+        #expect(throws: FixtureError.self) {
+            try hub("device", "add", "gw-003", "--out", directory.file("gw-003.yaml"), "--storage-region", "eu-west-1")
+        }
+        #expect(throws: FixtureError.self) {
+            try hub("device", "add", "gw-003", "--out", directory.file("gw-003.yaml"), "--local-api", "nohost")
+        }
         let subscriber = try #require(Fixtures.which("mosquitto_sub"))
         let envelope = try Fixtures.run(
             subscriber, ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", Topics.desired("gw-001"), "-C", "1", "-W", "5"])

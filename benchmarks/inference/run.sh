@@ -3,15 +3,20 @@
 # table of p50/p99 latency and throughput at concurrency 1 and 8:
 #   1. in-process: a Python loop calling run() (the floor);
 #   2. the runtime: POST /v1/modules/iris/score (ScoringHost + LocalAPIServer, release build);
-#   3. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py.
+#   3. runtime-collect: the same with every request recorded (inputs and outputs) through
+#      the daemon's InferenceRecorder into a real TelemetryBuffer (sampleRate 1);
+#   4. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py.
+# WAYS="runtime runtime-collect" picks a subset.
 # Needs: wrk, and a Python (FLEET_PYTHON, default .venv/bin/python) with
 # numpy onnxruntime scikit-learn skl2onnx azureml-inference-server-http.
-# Usage: benchmarks/inference/run.sh [seconds-per-run] [workers]
+# Usage: [WAYS="…"] benchmarks/inference/run.sh [seconds-per-run] [workers]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/benchmarks/inference"
 seconds="${1:-10}"
 workers="${2:-2}"
+ways="${WAYS:-inprocess runtime runtime-collect azmlinfsrv}"
+wants() { [[ " $ways " == *" $1 "* ]]; }
 python="${FLEET_PYTHON:-$root/.venv/bin/python}"
 command -v wrk >/dev/null || { echo "run.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 
@@ -43,31 +48,47 @@ drive() {
 }
 
 declare -A results
-for c in 1 8; do results["inprocess,$c"]="$("$python" "$here/inprocess.py" "$module" "$request" "$c" "$seconds")"; done
+if wants inprocess; then
+  for c in 1 8; do results["inprocess,$c"]="$("$python" "$here/inprocess.py" "$module" "$request" "$c" "$seconds")"; done
+fi
 
 # The runtime, built in release mode; the benchmark server is a gated test.
-(cd "$root" && swift build -c release --build-tests -Xswiftc -enable-testing >/dev/null)
-FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
-  FLEET_PYTHON="$python" setsid bash -c "cd '$root' && exec swift test -c release --skip-build --filter InferenceBenchmarkServer" \
-  >"$work/runtime.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 600); do [ -s "$work/port" ] && break; sleep 0.2; done
-port="$(cat "$work/port")"
-for c in 1 8; do results["runtime,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
-rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
+# serve_runtime WAY [telemetry-folder]
+serve_runtime() {
+  FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
+    ${2:+FLEET_BENCHMARK_COLLECT="$2"} FLEET_PYTHON="$python" \
+    setsid bash -c "cd '$root' && exec swift test -c release --skip-build --filter InferenceBenchmarkServer" \
+    >"$work/$1.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 600); do [ -s "$work/port" ] && break; sleep 0.2; done
+  local port; port="$(cat "$work/port")"
+  for c in 1 8; do results["$1,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
+  rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
+}
+if wants runtime || wants runtime-collect; then
+  (cd "$root" && swift build -c release --build-tests -Xswiftc -enable-testing >/dev/null)
+fi
+wants runtime && serve_runtime runtime
+if wants runtime-collect; then
+  mkdir -p "$work/telemetry"
+  serve_runtime runtime-collect "$work/telemetry"
+  grep -h "inference records buffered" "$work/runtime-collect.log" >&2 || true
+fi
 
-# azmlinfsrv with as many workers as the runtime.
-azport="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cd "$module"
-AZUREML_MODEL_DIR="$module/model" WORKER_COUNT="$workers" \
-  setsid "$(dirname "$python")/azmlinfsrv" --entry_script score.py --port "$azport" >"$work/azml.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$azport/" && break; sleep 0.2; done
-for c in 1 8; do results["azmlinfsrv,$c"]="$(drive "$c" "http://127.0.0.1:$azport/score")"; done
+if wants azmlinfsrv; then
+  # azmlinfsrv with as many workers as the runtime.
+  azport="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  cd "$module"
+  AZUREML_MODEL_DIR="$module/model" WORKER_COUNT="$workers" \
+    setsid "$(dirname "$python")/azmlinfsrv" --entry_script score.py --port "$azport" >"$work/azml.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$azport/" && break; sleep 0.2; done
+  for c in 1 8; do results["azmlinfsrv,$c"]="$(drive "$c" "http://127.0.0.1:$azport/score")"; done
+fi
 
 echo "| way | concurrency | p50 (µs) | p99 (µs) | requests/s |"
 echo "|---|---|---|---|---|"
-for way in inprocess runtime azmlinfsrv; do
+for way in $ways; do
   for c in 1 8; do
     read -r p50 p99 rps <<<"${results[$way,$c]}"
     echo "| $way | $c | $p50 | $p99 | $rps |"

@@ -21,7 +21,7 @@ final class DeviceFixture: @unchecked Sendable {
         config = DeviceConfig(
             deviceId: "gw-001", broker: BrokerSettings(url: broker.url, insecure: true),
             hub: HubSettings(publicKey: hubKey.publicKey.base64, bundleBaseURL: server.baseURL),
-            dataDir: directory.file("data"))
+            dataDir: directory.file("data"), localAPI: LocalAPISettings(port: try Fixtures.freePort()))
         hub = try MQTTClient(MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientId: "test-hub-\(UUID().uuidString.prefix(6))"))
         try await hub.connect()
     }
