@@ -140,6 +140,54 @@ struct LocalInferenceIntegrationTests {
         await #expect(throws: (any Error).self) { _ = try await api.get("/v1/health") }
     }
 
+    /// A dependency-free scoring module answering its version; `failInit` makes `init()` raise.
+    static func echoBundle(version: Int, failInit: Bool = false) throws -> TestBundle {
+        let script = """
+            def init():
+                if \(failInit ? "True" : "False"):
+                    raise RuntimeError("model v\(version) is corrupt")
+
+            def run(raw_data):
+                return {"version": \(version)}
+            """
+        return try TestBundle.make(
+            name: "echo", version: version, files: ["score.py": Data(script.utf8)], command: nil, kind: .pythonScoring)
+    }
+
+    @Test func anUpdateWhoseInitRaisesIsRolledBackAndTheOldVersionKeepsServing() async throws {
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        let port = try #require(device.config.localAPI?.port)
+        let daemon = Task {
+            try await EdgeRuntimeDaemon(
+                config: device.config, settings: RuntimeIntegrationTests.settings, logger: Logger(label: "runtime")
+            ).run()
+        }
+        defer { daemon.cancel() }
+        func spec(_ bundle: TestBundle) throws -> ModuleSpec {
+            try device.server.serve(bundle)
+            return ModuleSpec(
+                name: "echo", kind: .pythonScoring, bundle: bundle.reference(baseURL: device.server.baseURL), workers: 1)
+        }
+        let api = APIClient(port: port)
+
+        let v1 = try Self.echoBundle(version: 1)
+        _ = try await device.publish(revision: 1, [try spec(v1)])
+        #expect(await eventually(timeout: .seconds(60)) {
+            (try? device.status().desired) == DesiredStateStatus(revision: 1, status: .applied)
+        })
+        var (status, body) = try await api.post("/v1/modules/echo/score", "{}")
+        #expect(status == 200 && String(decoding: body, as: UTF8.self) == #"{"version": 1}"#)
+
+        _ = try await device.publish(revision: 2, [try spec(try Self.echoBundle(version: 2, failInit: true))])
+        #expect(await eventually(timeout: .seconds(60)) { (try? device.status().desired.status) == .rolledBack })
+        #expect(try device.status().desired.error?.contains("model v2 is corrupt") == true)
+        #expect(await eventually { (try? device.status().modules.first?.status) == .running })
+        #expect(try device.status().modules.first?.bundleDigest == v1.digest)
+        (status, body) = try await api.post("/v1/modules/echo/score", "{}")
+        #expect(status == 200 && String(decoding: body, as: UTF8.self) == #"{"version": 1}"#)
+    }
+
     /// The iris module's fields in the newest metric record.
     static func irisMetric(in records: [TelemetryRecord]) -> [String: JSONValue]? {
         guard let metric = records.filter({ $0.kind == .metric }).max(by: { $0.seq < $1.seq }),

@@ -310,9 +310,10 @@ public actor Supervisor {
         module.ready = false
         modules[name] = module
         scoring.modules.remove(name)
-        await host.stop()
         module.log.write(Data("edge-runtime: \(reason)\n".utf8))
+        // Recorded before the await, so a module replaced meanwhile is not taken for this one.
         childExited(name, pid: nil, exitCode: 1, error: reason)
+        await host.stop()
     }
 
     /// Treats a scoring module that stays not ready (a worker keeps failing to restart)
