@@ -55,12 +55,13 @@ fi
 # The runtime, built in release mode; the benchmark server is a gated test.
 # serve_runtime WAY [telemetry-folder]
 serve_runtime() {
-  FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
+  env FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
     ${2:+FLEET_BENCHMARK_COLLECT="$2"} FLEET_PYTHON="$python" \
     setsid bash -c "cd '$root' && exec swift test -c release --skip-build --filter InferenceBenchmarkServer" \
     >"$work/$1.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 1 600); do [ -s "$work/port" ] && break; sleep 0.2; done
+  for _ in $(seq 1 1200); do [ -s "$work/port" ] && break; sleep 0.25; done
+  [ -s "$work/port" ] || { echo "run.sh: the benchmark server did not start:" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
   local port; port="$(cat "$work/port")"
   for c in 1 8; do results["$1,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
   rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
