@@ -18,6 +18,8 @@ public final class InferenceRecorder: Sendable {
     public let flushInterval: Duration
     private let logger: Logger
     private let queue = Mutex(Queue())
+    /// Turns queued requests into records off Swift's cooperative threads, which serve the requests.
+    private let converter = DispatchQueue(label: "inference-recorder.convert", qos: .utility)
 
     private struct Queued: Sendable {
         var event: InferenceEvent
@@ -68,7 +70,9 @@ public final class InferenceRecorder: Sendable {
             return queue.items
         }
         guard !items.isEmpty else { return }
-        let entries = items.map { Self.entry($0) }
+        let entries = await withCheckedContinuation { continuation in
+            converter.async { continuation.resume(returning: items.map { Self.entry($0) }) }
+        }
         do {
             try await buffer.append(contentsOf: entries)
         } catch {
