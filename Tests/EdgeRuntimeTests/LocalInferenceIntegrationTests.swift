@@ -197,7 +197,7 @@ struct LocalInferenceIntegrationTests {
         return iris
     }
 
-    /// Every record of every `.jsonl.gz` object under `folder`.
+    /// Every record of every `.jsonl.gz` object under `folder`, in seq order.
     static func uploadedRecords(in folder: URL) throws -> [TelemetryRecord] {
         guard let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else { return [] }
         var records: [TelemetryRecord] = []
@@ -205,6 +205,6 @@ struct LocalInferenceIntegrationTests {
             let lines = try Gzip.decompress(Data(contentsOf: file)).split(separator: UInt8(ascii: "\n"))
             records += try lines.map { try FleetJSON.decode(TelemetryRecord.self, from: Data($0)) }
         }
-        return records
+        return records.sorted { $0.seq < $1.seq }
     }
 }
