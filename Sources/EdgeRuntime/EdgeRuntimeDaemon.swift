@@ -42,6 +42,11 @@ public struct EdgeRuntimeDaemon: Sendable {
         let session = try DeviceSession(config: config, store: store, settings: settings, logger: logger) { desired in
             await reconciler.submit(desired)
         }
+        let reporter = HealthReporter(
+            deviceId: config.deviceId, store: store, client: session.client, diskPath: dataDirectory.root.path,
+            interval: .seconds(max(1, config.reportIntervalSeconds ?? 30)), logger: logger)
+        let reporting = Task { await reporter.run() }
+        defer { reporting.cancel() }
         await reconciler.startInstalledModules()
         if let desired = try store.acceptedDesiredState() {
             await reconciler.submit(desired)
