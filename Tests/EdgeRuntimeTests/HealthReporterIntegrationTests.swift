@@ -60,7 +60,7 @@ struct HealthReporterIntegrationTests {
         _ = try await device.publish(revision: 1, [try device.module("crash", crashing)])
         #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 1, status: .applied) })
         #expect(FileManager.default.createFile(atPath: marker, contents: nil))
-        #expect(await eventually { ((try? device.status().modules.first?.restarts) ?? 0) ?? 0 >= 3 })
+        #expect(await eventually { ((try? device.status().modules.first?.restarts) ?? 0) >= 3 })
         let start = ContinuousClock.now
         let before = collector.reports.count
         let restartsBefore = try device.status().modules.first?.restarts ?? 0
@@ -97,6 +97,24 @@ struct HealthReporterIntegrationTests {
         try await daemon.value
     }
 
+    @Test func aRefusedDesiredMessageIsReportedAtOnce() async throws {
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        let collector = try await ReportCollector(device)
+        defer { collector.stop() }
+        let daemon = Self.daemon(device)
+        defer { daemon.cancel() }
+        #expect(await eventually(timeout: .seconds(5)) { !collector.reports.isEmpty })
+        try await Task.sleep(for: .milliseconds(1100))
+        let before = collector.reports.count
+        try await device.hub.publish(Topics.desired(device.config.deviceId), payload: Data("not an envelope".utf8))
+        // Well before the 30 s interval.
+        #expect(await eventually(timeout: .seconds(3)) { collector.reports.count > before })
+        #expect(try device.status().lastRefusal != nil)
+        daemon.cancel()
+        try await daemon.value
+    }
+
     @Test func afterTheBrokerComesBackTheLatestReportIsPublishedAgain() async throws {
         let device = try await DeviceFixture()
         defer { device.stop() }
@@ -104,7 +122,7 @@ struct HealthReporterIntegrationTests {
         defer { daemon.cancel() }
         _ = try await device.publish(revision: 1, [try device.module("svc", try RuntimeIntegrationTests.service(version: 1))])
         #expect(await eventually(timeout: .seconds(10)) {
-            (try? await ReportCollector.retained(device))??.0.desired.status == .applied
+            (try? await ReportCollector.retained(device))??.0.desired == DesiredStateStatus(revision: 1, status: .applied)
         })
         // This broker keeps nothing across a restart: the report must come from the device again.
         try await device.broker.restart()
@@ -123,8 +141,12 @@ final class ReportCollector: Sendable {
         var received: ContinuousClock.Instant
     }
 
+    private final class Log: Sendable {
+        let entries = Mutex<[Received]>([])
+    }
+
     private let client: MQTTClient
-    private let received = Mutex<[Received]>([])
+    private let log = Log()
     private let reader: Task<Void, Never>
 
     init(_ device: DeviceFixture) async throws {
@@ -132,15 +154,15 @@ final class ReportCollector: Sendable {
             host: "127.0.0.1", port: device.broker.port, clientId: "test-collector-\(UUID().uuidString.prefix(6))"))
         try await client.connect()
         let messages = try await client.messages(Topics.reported(device.config.deviceId))
-        reader = Task { [received] in
+        reader = Task { [log] in
             for await message in messages {
                 guard let report = try? FleetJSON.decode(HealthReport.self, from: message.payload) else { continue }
-                received.withLock { $0.append(Received(report: report, received: .now)) }
+                log.entries.withLock { $0.append(Received(report: report, received: .now)) }
             }
         }
     }
 
-    var reports: [Received] { received.withLock { $0 } }
+    var reports: [Received] { log.entries.withLock { $0 } }
 
     func stop() {
         reader.cancel()

@@ -63,11 +63,6 @@ public actor HealthReporter {
         telemetrySource = source
     }
 
-    /// Asks for a report soon, for a change the state database does not see.
-    public nonisolated func reportSoon() {
-        wake.yield()
-    }
-
     /// Reports until cancelled.
     public func run() async {
         wake.yield()
