@@ -20,7 +20,7 @@ struct DeployCommand: AsyncParsableCommand {
 
 struct DeploymentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Delete.self])
+        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Status.self, Delete.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List deployments.")
@@ -84,7 +84,7 @@ struct PublishCommand: AsyncParsableCommand {
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Serve bundles and the read-only JSON API over HTTP.")
+        commandName: "serve", abstract: "Serve bundles, the read-only JSON API and the health dashboard over HTTP; ingest device health from the broker.")
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
 
@@ -92,7 +92,17 @@ struct ServeCommand: AsyncParsableCommand {
         guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) else {
             throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
-        let server = HubServer(workspace: try workspace.open(), host: String(http[..<colon]), port: port)
-        try await server.run(handleSignals: true) { port in print("serving on http://\(server.host):\(port)") }
+        let opened = try workspace.open()
+        let ingestion = HealthIngestion(workspace: opened)
+        let server = HubServer(workspace: opened, host: String(http[..<colon]), port: port, ingestion: ingestion)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await ingestion.run() }
+            group.addTask {
+                try await server.run(handleSignals: true) { port in print("serving on http://\(server.host):\(port)") }
+            }
+            // The HTTP server returns on SIGINT/SIGTERM; then ingestion writes what it holds and stops.
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }
