@@ -25,13 +25,15 @@ final class SimulatedDevice: Sendable {
             connectTimeout: .seconds(60), acknowledgementTimeout: .seconds(60), logger: logger))
     }
 
-    /// Connects, announces itself online and subscribes to its desired state.
+    /// Connects, announces itself online, subscribes to its desired state and reports.
     func start() async throws {
         try await client.connect()
         try await client.publish(
             Topics.connection(id), payload: FleetJSON.encode(ConnectionState(online: true, at: Date(), runtimeVersion: "sim")),
             qos: .atLeastOnce, retain: true)
         try await client.subscribe(Topics.desired(id)) { [self] message in receive(message) }
+        // As the runtime does, report once on start, then every interval.
+        try await report(revision: latestRevision)
     }
 
     /// Publishes one health report (QoS 1, retained).
