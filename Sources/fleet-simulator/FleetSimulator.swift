@@ -23,6 +23,7 @@ struct FleetSimulator: AsyncParsableCommand {
     @Option(help: "After this many seconds, the first device's module starts crash-looping; its report time is printed.")
     var changeAfter: Double?
     @Option(help: "Where to write the JSON summary (default: stdout).") var summary: String?
+    @Option(help: "Stop early (and write the summary) once this file exists.") var stopFile: String?
 
     func run() async throws {
         let address = try BrokerAddress(broker)
@@ -49,7 +50,7 @@ struct FleetSimulator: AsyncParsableCommand {
         var due = 0.0
         var next = 0
         var changed = changeAfter == nil
-        while ContinuousClock.now < end {
+        while ContinuousClock.now < end, !(stopFile.map(FileManager.default.fileExists(atPath:)) ?? false) {
             if !changed, let changeAfter, ContinuousClock.now - start >= .seconds(changeAfter) {
                 changed = true
                 let device = fleet[0]

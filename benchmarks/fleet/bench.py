@@ -105,11 +105,12 @@ def main():
 
         change_after = 15 + args.window / 2
         summary = os.path.join(work, "summary.json")
-        duration = 15 + args.window + 60
+        duration = 15 + args.window + 300
+        stop_file = os.path.join(work, "stop")
         t_connect = time.time()
         sim = start([simulator_bin, "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--devices", str(n),
                      "--interval", str(args.interval), "--duration", str(duration), "--change-after", str(change_after),
-                     "--summary", summary], "simulator.log")
+                     "--summary", summary, "--stop-file", stop_file], "simulator.log")
         log = os.path.join(work, "simulator.log")
         while "connected" not in open(log).read():
             if sim.poll() is not None:
@@ -139,7 +140,9 @@ def main():
         rss = rss_mib(serve.pid)
 
         deploy_started, deploy_returned = deploy("2")
-        sim.wait(timeout=duration + 120)
+        time.sleep(10)  # deliveries still in flight when `deploy` returned
+        open(stop_file, "w").close()
+        sim.wait(timeout=300)
         result = json.load(open(summary))
         revision = max(int(r) for r in result["revisions"])
         fanout = result["revisions"][str(revision)]
