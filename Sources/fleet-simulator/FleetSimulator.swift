@@ -16,6 +16,7 @@ struct FleetSimulator: AsyncParsableCommand {
     @Option(help: "The broker, mqtt://HOST:PORT.") var broker = "mqtt://127.0.0.1:1883"
     @Option(help: "How many devices.") var devices = 100
     @Option(help: "Device ids are PREFIX plus a 5-digit number.") var prefix = "sim-"
+    @Option(help: "The number of the first device, to split a fleet over several processes.") var firstIndex = 0
     @Option(help: "Seconds between two reports of one device.") var interval = 10.0
     @Option(help: "Seconds to run after every device connected.") var duration = 60.0
     @Option(help: "Devices connecting at the same time.") var connectConcurrency = 100
@@ -25,10 +26,22 @@ struct FleetSimulator: AsyncParsableCommand {
     @Option(help: "Where to write the JSON summary (default: stdout).") var summary: String?
     @Option(help: "Stop early (and write the summary) once this file exists.") var stopFile: String?
 
+    /// libmosquitto's network thread waits with select(), which cannot watch a file
+    /// descriptor above 1023; each client holds three. More devices need more processes
+    /// (`--first-index`), as `benchmarks/fleet/bench.py` starts them.
+    static let maximumDevicesPerProcess = 300
+
+    func validate() throws {
+        guard (1...Self.maximumDevicesPerProcess).contains(devices) else {
+            throw ValidationError(
+                "--devices must be 1...\(Self.maximumDevicesPerProcess): libmosquitto cannot watch file descriptors above 1023; run several simulators with --first-index for a larger fleet")
+        }
+    }
+
     func run() async throws {
         let address = try BrokerAddress(broker)
         let key = try hubKey.map { try HubPublicKey(base64: $0) }
-        let fleet = try (0..<devices).map {
+        let fleet = try (firstIndex..<(firstIndex + devices)).map {
             try SimulatedDevice(id: "\(prefix)\(String(format: "%05d", $0))", broker: address, hubKey: key)
         }
         let connectStart = Date()

@@ -49,8 +49,13 @@ def main():
     n = args.devices
     fleethub = os.path.join(args.bin, "fleethub")
     simulator_bin = os.path.join(args.bin, "fleet-simulator")
+    # Each simulated device holds a socket and libmosquitto's wake-up socket pair, and
+    # the broker a socket per device: raise the open-file limit (root may raise the hard one).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 200000), min(hard, 200000)))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200000, 200000))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     work = tempfile.mkdtemp(prefix="fleet-bench-")
     mqtt_port, http_port = free_port(), free_port()
@@ -104,18 +109,30 @@ def main():
                 time.sleep(0.2)
 
         change_after = 15 + args.window / 2
-        summary = os.path.join(work, "summary.json")
         duration = 15 + args.window + 300
         stop_file = os.path.join(work, "stop")
         t_connect = time.time()
-        sim = start([simulator_bin, "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--devices", str(n),
-                     "--interval", str(args.interval), "--duration", str(duration), "--change-after", str(change_after),
-                     "--summary", summary, "--stop-file", stop_file], "simulator.log")
-        log = os.path.join(work, "simulator.log")
-        while "connected" not in open(log).read():
-            if sim.poll() is not None:
-                raise SystemExit("simulator exited:\n" + open(log).read())
-            time.sleep(0.2)
+        # libmosquitto's network thread waits with select(), which cannot watch a file
+        # descriptor above 1023, and each client holds three (its socket and a wake-up
+        # pair): one process can simulate about 330 devices, so the fleet is split over
+        # processes of 300.
+        per_process = 300
+        sims, logs, summaries = [], [], []
+        for first in range(0, n, per_process):
+            count = min(per_process, n - first)
+            summaries.append(os.path.join(work, f"summary-{first}.json"))
+            logs.append(os.path.join(work, f"simulator-{first}.log"))
+            extra = ["--change-after", str(change_after)] if first == 0 else []
+            sims.append(start([simulator_bin, "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--devices", str(count),
+                               "--first-index", str(first), "--interval", str(args.interval), "--duration", str(duration),
+                               "--summary", summaries[-1], "--stop-file", stop_file, *extra],
+                              os.path.basename(logs[-1])))
+        log = logs[0]
+        for sim, sim_log in zip(sims, logs):
+            while "connected" not in open(sim_log).read():
+                if sim.poll() is not None:
+                    raise SystemExit("simulator exited:\n" + open(sim_log).read())
+                time.sleep(0.2)
         connected_at = time.time()
         print(f"{n} devices connected in {connected_at - t_connect:.1f} s", flush=True)
 
@@ -142,8 +159,17 @@ def main():
         deploy_started, deploy_returned = deploy("2")
         time.sleep(10)  # deliveries still in flight when `deploy` returned
         open(stop_file, "w").close()
-        sim.wait(timeout=300)
-        result = json.load(open(summary))
+        for sim in sims:
+            sim.wait(timeout=300)
+        parts = [json.load(open(path)) for path in summaries]
+        result = {"connectSeconds": max(p["connectSeconds"] for p in parts),
+                  "reportFailures": sum(p["reportFailures"] for p in parts), "revisions": {}}
+        for part in parts:
+            for revision, entry in part["revisions"].items():
+                merged = result["revisions"].setdefault(revision, {"devices": 0, "firstArrival": entry["firstArrival"], "lastArrival": 0})
+                merged["devices"] += entry["devices"]
+                merged["firstArrival"] = min(merged["firstArrival"], entry["firstArrival"])
+                merged["lastArrival"] = max(merged["lastArrival"], entry["lastArrival"])
         revision = max(int(r) for r in result["revisions"])
         fanout = result["revisions"][str(revision)]
         out = {
