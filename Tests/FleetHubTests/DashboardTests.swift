@@ -60,10 +60,9 @@ struct DashboardTests {
         try await body(hub, "http://127.0.0.1:\(port)")
     }
 
-    @Test func chromiumRendersTheOverviewDevicePageAndDeploymentPage() async throws {
-        let chromium = Fixtures.which("chromium")
-        if chromium == nil && !Fixtures.isCI { return }
-        let browser = try #require(chromium, "install Debian's chromium (scripts/setup)")
+    @Test(.enabled(if: Fixtures.shouldRun(needing: "chromium")))
+    func chromiumRendersTheOverviewDevicePageAndDeploymentPage() async throws {
+        let browser = try #require(Fixtures.which("chromium"), "install Debian's chromium (scripts/setup)")
         try await withFedHub { _, base in
             func dom(_ path: String) throws -> String {
                 try Fixtures.run(browser, [
