@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // libmosquitto, the MQTT client library. Only FleetCore's MQTTClient touches it.
@@ -54,6 +56,9 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 // The dashboard's HTML templates.
                 .product(name: "Mustache", package: "swift-mustache"),
+                // The hub's certificate authority: device, hub and broker certificates.
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
         // The device daemon: reconciler, supervisor, inference, telemetry.
@@ -61,6 +66,7 @@ let package = Package(
             name: "EdgeRuntime",
             dependencies: [
                 "FleetCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,6 +92,16 @@ let package = Package(
             dependencies: [
                 "FleetCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Drives the telemetry buffer from outside: the ingest benchmark and the kill -9 test.
+        .executableTarget(
+            name: "telemetry-bench",
+            dependencies: [
+                "EdgeRuntime",
+                "FleetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // Throwaway real services (mosquitto, ...) on free loopback ports, for tests.

@@ -84,7 +84,8 @@ struct PublishCommand: AsyncParsableCommand {
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Serve bundles, the read-only JSON API and the health dashboard over HTTP; ingest device health from the broker.")
+        commandName: "serve",
+        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker.")
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
 
@@ -98,7 +99,9 @@ struct ServeCommand: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await ingestion.run() }
             group.addTask {
-                try await server.run(handleSignals: true) { port in print("serving on http://\(server.host):\(port)") }
+                try await server.run(handleSignals: true) { port in
+                    print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
+                }
             }
             // The HTTP server returns on SIGINT/SIGTERM; then ingestion writes what it holds and stops.
             try await group.next()

@@ -5,7 +5,7 @@ import Foundation
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "The devices of the fleet.",
-        subcommands: [Add.self, Tag.self, List.self, Show.self, Remove.self])
+        subcommands: [Add.self, Tag.self, List.self, Show.self, Remove.self, Revoke.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,7 +18,7 @@ struct DeviceCommand: AsyncParsableCommand {
         func run() async throws {
             let opened = try workspace.open()
             let (config, change) = try DeviceRegistry(workspace: opened).add(id: id, tags: TagParser.parse(tag))
-            try config.save(to: out)
+            try DeviceEnrollment(workspace: opened).credentials(for: config, configPath: out).save(to: out)
             print("added device \(id); config written to \(out)")
             try await Rollout.publish(change, workspace: opened)
         }

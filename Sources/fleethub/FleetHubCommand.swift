@@ -13,5 +13,6 @@ struct FleetHubCommand: AsyncParsableCommand {
             InitCommand.self, ConfigCommand.self, ModelCommand.self, ModuleCommand.self, DeviceCommand.self,
             DeployCommand.self, DeploymentCommand.self, PublishCommand.self, ServeCommand.self, BrokerCommand.self,
             DevicesCommand.self, AlertsCommand.self,
+            CACommand.self, BrokerConfigCommand.self, AccessCommand.self,
         ])
 }

@@ -6,13 +6,21 @@ struct InitCommand: ParsableCommand {
         commandName: "init", abstract: "Create a hub workspace: database, blob store, signing key, settings.")
 
     @OptionGroup var workspace: WorkspaceOptions
-    @Option(help: "The MQTT broker devices and the hub use.") var broker = "mqtt://127.0.0.1:1883"
+    @Option(help: "The MQTT broker devices and the hub use (mqtts://; mqtt:// needs --insecure).")
+    var broker = "mqtts://127.0.0.1:8883"
     @Option(name: .customLong("public-url"), help: "The hub's HTTP base URL as devices reach it.")
     var publicURL = "http://127.0.0.1:8080"
+    @OptionGroup var hosts: BrokerHostOptions
+    @Flag(help: "Allow a plain mqtt:// broker: no encryption, no authentication of the broker. For tests only.")
+    var insecure = false
 
     func run() throws {
-        let created = try Workspace.create(at: workspace.root, config: HubConfig(broker: broker, publicURL: publicURL))
-        print("created workspace \(created.root.path)")
+        let created = try Workspace.create(
+            at: workspace.root, config: HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil))
+        try CertificateAuthority.create(in: created.certificateAuthorityFolder, brokerHosts: hosts.hosts(brokerURL: broker))
+        _ = try HTTPAccess.load(from: created)
+        print("created workspace \(created.root.path) with its certificate authority")
+        if insecure { Output.warn("plain MQTT allowed (--insecure): fleet traffic is neither encrypted nor authenticated") }
         print("hub public key: \(created.signingKey.publicKey.base64)")
     }
 }
@@ -23,7 +31,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a setting: broker, public-url, broker-username, broker-password. A new public-url is republished to every device.")
+            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure. A new public-url is republished to every device.")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The setting.") var key: String
         @Argument(help: "Its new value.") var value: String
@@ -52,6 +60,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 print("broker: \(config.broker)")
                 print("public-url: \(config.publicURL)")
                 if let user = config.brokerUsername { print("broker-username: \(user)") }
+                if config.allowsPlainMQTT { print("insecure: true (plain MQTT allowed)") }
                 print("hub public key: \(opened.signingKey.publicKey.base64)")
             }
         }

@@ -12,7 +12,7 @@ struct MQTTClientTests {
     {
         try MQTTClient(MQTTConfiguration(
             host: "127.0.0.1", port: broker.port, clientId: id, username: user, password: password,
-            keepAliveSeconds: 5, will: will, connectTimeout: .seconds(5), acknowledgementTimeout: .seconds(5)))
+            keepAliveSeconds: 5, will: will, connectTimeout: .seconds(15), acknowledgementTimeout: .seconds(15)))
     }
 
     @Test func retainedMessageReachesALateSubscriber() async throws {
@@ -207,7 +207,7 @@ struct MQTTClientTests {
 }
 
 /// The first element of `stream`, or nil if none arrives within `seconds`.
-func first<T: Sendable>(of stream: AsyncStream<T>, within seconds: Double = 5) async -> T? {
+func first<T: Sendable>(of stream: AsyncStream<T>, within seconds: Double = 15) async -> T? {
     await withTaskGroup(of: T?.self) { group in
         group.addTask {
             for await element in stream { return element }

@@ -30,7 +30,7 @@ struct CommandLineTests {
         try Data("def init():\n    pass\n\ndef run(raw_data):\n    return raw_data\n".utf8)
             .write(to: URL(fileURLWithPath: directory.file("src/score.py")))
 
-        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080")
+        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure")
         #expect(throws: FixtureError.self) { try hub("init") }
         #expect(try hub("model", "register", "--name", "iris", "--path", directory.file("iris.onnx"), "--tag", "stage=prod") == "iris:1\n")
         let packaged = try hub("module", "package", "--name", "iris-scorer", "--model", "iris:1", "--entry", "score.py", "--source", directory.file("src"))

@@ -23,7 +23,8 @@ struct DashboardTests {
 
     /// A hub with five simulated devices reporting every second (the first one's module
     /// crash-loops), a deployment to them, and `fleethub serve`'s HTTP side and ingestion.
-    func withFedHub(_ body: (HubFixture, String) async throws -> Void) async throws {
+    /// `body` gets the hub, its base URL and the viewer token the dashboard needs.
+    func withFedHub(_ body: (HubFixture, String, String) async throws -> Void) async throws {
         let broker = try await MosquittoBroker.start()
         defer { broker.stop() }
         let hub = try HubFixture(broker: broker.url)
@@ -57,13 +58,19 @@ struct DashboardTests {
             return overview.online == 5 && reported && overview.alerts.contains { $0.kind == .restartLoop }
                 && overview.rollouts.first?.count(.applied) == 2
         })
-        try await body(hub, "http://127.0.0.1:\(port)")
+        try await body(hub, "http://127.0.0.1:\(port)", try HTTPAccess.load(from: hub.workspace).viewerToken)
     }
 
     @Test(.enabled(if: Fixtures.shouldRun(needing: "chromium")))
     func chromiumRendersTheOverviewDevicePageAndDeploymentPage() async throws {
         let browser = try #require(Fixtures.which("chromium"), "install Debian's chromium (scripts/setup)")
-        try await withFedHub { _, base in
+        try await withFedHub { hub, base, _ in
+            // Headless Chromium does not answer a Basic challenge with the credentials of
+            // a user:token@ address, so this hub opens reads as
+            // `fleethub access public-reads true` does (the token checks have their own tests).
+            var access = try HTTPAccess.load(from: hub.workspace)
+            access.publicReads = true
+            try access.save(in: hub.workspace)
             func dom(_ path: String) throws -> String {
                 try Fixtures.run(browser, [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=8000",
@@ -94,8 +101,13 @@ struct DashboardTests {
     }
 
     @Test func metricsAndLiveFragment() async throws {
-        try await withFedHub { _, base in
-            let (metrics, response) = try await URLSession.shared.data(from: URL(string: "\(base)/metrics")!)
+        try await withFedHub { _, base, token in
+            func get(_ path: String) async throws -> (Data, URLResponse) {
+                var request = URLRequest(url: URL(string: "\(base)\(path)")!)
+                request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+                return try await URLSession.shared.data(for: request)
+            }
+            let (metrics, response) = try await get("/metrics")
             #expect(response.mimeType == "text/plain")
             let text = String(decoding: metrics, as: UTF8.self)
             #expect(text.contains("fleethub_devices_online 5\n"))
@@ -104,7 +116,7 @@ struct DashboardTests {
             #expect(text.contains("fleethub_reports_ingested_total "))
             #expect(text.contains("fleethub_report_ingest_rate "))
 
-            let (fragment, _) = try await URLSession.shared.data(from: URL(string: "\(base)/?fragment=1")!)
+            let (fragment, _) = try await get("/?fragment=1")
             let html = String(decoding: fragment, as: UTF8.self)
             #expect(html.hasPrefix("<h1>Fleet overview</h1>"))
             #expect(!html.contains("<script"))
@@ -112,7 +124,7 @@ struct DashboardTests {
     }
 
     @Test func healthCommandsPrintJSON() async throws {
-        try await withFedHub { hub, _ in
+        try await withFedHub { hub, _, _ in
             func fleethub(_ arguments: String...) throws -> Data {
                 Data(try Fixtures.run(Self.executable("fleethub"), arguments + ["--workspace", hub.workspace.root.path]).utf8)
             }

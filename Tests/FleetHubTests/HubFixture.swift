@@ -8,10 +8,13 @@ final class HubFixture: Sendable {
     let directory: TemporaryDirectory
     let workspace: Workspace
 
-    init(broker: String = "mqtt://127.0.0.1:1", publicURL: String = "http://hub.test:8080") throws {
+    /// A plain `mqtt://` broker is allowed (`insecure: true`) unless told otherwise;
+    /// the Security tests make TLS workspaces.
+    init(broker: String = "mqtt://127.0.0.1:1", publicURL: String = "http://hub.test:8080", insecure: Bool = true) throws {
         directory = try TemporaryDirectory(prefix: "fleethub-test")
         workspace = try Workspace.create(
-            at: directory.url.appendingPathComponent("workspace"), config: HubConfig(broker: broker, publicURL: publicURL))
+            at: directory.url.appendingPathComponent("workspace"),
+            config: HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil))
     }
 
     var models: ModelRegistry { ModelRegistry(workspace: workspace) }

@@ -27,8 +27,10 @@ struct HubServerTests {
         _ = try? await task.value
     }
 
-    func get(_ url: String, headers: [String: String] = [:]) async throws -> (Data, HTTPURLResponse) {
+    /// GETs `url` as the hub's admin (SecurityHTTPTests checks who else may).
+    func get(_ hub: HubFixture, _ url: String, headers: [String: String] = [:]) async throws -> (Data, HTTPURLResponse) {
         var request = URLRequest(url: URL(string: url)!)
+        request.setValue("Bearer \(try HTTPAccess.load(from: hub.workspace).adminToken)", forHTTPHeaderField: "Authorization")
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         return (data, try #require(response as? HTTPURLResponse))
@@ -40,26 +42,26 @@ struct HubServerTests {
         let whole = try Data(contentsOf: hub.workspace.blobs.url(for: module.digest))
         try await withServer(hub) { base in
             let url = "\(base)/v1/bundles/\(module.digest)"
-            let (full, fullResponse) = try await get(url)
+            let (full, fullResponse) = try await get(hub, url)
             #expect(fullResponse.statusCode == 200)
             #expect(full == whole)
             #expect(fullResponse.value(forHTTPHeaderField: "Content-Length") == "\(whole.count)")
             #expect(fullResponse.value(forHTTPHeaderField: "ETag") == "\"\(module.digest)\"")
 
-            let (rest, partial) = try await get(url, headers: ["Range": "bytes=100-"])
+            let (rest, partial) = try await get(hub, url, headers: ["Range": "bytes=100-"])
             #expect(partial.statusCode == 206)
             #expect(rest == whole.subdata(in: 100..<whole.count))
             #expect(partial.value(forHTTPHeaderField: "Content-Range") == "bytes 100-\(whole.count - 1)/\(whole.count)")
             #expect(partial.value(forHTTPHeaderField: "Content-Length") == "\(whole.count - 100)")
 
-            let (_, cached) = try await get(url, headers: ["If-None-Match": "\"\(module.digest)\""])
+            let (_, cached) = try await get(hub, url, headers: ["If-None-Match": "\"\(module.digest)\""])
             #expect(cached.statusCode == 304)
-            let (_, staleRange) = try await get(url, headers: ["Range": "bytes=100-", "If-Range": "\"sha256:other\""])
+            let (_, staleRange) = try await get(hub, url, headers: ["Range": "bytes=100-", "If-Range": "\"sha256:other\""])
             #expect(staleRange.statusCode == 200)
 
-            let (_, beyond) = try await get(url, headers: ["Range": "bytes=\(whole.count)-"])
+            let (_, beyond) = try await get(hub, url, headers: ["Range": "bytes=\(whole.count)-"])
             #expect(beyond.statusCode == 416)
-            let (_, missing) = try await get("\(base)/v1/bundles/sha256:\(String(repeating: "0", count: 64))")
+            let (_, missing) = try await get(hub, "\(base)/v1/bundles/sha256:\(String(repeating: "0", count: 64))")
             #expect(missing.statusCode == 404)
         }
     }
@@ -70,17 +72,17 @@ struct HubServerTests {
         _ = try hub.devices.add(id: "gw-1", tags: ["site": "plant-1"])
         try hub.deploy("name: prod\npriority: 1\ntarget: site=plant-1\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n")
         try await withServer(hub) { base in
-            let (models, _) = try await get("\(base)/v1/models")
+            let (models, _) = try await get(hub, "\(base)/v1/models")
             #expect(try FleetJSON.decode([ModelVersion].self, from: models).map(\.reference) == ["iris:1"])
-            let (modules, _) = try await get("\(base)/v1/modules")
+            let (modules, _) = try await get(hub, "\(base)/v1/modules")
             #expect(try FleetJSON.decode([ModuleVersion].self, from: modules).map(\.reference) == ["iris-scorer:1"])
-            let (devices, _) = try await get("\(base)/v1/devices")
+            let (devices, _) = try await get(hub, "\(base)/v1/devices")
             #expect(try FleetJSON.decode([Device].self, from: devices).map(\.id) == ["gw-1"])
-            let (device, _) = try await get("\(base)/v1/devices/gw-1")
+            let (device, _) = try await get(hub, "\(base)/v1/devices/gw-1")
             #expect(try FleetJSON.decode(DeviceDetail.self, from: device).desired?.revision == 2)
-            let (deployment, _) = try await get("\(base)/v1/deployments/prod")
+            let (deployment, _) = try await get(hub, "\(base)/v1/deployments/prod")
             #expect(try FleetJSON.decode(DeploymentDetail.self, from: deployment).devices == ["gw-1"])
-            let (error, notFound) = try await get("\(base)/v1/models/iris/7")
+            let (error, notFound) = try await get(hub, "\(base)/v1/models/iris/7")
             #expect(notFound.statusCode == 404)
             #expect(String(decoding: error, as: UTF8.self).contains("no registered model iris:7"))
         }

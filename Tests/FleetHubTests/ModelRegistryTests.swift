@@ -88,7 +88,7 @@ struct ModelRegistryTests {
     @Test func settingsCanBeChangedAndAreChecked() throws {
         try hub.workspace.set("broker", to: "mqtt://broker.test:1884")
         try hub.workspace.set("public-url", to: "https://hub.test/")
-        #expect(try hub.workspace.config() == HubConfig(broker: "mqtt://broker.test:1884", publicURL: "https://hub.test"))
+        #expect(try hub.workspace.config() == HubConfig(broker: "mqtt://broker.test:1884", publicURL: "https://hub.test", insecure: true))
         #expect(throws: WorkspaceError.self) { try hub.workspace.set("broker", to: "http://x") }
         #expect(throws: WorkspaceError.unknownSetting("colour")) { try hub.workspace.set("colour", to: "red") }
     }

@@ -32,8 +32,9 @@ def rss_mib(pid):
     return 0.0
 
 
-def metric(url, name):
-    for line in urllib.request.urlopen(url + "/metrics", timeout=30).read().decode().splitlines():
+def metric(url, token, name):
+    request = urllib.request.Request(url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+    for line in urllib.request.urlopen(request, timeout=30).read().decode().splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
@@ -76,7 +77,8 @@ def main():
     try:
         broker = start(["mosquitto", "-c", conf], "mosquitto.log")
         time.sleep(0.5)
-        hub("init", "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--public-url", f"http://127.0.0.1:{http_port}")
+        hub("init", "--insecure", "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--public-url", f"http://127.0.0.1:{http_port}")
+        token = next(line.split(": ", 1)[1] for line in hub("access", "show").splitlines() if line.startswith("viewer token"))
         src = os.path.join(work, "src")
         os.makedirs(src)
         open(os.path.join(src, "run.sh"), "w").write("#!/bin/sh\nexec sleep 3600\n")
@@ -103,7 +105,7 @@ def main():
         url = f"http://127.0.0.1:{http_port}"
         for _ in range(100):
             try:
-                urllib.request.urlopen(url + "/metrics", timeout=2)
+                metric(url, token, "fleethub_devices_online")
                 break
             except Exception:
                 time.sleep(0.2)
@@ -137,7 +139,7 @@ def main():
         print(f"{n} devices connected in {connected_at - t_connect:.1f} s", flush=True)
 
         time.sleep(15)  # every device reported at least once
-        cpu0, reports0, t0 = cpu_seconds(serve.pid), metric(url, "fleethub_reports_ingested_total"), time.time()
+        cpu0, reports0, t0 = cpu_seconds(serve.pid), metric(url, token, "fleethub_reports_ingested_total"), time.time()
         change_seen = None
         while time.time() - t0 < args.window:
             text = open(log).read()
@@ -150,7 +152,7 @@ def main():
                         break
                     time.sleep(0.1)
             time.sleep(0.5)
-        cpu1, reports1, t1 = cpu_seconds(serve.pid), metric(url, "fleethub_reports_ingested_total"), time.time()
+        cpu1, reports1, t1 = cpu_seconds(serve.pid), metric(url, token, "fleethub_reports_ingested_total"), time.time()
         started = time.time()
         hub("devices", "--json")
         devices_command = time.time() - started

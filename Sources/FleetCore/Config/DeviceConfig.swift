@@ -64,10 +64,12 @@ public struct BrokerSettings: Codable, Equatable, Sendable {
     /// The device's client certificate and key (TLS with client certificates).
     public var certFile: String?
     public var keyFile: String?
+    /// True allows a plain `mqtt://` URL (a test setup); without it the runtime must refuse one.
+    public var insecure: Bool?
 
     public init(
         url: String, username: String? = nil, password: String? = nil, caFile: String? = nil,
-        certFile: String? = nil, keyFile: String? = nil
+        certFile: String? = nil, keyFile: String? = nil, insecure: Bool? = nil
     ) {
         self.url = url
         self.username = username
@@ -75,6 +77,7 @@ public struct BrokerSettings: Codable, Equatable, Sendable {
         self.caFile = caFile
         self.certFile = certFile
         self.keyFile = keyFile
+        self.insecure = insecure
     }
 }
 
@@ -84,10 +87,13 @@ public struct HubSettings: Codable, Equatable, Sendable {
     public var publicKey: String
     /// Where the device downloads bundles from, e.g. `http://hub.example:8080`.
     public var bundleBaseURL: String
+    /// The device's secret for bundle downloads, sent as `Authorization: Bearer <token>`.
+    public var token: String?
 
-    public init(publicKey: String, bundleBaseURL: String) {
+    public init(publicKey: String, bundleBaseURL: String, token: String? = nil) {
         self.publicKey = publicKey
         self.bundleBaseURL = bundleBaseURL
+        self.token = token
     }
 }
 

@@ -40,7 +40,9 @@ enum DashboardTemplates {
         (function(){
           var main=document.getElementById('main'), live=document.getElementById('live');
           function refresh(){
-            var url=new URL(window.location.href); url.searchParams.set('fragment','1');
+            // From the path, not the whole address: fetch refuses a URL with user:token@.
+            var url=new URL(window.location.pathname+window.location.search, window.location.origin);
+            url.searchParams.set('fragment','1');
             fetch(url).then(function(r){return r.ok?r.text():Promise.reject(r.status)})
               .then(function(html){main.innerHTML=html; live.textContent='live · updated '+new Date().toLocaleTimeString();})
               .catch(function(){live.textContent='live · hub unreachable';});

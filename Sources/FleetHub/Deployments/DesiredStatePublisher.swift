@@ -31,12 +31,11 @@ public struct DesiredStatePublisher: Sendable {
         }
         guard !rows.isEmpty else { return [] }
         let config = try workspace.config()
-        let address = try HubConfig.checkedBroker(config.broker)
-        guard !address.tls else { throw PublishError.tlsNotSupported(config.broker) }
-        let client = try MQTTClient(MQTTConfiguration(
-            host: address.host, port: address.port, clientId: "fleethub-\(UUID().uuidString.prefix(8))",
-            username: config.brokerUsername, password: config.brokerPassword, connectTimeout: .seconds(5),
-            acknowledgementTimeout: .seconds(10), logger: Logger(label: "fleethub.publish")))
+        var configuration = try workspace.brokerConnection(
+            clientId: "fleethub-\(UUID().uuidString.prefix(8))", logger: Logger(label: "fleethub.publish"))
+        configuration.connectTimeout = .seconds(5)
+        configuration.acknowledgementTimeout = .seconds(10)
+        let client = try MQTTClient(configuration)
         do {
             try await client.connect()
         } catch {
@@ -68,14 +67,11 @@ public struct DesiredStatePublisher: Sendable {
 /// pending and the next `fleethub publish` (or any change) sends them.
 public enum PublishError: Error, Equatable, CustomStringConvertible {
     case brokerUnavailable(String, reason: String, pending: Int)
-    case tlsNotSupported(String)
 
     public var description: String {
         switch self {
         case .brokerUnavailable(let broker, let reason, let pending):
             "the change is saved, but \(pending) device state(s) could not be published to \(broker): \(reason); start the broker (or `fleethub config set broker URL`) and run `fleethub publish`"
-        case .tlsNotSupported(let broker):
-            "the hub cannot publish to \(broker) yet: TLS brokers are not supported by fleethub; use an mqtt:// listener on the hub's side"
         }
     }
 }

@@ -4,8 +4,9 @@ import GRDB
 
 /// Writes the files that make an Eclipse Mosquitto broker enforce the contract's
 /// access rules (DESIGN §3): a `password_file` with every device's login (and the
-/// hub's, when the workspace has one), and an `acl_file` that lets a device read and
-/// write only its own `fleet/v1/devices/{id}/…` subtree, and the hub all of `fleet/v1/`.
+/// hub's, when the workspace has one), and an `acl_file` that lets a device read only
+/// its own desired state and write only its own reports, and the hub all of `fleet/v1/`.
+/// For a plain-MQTT (insecure) setup; `BrokerConfiguration` writes the TLS one.
 public struct BrokerFiles: Sendable {
     public let workspace: Workspace
 
@@ -36,8 +37,8 @@ public struct BrokerFiles: Sendable {
         if let user = config.brokerUsername {
             acl += ["user \(user)", "topic readwrite \(Topics.namespace)/#", ""]
         }
-        acl += ["# every device: its own subtree only (%u is the login, which is the device id)",
-                "pattern readwrite \(Topics.namespace)/devices/%u/#"]
+        acl += ["# every device: reads its desired state, writes its reports (%u is the login, which is the device id)"]
+            + BrokerConfiguration.deviceRules
 
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let passwordFile = folder.appendingPathComponent("passwords").path

@@ -6,7 +6,8 @@ import Logging
 /// `fleethub serve`: the hub's HTTP server. Devices download bundles from it
 /// (`GET /v1/bundles/sha256:…`, resumable with `Range`), and scripts read the registry,
 /// devices and deployments as JSON (`/v1/models`, `/v1/modules`, `/v1/devices`,
-/// `/v1/deployments`). Everything it serves is read-only.
+/// `/v1/deployments`). Every request passes `HTTPAccessMiddleware` first: devices
+/// need their token, readers the viewer token, writers the admin token.
 public struct HubServer: Sendable {
     public let workspace: Workspace
     public let host: String
@@ -44,6 +45,7 @@ public struct HubServer: Sendable {
     func router() throws -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(JSONErrorMiddleware())
+        router.middlewares.add(HTTPAccessMiddleware(workspace: workspace))
         let bundles = BundleEndpoint(blobs: workspace.blobs)
         router.get("/v1/bundles/:digest") { request, context in
             try await bundles.respond(to: request, context: context, includeBody: true)

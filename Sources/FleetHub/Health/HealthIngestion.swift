@@ -160,12 +160,10 @@ public final class HealthIngestion: Sendable {
     }
 
     private func brokerConfiguration() throws -> MQTTConfiguration {
-        let config = try workspace.config()
-        let address = try HubConfig.checkedBroker(config.broker)
-        guard !address.tls else { throw PublishError.tlsNotSupported(config.broker) }
-        return MQTTConfiguration(
-            host: address.host, port: address.port, clientId: "fleethub-health-\(UUID().uuidString.prefix(8))",
-            username: config.brokerUsername, password: config.brokerPassword, connectTimeout: .seconds(10),
-            acknowledgementTimeout: .seconds(10), logger: Logger(label: "fleethub.health.mqtt"))
+        var configuration = try workspace.brokerConnection(
+            clientId: "fleethub-health-\(UUID().uuidString.prefix(8))", logger: Logger(label: "fleethub.health.mqtt"))
+        configuration.connectTimeout = .seconds(10)
+        configuration.acknowledgementTimeout = .seconds(10)
+        return configuration
     }
 }

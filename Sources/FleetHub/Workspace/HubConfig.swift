@@ -11,13 +11,22 @@ public struct HubConfig: Codable, Equatable, Sendable {
     /// The hub's own broker login, when the broker requires one.
     public var brokerUsername: String?
     public var brokerPassword: String?
+    /// True allows a plain `mqtt://` broker (a test setup); without it the hub refuses one.
+    public var insecure: Bool?
 
-    public init(broker: String, publicURL: String, brokerUsername: String? = nil, brokerPassword: String? = nil) {
+    public init(
+        broker: String, publicURL: String, brokerUsername: String? = nil, brokerPassword: String? = nil,
+        insecure: Bool? = nil
+    ) {
         self.broker = broker
         self.publicURL = publicURL
         self.brokerUsername = brokerUsername
         self.brokerPassword = brokerPassword
+        self.insecure = insecure
     }
+
+    /// Whether plain MQTT was explicitly allowed.
+    public var allowsPlainMQTT: Bool { insecure == true }
 
     /// The settings `fleethub config set KEY VALUE` accepts.
     public enum Key: String, CaseIterable, Sendable {
@@ -25,6 +34,7 @@ public struct HubConfig: Codable, Equatable, Sendable {
         case publicURL = "public-url"
         case brokerUsername = "broker-username"
         case brokerPassword = "broker-password"
+        case insecure
     }
 
     /// Changes one setting after checking the value.
@@ -37,6 +47,11 @@ public struct HubConfig: Codable, Equatable, Sendable {
             publicURL = try Self.checkedPublicURL(value)
         case .brokerUsername: brokerUsername = value.isEmpty ? nil : value
         case .brokerPassword: brokerPassword = value.isEmpty ? nil : value
+        case .insecure:
+            guard let allowed = Bool(value) else {
+                throw WorkspaceError.invalidSetting("insecure", value: value, expected: "true or false")
+            }
+            insecure = allowed ? true : nil
         }
     }
 

@@ -1,0 +1,419 @@
+import Dispatch
+import FleetCore
+import Foundation
+import GRDB
+import Synchronization
+
+/// The device's store-and-forward buffer for telemetry (DESIGN §8): a SQLite file in WAL mode.
+///
+/// Durability: `append` returns only after the transaction holding the record committed with
+/// `synchronous = FULL`, which in WAL mode fsyncs the WAL on every commit. A record whose append returned
+/// therefore survives `kill -9` of the process and a power cut. (`NORMAL` would survive `kill -9` only: in
+/// WAL mode it defers the fsync to checkpoints, so the last commits can vanish with the power.)
+///
+/// Throughput: one fsync costs milliseconds, so appends are group-committed. Concurrent appends queue up
+/// while a commit is in progress and the next commit takes all of them in one transaction; under load one
+/// fsync acknowledges as many records as arrived during the previous one. Producers that hold many records
+/// at once use `append(contentsOf:)`, which commits them together.
+///
+/// Every write (appends, uploads acknowledged, expiry) runs on one serial queue, so the sequence numbers are
+/// gap-free in commit order and the counters need no further locking. Reads for upload use WAL readers and
+/// never wait for a commit.
+public final class TelemetryBuffer: Sendable {
+    public let path: String
+    public let deviceId: String
+    public let limits: TelemetryBufferLimits
+
+    private let pool: DatabasePool
+    /// Encodes each entry's data on the appending task, so the writer only inserts bytes.
+    private let encoder = FleetJSON.encoder()
+    private let writer = DispatchQueue(label: "telemetry-buffer.writer")
+    private let pending = Mutex(PendingAppends())
+    /// Mirrors the database; mutated only on `writer` after a commit.
+    private let totals: Mutex<Totals>
+
+    /// Opens (or creates) the buffer at `path`.
+    public init(path: String, deviceId: String, limits: TelemetryBufferLimits = TelemetryBufferLimits()) throws {
+        self.path = path
+        self.deviceId = deviceId
+        self.limits = limits
+        var configuration = Configuration()
+        // Another process (a status command, a restarted runtime while the old one is still closing) may hold
+        // a lock for a moment: wait for it rather than fail.
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+            totals = Mutex(try pool.read(Totals.load))
+        } catch {
+            throw TelemetryBufferError.open(path: path, reason: "\(error)")
+        }
+    }
+
+    // MARK: Appending
+
+    /// Stores one record durably and returns its sequence number.
+    @discardableResult
+    public func append(_ entry: TelemetryEntry) async throws -> Int64 {
+        try await append(contentsOf: [entry]).lowerBound
+    }
+
+    /// Stores `entries` durably in one transaction and returns their sequence numbers (consecutive).
+    /// `entries` must not be empty.
+    @discardableResult
+    public func append(contentsOf entries: [TelemetryEntry]) async throws -> ClosedRange<Int64> {
+        precondition(!entries.isEmpty, "append(contentsOf:) needs at least one entry")
+        let rows = try entries.map { entry in
+            StoredRow(
+                ts: entry.ts.timeIntervalSince1970, module: entry.module, kind: entry.kind.rawValue,
+                data: try encoder.encode(entry.data))
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            let startDrain = pending.withLock { pending in
+                pending.waiters.append(AppendWaiter(rows: rows, continuation: continuation))
+                defer { pending.draining = true }
+                return !pending.draining
+            }
+            if startDrain {
+                writer.async { self.commitPending() }
+            }
+        }
+    }
+
+    /// Commits every append queued so far in one transaction, then schedules itself again so that other
+    /// writes queued meanwhile (acknowledge, expire) get their turn between group commits.
+    private func commitPending() {
+        let waiters = pending.withLock { pending in
+            let waiters = pending.waiters
+            pending.waiters = []
+            if waiters.isEmpty { pending.draining = false }
+            return waiters
+        }
+        guard !waiters.isEmpty else { return }
+        do {
+            var next = totals.withLock { $0 }
+            var ranges: [ClosedRange<Int64>] = []
+            try pool.write { db in
+                let insert = try db.cachedStatement(
+                    sql: "INSERT INTO record (seq, ts, module, kind, data, size) VALUES (?, ?, ?, ?, ?, ?)")
+                for waiter in waiters {
+                    let first = next.lastSeq + 1
+                    for row in waiter.rows {
+                        next.lastSeq += 1
+                        try insert.execute(arguments: [next.lastSeq, row.ts, row.module, row.kind, row.data, row.size])
+                        next.count += 1
+                        next.bytes += row.size
+                    }
+                    ranges.append(first...next.lastSeq)
+                }
+                try dropOldestBeyondLimits(db, &next)
+                try next.saveCounters(db)
+            }
+            totals.withLock { $0 = next }
+            for (waiter, range) in zip(waiters, ranges) {
+                waiter.continuation.resume(returning: range)
+            }
+        } catch {
+            let failure = TelemetryBufferError.write(path: path, operation: "append", reason: "\(error)")
+            for waiter in waiters {
+                waiter.continuation.resume(throwing: failure)
+            }
+        }
+        writer.async { self.commitPending() }
+    }
+
+    /// Deletes the oldest records until the buffer is within its limits, counting them as dropped (full).
+    private func dropOldestBeyondLimits(_ db: Database, _ totals: inout Totals) throws {
+        while totals.count > limits.maxRecords || totals.bytes > limits.maxBytes {
+            let chunk = min(max(totals.count - limits.maxRecords, 256), 10_000)
+            let oldest = try Row.fetchAll(
+                db, sql: "SELECT seq, size FROM record ORDER BY seq LIMIT ?", arguments: [chunk])
+            var lastDropped: Int64?
+            for row in oldest where totals.count > limits.maxRecords || totals.bytes > limits.maxBytes {
+                lastDropped = row["seq"]
+                totals.count -= 1
+                totals.bytes -= row["size"] as Int
+                totals.droppedFull += 1
+            }
+            guard let lastDropped else { return }
+            try db.execute(sql: "DELETE FROM record WHERE seq <= ?", arguments: [lastDropped])
+        }
+    }
+
+    // MARK: Expiry
+
+    /// Drops the records older than the time-to-live at `now`, oldest first, counts them as dropped
+    /// (expired) and returns how many. Walks in seq order and stops at the first record still fresh.
+    @discardableResult
+    public func expire(now: Date = Date()) async throws -> Int {
+        let cutoff = now.timeIntervalSince1970 - limits.ttlSeconds
+        return try await onWriter(operation: "expire") { db, totals in
+            var expired = 0
+            while true {
+                let oldest = try Row.fetchAll(db, sql: "SELECT seq, ts, size FROM record ORDER BY seq LIMIT 1000")
+                var lastExpired: Int64?
+                for row in oldest {
+                    guard (row["ts"] as Double) < cutoff else { break }
+                    lastExpired = row["seq"]
+                    totals.count -= 1
+                    totals.bytes -= row["size"] as Int
+                    totals.droppedExpired += 1
+                    expired += 1
+                }
+                guard let lastExpired else { break }
+                try db.execute(sql: "DELETE FROM record WHERE seq <= ?", arguments: [lastExpired])
+                if lastExpired != oldest.last?["seq"] { break }
+            }
+            return expired
+        }
+    }
+
+    // MARK: Upload
+
+    /// The batch to upload next, or nil when nothing is buffered.
+    ///
+    /// If a batch was planned before and not acknowledged (the process may have crashed after the store
+    /// took it), the same bounds and day come back, so the upload rewrites the same object key. Otherwise the
+    /// oldest `maxRecords` records become a new batch, whose bounds are persisted before it is returned.
+    public func nextBatch(maxRecords: Int) async throws -> TelemetryBatch? {
+        while true {
+            if let plan = try readPlan() {
+                let rows = try readLines(in: plan.firstSeq...plan.lastSeq, limit: nil)
+                if rows.writer.count > 0 {
+                    return TelemetryBatch(
+                        firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, count: rows.writer.count,
+                        lines: rows.writer.lines)
+                }
+                // Everything in the planned range was dropped meanwhile; nothing left to rewrite.
+                _ = try await onWriter(operation: "clear upload plan") { db, _ in try UploadPlan.deleteAll(db) }
+                continue
+            }
+            let rows = try readLines(in: 1...Int64.max, limit: maxRecords)
+            guard let first = rows.first, let lastSeq = rows.lastSeq else { return nil }
+            let plan = UploadPlan(
+                firstSeq: first.seq, lastSeq: lastSeq, day: TelemetryBatch.day(of: Date(timeIntervalSince1970: first.ts)))
+            try await onWriter(operation: "save upload plan") { db, _ in try plan.save(db) }
+            return TelemetryBatch(
+                firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, count: rows.writer.count,
+                lines: rows.writer.lines)
+        }
+    }
+
+    /// Deletes `batch`'s range after the store acknowledged it, counts its records as uploaded, and clears
+    /// the upload plan, all in one transaction.
+    public func acknowledge(_ batch: TelemetryBatch) async throws {
+        try await onWriter(operation: "acknowledge upload") { db, totals in
+            let gone = try Row.fetchOne(
+                db, sql: "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM record WHERE seq BETWEEN ? AND ?",
+                arguments: [batch.firstSeq, batch.lastSeq])!
+            try db.execute(
+                sql: "DELETE FROM record WHERE seq BETWEEN ? AND ?", arguments: [batch.firstSeq, batch.lastSeq])
+            try UploadPlan.deleteAll(db)
+            totals.count -= gone["n"] as Int
+            totals.bytes -= gone["bytes"] as Int
+            totals.uploaded += gone["n"] as Int64
+        }
+    }
+
+    // MARK: Reading
+
+    /// What the buffer holds and the drop/upload counters.
+    public func stats() throws -> TelemetryBufferStats {
+        let current = totals.withLock { $0 }
+        let oldest: Double?
+        do {
+            oldest = try pool.read { db in try Double.fetchOne(db, sql: "SELECT ts FROM record ORDER BY seq LIMIT 1") }
+        } catch {
+            throw TelemetryBufferError.read(path: path, reason: "\(error)")
+        }
+        return TelemetryBufferStats(
+            buffered: current.count, bufferedBytes: current.bytes, oldest: oldest.map(Date.init(timeIntervalSince1970:)),
+            lastSeq: current.lastSeq, uploaded: current.uploaded, droppedFull: current.droppedFull,
+            droppedExpired: current.droppedExpired)
+    }
+
+    /// The buffered records with seq in `range`, in seq order, at most `limit` of them.
+    public func readRecords(in range: ClosedRange<Int64>, limit: Int?) throws -> [TelemetryRecord] {
+        let decoder = FleetJSON.decoder()
+        do {
+            return try pool.read { db in
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT seq, ts, module, kind, data FROM record WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
+                    arguments: [range.lowerBound, range.upperBound, limit ?? -1])
+                var records: [TelemetryRecord] = []
+                while let row = try rows.next() {
+                    let kindName: String = row["kind"]
+                    guard let kind = TelemetryRecord.Kind(rawValue: kindName) else {
+                        throw TelemetryBufferError.read(path: path, reason: "record \(row["seq"] as Int64) has unknown kind '\(kindName)'")
+                    }
+                    records.append(
+                        TelemetryRecord(
+                            ts: Date(timeIntervalSince1970: row["ts"]), deviceId: deviceId, module: row["module"],
+                            kind: kind, seq: row["seq"], data: try decoder.decode(JSONValue.self, from: row["data"] as Data)))
+                }
+                return records
+            }
+        } catch let error as TelemetryBufferError {
+            throw error
+        } catch {
+            throw TelemetryBufferError.read(path: path, reason: "\(error)")
+        }
+    }
+
+    private func readPlan() throws -> UploadPlan? {
+        do {
+            return try pool.read { db in try UploadPlan.fetchOne(db) }
+        } catch {
+            throw TelemetryBufferError.read(path: path, reason: "\(error)")
+        }
+    }
+
+    /// The buffered rows with seq in `range` as JSON lines, with the first row's seq and time and the last seq.
+    private func readLines(in range: ClosedRange<Int64>, limit: Int?) throws
+        -> (writer: TelemetryLineWriter, first: (seq: Int64, ts: Double)?, lastSeq: Int64?)
+    {
+        do {
+            return try pool.read { db in
+                var writer = try TelemetryLineWriter(deviceId: deviceId)
+                var first: (seq: Int64, ts: Double)?
+                var lastSeq: Int64?
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT seq, ts, module, kind, data FROM record WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
+                    arguments: [range.lowerBound, range.upperBound, limit ?? -1])
+                while let row = try rows.next() {
+                    let seq: Int64 = row["seq"]
+                    let ts: Double = row["ts"]
+                    try writer.append(seq: seq, ts: ts, module: row["module"], kind: row["kind"], data: row["data"])
+                    if first == nil { first = (seq, ts) }
+                    lastSeq = seq
+                }
+                return (writer, first, lastSeq)
+            }
+        } catch {
+            throw TelemetryBufferError.read(path: path, reason: "\(error)")
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Runs `body` in a write transaction on the writer queue, with the totals it may change.
+    private func onWriter<T: Sendable>(
+        operation: String, _ body: @escaping @Sendable (Database, inout Totals) throws -> T
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.async {
+                do {
+                    let before = self.totals.withLock { $0 }
+                    var next = before
+                    let result = try self.pool.write { db in
+                        let result = try body(db, &next)
+                        if next != before {
+                            try next.saveCounters(db)
+                        }
+                        return result
+                    }
+                    self.totals.withLock { $0 = next }
+                    continuation.resume(returning: result)
+                } catch {
+                    continuation.resume(
+                        throwing: TelemetryBufferError.write(path: self.path, operation: operation, reason: "\(error)"))
+                }
+            }
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE record (
+                        seq INTEGER PRIMARY KEY,
+                        ts DOUBLE NOT NULL,
+                        module TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        data BLOB NOT NULL,
+                        size INTEGER NOT NULL
+                    );
+                    CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                    CREATE TABLE upload_plan (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        firstSeq INTEGER NOT NULL,
+                        lastSeq INTEGER NOT NULL,
+                        day TEXT NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+}
+
+/// A row as it goes into the `record` table; `data` is the JSON of the record's data.
+private struct StoredRow: Sendable {
+    var ts: Double
+    var module: String
+    var kind: String
+    var data: Data
+    var size: Int { module.utf8.count + data.count }
+}
+
+private struct AppendWaiter: Sendable {
+    var rows: [StoredRow]
+    var continuation: CheckedContinuation<ClosedRange<Int64>, any Error>
+}
+
+private struct PendingAppends: Sendable {
+    var waiters: [AppendWaiter] = []
+    /// True while a `commitPending` is scheduled or running.
+    var draining = false
+}
+
+/// The buffer's figures, kept in memory and in the `counter` table. `lastSeq` is persisted so that
+/// sequence numbers never repeat, even after every record was uploaded and deleted.
+private struct Totals: Equatable, Sendable {
+    var lastSeq: Int64 = 0
+    var count = 0
+    var bytes = 0
+    var uploaded: Int64 = 0
+    var droppedFull: Int64 = 0
+    var droppedExpired: Int64 = 0
+
+    static func load(_ db: Database) throws -> Totals {
+        var counters: [String: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM counter") {
+            counters[row["name"]] = row["value"]
+        }
+        let sizes = try Row.fetchOne(db, sql: "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes, max(seq) AS maxSeq FROM record")!
+        return Totals(
+            lastSeq: max(counters["lastSeq"] ?? 0, sizes["maxSeq"] ?? 0), count: sizes["n"], bytes: sizes["bytes"],
+            uploaded: counters["uploaded"] ?? 0, droppedFull: counters["droppedFull"] ?? 0,
+            droppedExpired: counters["droppedExpired"] ?? 0)
+    }
+
+    func saveCounters(_ db: Database) throws {
+        let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO counter (name, value) VALUES (?, ?)")
+        for (name, value) in [
+            ("lastSeq", lastSeq), ("uploaded", uploaded), ("droppedFull", droppedFull), ("droppedExpired", droppedExpired),
+        ] {
+            try statement.execute(arguments: [name, value])
+        }
+    }
+}
+
+/// The batch being uploaded: persisted before the upload so that a restart rewrites the same object.
+private struct UploadPlan: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "upload_plan"
+    var id = 1
+    var firstSeq: Int64
+    var lastSeq: Int64
+    var day: String
+
+    init(firstSeq: Int64, lastSeq: Int64, day: String) {
+        self.firstSeq = firstSeq
+        self.lastSeq = lastSeq
+        self.day = day
+    }
+}

@@ -1,0 +1,18 @@
+import FleetCore
+import Foundation
+
+/// One record as a producer hands it to the buffer: everything but the sequence number and the
+/// device id, which the buffer owns.
+public struct TelemetryEntry: Equatable, Sendable {
+    public var ts: Date
+    public var module: String
+    public var kind: TelemetryRecord.Kind
+    public var data: JSONValue
+
+    public init(ts: Date = Date(), module: String, kind: TelemetryRecord.Kind, data: JSONValue) {
+        self.ts = ts
+        self.module = module
+        self.kind = kind
+        self.data = data
+    }
+}

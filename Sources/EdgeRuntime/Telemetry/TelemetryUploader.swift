@@ -1,0 +1,89 @@
+import FleetCore
+import Foundation
+
+/// Ships the buffer to the owner's store (DESIGN §8): batches in seq order, each a gzip JSON-lines
+/// object at `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{firstSeq}-{lastSeq}.jsonl.gz`, deleted from the
+/// buffer only after the store acknowledged it.
+///
+/// Exactly once: the buffer persists a batch's bounds before it is uploaded and hands the same bounds back
+/// until the batch is acknowledged, so a crash between the store's acknowledgement and the delete rewrites
+/// the same key with the same records instead of creating a second object.
+///
+/// Failures keep the data and retry with capped exponential back-off; the reason is in `status`. The
+/// uploader only reads the buffer and deletes what was acknowledged, so appends never wait for it.
+public actor TelemetryUploader {
+    public let buffer: TelemetryBuffer
+    public let destination: StorageDestination
+    /// Most records per object.
+    public let batchRecords: Int
+    /// Seconds between looks at an empty buffer.
+    public let pollSeconds: Double
+    public let backOff: BackOff
+    public private(set) var status = TelemetryUploadStatus()
+
+    public init(
+        buffer: TelemetryBuffer, destination: StorageDestination, batchRecords: Int = 10_000, pollSeconds: Double = 1,
+        backOff: BackOff = BackOff()
+    ) {
+        self.buffer = buffer
+        self.destination = destination
+        self.batchRecords = batchRecords
+        self.pollSeconds = pollSeconds
+        self.backOff = backOff
+    }
+
+    /// Uploads the next batch and deletes it from the buffer; returns false when nothing was buffered.
+    /// A store error is recorded in `status` and rethrown; the batch stays buffered.
+    @discardableResult
+    public func uploadNextBatch() async throws -> Bool {
+        do {
+            guard let batch = try await buffer.nextBatch(maxRecords: batchRecords) else { return false }
+            let key = batch.objectKey(prefix: destination.prefix, deviceId: buffer.deviceId)
+            let lines = batch.lines
+            let object = try Gzip.compress(lines)
+            try await destination.store.put(key: key, data: object, contentType: "application/gzip")
+            try await buffer.acknowledge(batch)
+            status.objectsUploaded += 1
+            status.recordsUploaded += batch.count
+            status.compressedBytes += object.count
+            status.uncompressedBytes += lines.count
+            status.lastObjectKey = key
+            status.lastSuccess = Date()
+            status.lastError = nil
+            status.consecutiveFailures = 0
+            status.nextAttempt = nil
+            return true
+        } catch {
+            status.lastError = "\(error)"
+            status.consecutiveFailures += 1
+            throw error
+        }
+    }
+
+    /// Uploads until the buffer is empty; stops at the first failure and rethrows it.
+    /// Returns the number of objects written.
+    @discardableResult
+    public func uploadAll() async throws -> Int {
+        var objects = 0
+        while try await uploadNextBatch() {
+            objects += 1
+        }
+        return objects
+    }
+
+    /// Expires, uploads and backs off until the task is cancelled. Never throws: failures are in `status`.
+    public func run() async {
+        while !Task.isCancelled {
+            var wait = pollSeconds
+            do {
+                try await buffer.expire()
+                if try await uploadNextBatch() { continue }
+            } catch {
+                status.lastError = "\(error)"
+                wait = backOff.delay(afterFailures: max(status.consecutiveFailures, 1))
+                status.nextAttempt = Date().addingTimeInterval(wait)
+            }
+            try? await Task.sleep(for: .seconds(wait))
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import FleetCore
+import Foundation
+
+/// Writes the CA's certificate revocation list (`crl.pem`, which the broker loads with
+/// `crlfile`). swift-certificates 1.21 can read and issue certificates but cannot build
+/// CRLs, so this runs the `openssl ca -gencrl` command (Debian package `openssl`) on the
+/// CA's own index, key and certificate; nothing is sent anywhere.
+struct RevocationListWriter {
+    let authority: CertificateAuthority
+    /// How long the list stays valid. The broker rejects every client once it is past,
+    /// so `fleethub ca crl` (or any revoke) must run again before then.
+    static let validityDays = 365
+
+    func write() throws {
+        guard let openssl = Self.openssl() else { throw SecurityError.missingOpenSSL }
+        let configPath = CertificateAuthority.file("openssl-ca.cnf", in: authority.folder)
+        let config = """
+            [ ca ]
+            default_ca = fleethub
+            [ fleethub ]
+            database = \(authority.index.path)
+            default_md = sha256
+            default_crl_days = \(Self.validityDays)
+
+            """
+        try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: openssl)
+        process.arguments = [
+            "ca", "-gencrl", "-batch", "-config", configPath, "-keyfile", authority.keyPath, "-cert",
+            authority.certificatePath, "-out", authority.revocationListPath,
+        ]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw SecurityError.revocationListFailed(String(decoding: output, as: UTF8.self))
+        }
+    }
+
+    static func openssl() -> String? {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        return paths.map { "\($0)/openssl" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// Why a certificate, token or broker-configuration step failed, and what to do.
+public enum SecurityError: Error, Equatable, CustomStringConvertible {
+    case noCertificateAuthority(String)
+    case certificateAuthorityExists(String)
+    case unreadable(String, reason: String)
+    case invalidHost(String)
+    case noBrokerHosts
+    case nothingToRevoke(String)
+    case missingOpenSSL
+    case revocationListFailed(String)
+    case plainBrokerRefused(String)
+    case invalidListenAddress(String)
+
+    public var description: String {
+        switch self {
+        case .noCertificateAuthority(let folder):
+            "this workspace has no certificate authority (\(folder)); run `fleethub ca init`"
+        case .certificateAuthorityExists(let folder):
+            "\(folder) already holds a certificate authority; use it, or move it away to start over (every device then needs a new config)"
+        case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
+        case .invalidHost(let host):
+            "'\(host)' is neither a host name nor an IP address; give the names and addresses devices use to reach the broker"
+        case .noBrokerHosts: "the broker certificate needs at least one host name or IP address (--broker-host)"
+        case .nothingToRevoke(let name): "no valid certificate was issued to '\(name)'; nothing revoked"
+        case .missingOpenSSL:
+            "the `openssl` program is needed to write the certificate revocation list; install Debian's `openssl` package"
+        case .revocationListFailed(let output): "`openssl ca -gencrl` failed: \(output)"
+        case .plainBrokerRefused(let broker):
+            "refusing plain MQTT to \(broker): anyone on the network could read and forge fleet traffic; use an mqtts:// broker, or `fleethub config set insecure true` for a test setup"
+        case .invalidListenAddress(let text): "--listen '\(text)' is not HOST:PORT (e.g. 0.0.0.0:8883)"
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import FleetCore
+import FleetHub
+import Foundation
+
+/// `--broker-host`, taken by the commands that issue the broker's certificate.
+struct BrokerHostOptions: ParsableArguments {
+    @Option(
+        name: .customLong("broker-host"),
+        help: "A host name or IP address devices use to reach the broker; repeatable (default: 127.0.0.1, localhost and the broker URL's host).")
+    var brokerHosts: [String] = []
+
+    func hosts(brokerURL: String) throws -> [String] {
+        if !brokerHosts.isEmpty { return brokerHosts }
+        let host = try BrokerAddress(brokerURL).host
+        return (["127.0.0.1", "localhost"] + [host]).reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
+    }
+}
+
+struct CACommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ca", abstract: "The hub's certificate authority.",
+        subcommands: [Init.self, BrokerCertificate.self, RevocationList.self])
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the CA of a workspace made before it had one: CA, hub and broker certificates, empty CRL.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var hosts: BrokerHostOptions
+
+        func run() throws {
+            let opened = try workspace.open()
+            let authority = try CertificateAuthority.create(
+                in: opened.certificateAuthorityFolder, brokerHosts: hosts.hosts(brokerURL: opened.config().broker))
+            print("created certificate authority \(authority.certificatePath)")
+        }
+    }
+
+    struct BrokerCertificate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "broker-cert", abstract: "Issue a new broker server certificate for other host names or addresses.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var hosts: BrokerHostOptions
+
+        func run() throws {
+            let opened = try workspace.open()
+            let authority = try opened.certificateAuthority()
+            try authority.issueBrokerCertificate(hosts: hosts.hosts(brokerURL: opened.config().broker))
+            print("wrote \(authority.brokerCertificatePath); run `fleethub broker-config` again and restart the broker")
+        }
+    }
+
+    struct RevocationList: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crl", abstract: "Rewrite the revocation list (it expires after a year; the broker then refuses everyone).")
+        @OptionGroup var workspace: WorkspaceOptions
+
+        func run() throws {
+            let authority = try workspace.open().certificateAuthority()
+            try authority.writeRevocationList()
+            print("wrote \(authority.revocationListPath); run `fleethub broker-config` again and restart the broker")
+        }
+    }
+}
+
+struct BrokerConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker-config",
+        abstract: "Write a complete mosquitto configuration: TLS with client certificates, revocation list, per-device ACL.")
+    @OptionGroup var workspace: WorkspaceOptions
+    @Option(help: "The folder to write mosquitto.conf, acl, certificates, key and CRL into.") var out: String
+    @Option(help: "HOST:PORT to listen on (default: every interface, the broker URL's port).") var listen: String?
+    @Option(name: .customLong("run-as"), help: "The user mosquitto runs as; it must be able to read the key.")
+    var runAs: String?
+
+    func run() throws {
+        let written = try BrokerConfiguration(workspace: workspace.open(), listen: listen, runAs: runAs)
+            .write(to: URL(fileURLWithPath: out))
+        print("wrote \(written.configFile); start the broker with: mosquitto -c \(written.configFile)")
+    }
+}
+
+struct AccessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "access", abstract: "Who may use the hub's HTTP API.", subcommands: [Show.self, PublicReads.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the admin and viewer tokens (secrets: for the operator's terminal only).")
+        @OptionGroup var workspace: WorkspaceOptions
+
+        func run() throws {
+            let access = try HTTPAccess.load(from: workspace.open())
+            print("admin token: \(access.adminToken)")
+            print("viewer token: \(access.viewerToken)")
+            print("public reads: \(access.publicReads)")
+        }
+    }
+
+    struct PublicReads: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "public-reads", abstract: "Let anyone read the dashboard and JSON API without a token (true), or not (false).")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "true or false.") var allowed: Bool
+
+        func run() throws {
+            let opened = try workspace.open()
+            var access = try HTTPAccess.load(from: opened)
+            access.publicReads = allowed
+            try access.save(in: opened)
+        }
+    }
+}
+
+extension DeviceCommand {
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a device's certificate and token and remove it from the fleet; then rerun broker-config.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "The device id.") var id: String
+
+        func run() async throws {
+            let opened = try workspace.open()
+            let outcome = try DeviceRevocation(workspace: opened).revoke(id: id)
+            print("revoked device \(id) (certificates: \(outcome.revokedSerials.joined(separator: ", ")))")
+            print("run `fleethub broker-config` again and restart the broker so it loads the new revocation list")
+            try await Rollout.publish(outcome.change, workspace: opened)
+        }
+    }
+}

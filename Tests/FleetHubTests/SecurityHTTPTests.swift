@@ -1,0 +1,106 @@
+import FleetCore
+import FleetHub
+import FleetTesting
+import Foundation
+import Logging
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Who may use the hub's HTTP API, over real HTTP: viewers read, only the admin
+/// writes, and bundles go only to registered devices holding their current token.
+struct SecurityHTTPTests {
+    func withServer(_ workspace: Workspace, _ body: (String) async throws -> Void) async throws {
+        let ready = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "fleethub.http.security-test")
+        logger.logLevel = .critical
+        let server = HubServer(workspace: workspace, host: "127.0.0.1", port: 0, logger: logger)
+        let task = Task { try await server.run { port in ready.continuation.yield(port) } }
+        defer { task.cancel() }
+        var iterator = ready.stream.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        try await body("http://127.0.0.1:\(port)")
+        task.cancel()
+        _ = try? await task.value
+    }
+
+    /// The status of `method url` sent with `token` (none when nil), as a bearer token
+    /// or as the password of HTTP Basic authentication.
+    func status(_ method: String, _ url: String, token: String?, basic: Bool = false) async throws -> Int {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        if let token {
+            let header = basic ? "Basic \(Data("viewer:\(token)".utf8).base64EncodedString())" : "Bearer \(token)"
+            request.setValue(header, forHTTPHeaderField: "Authorization")
+        }
+        if method == "POST" { request.httpBody = Data("{}".utf8) }
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return try #require(response as? HTTPURLResponse).statusCode
+    }
+
+    @Test func readsNeedTheViewerTokenAndWritesTheAdminToken() async throws {
+        let fixture = try SecurityFixture()
+        let access = try HTTPAccess.load(from: fixture.workspace)
+        try await withServer(fixture.workspace) { base in
+            #expect(try await status("GET", "\(base)/v1/devices", token: nil) == 401)
+            #expect(try await status("GET", "\(base)/v1/devices", token: "wrong") == 403)
+            #expect(try await status("GET", "\(base)/v1/devices", token: access.viewerToken) == 200)
+            #expect(try await status("GET", "\(base)/v1/devices", token: access.adminToken) == 200)
+            // A browser opening the dashboard sends the token as a Basic password.
+            #expect(try await status("GET", "\(base)/v1/devices", token: access.viewerToken, basic: true) == 200)
+            #expect(try await status("GET", "\(base)/v1/devices", token: "wrong", basic: true) == 403)
+            // Every method other than GET/HEAD is a write, whatever the route.
+            for method in ["POST", "PUT", "DELETE", "PATCH"] {
+                #expect(try await status(method, "\(base)/v1/deployments", token: nil) == 401)
+                #expect(try await status(method, "\(base)/v1/deployments", token: access.viewerToken) == 403)
+                let admitted = try await status(method, "\(base)/v1/deployments", token: access.adminToken)
+                #expect(admitted != 401 && admitted != 403)
+            }
+        }
+        var open = access
+        open.publicReads = true
+        try open.save(in: fixture.workspace)
+        try await withServer(fixture.workspace) { (base: String) async throws in
+            #expect(try await status("GET", "\(base)/v1/models", token: nil) == 200)
+            #expect(try await status("POST", "\(base)/v1/models", token: nil) == 401)
+        }
+    }
+
+    @Test func bundlesNeedTheCurrentTokenOfARegisteredDevice() async throws {
+        let fixture = try SecurityFixture()
+        let module = try fixture.hub.packagedScorer()
+        let deviceA = try fixture.enroll("gw-a")
+        let deviceB = try fixture.enroll("gw-b")
+        let tokenA = try #require(deviceA.hub.token)
+        let tokenB = try #require(deviceB.hub.token)
+        let access = try HTTPAccess.load(from: fixture.workspace)
+        try await withServer(fixture.workspace) { base in
+            let url = "\(base)/v1/bundles/\(module.digest)"
+            #expect(try await status("GET", url, token: nil) == 401)
+            #expect(try await status("HEAD", url, token: nil) == 401)
+            #expect(try await status("GET", url, token: access.viewerToken) == 403)
+            #expect(try await status("GET", url, token: "gw-a:forged") == 403)
+            #expect(try await status("GET", url, token: "gw-b:" + tokenA.dropFirst("gw-a:".count)) == 403)
+            #expect(try await status("GET", url, token: tokenA) == 200)
+            #expect(try await status("GET", url, token: access.adminToken) == 200)
+
+            try DeviceRevocation(workspace: fixture.workspace).revoke(id: "gw-a")
+            #expect(try await status("GET", url, token: tokenA) == 403)
+            #expect(try await status("GET", url, token: tokenB) == 200)
+            // Added again under the same id, the device gets a new certificate and token.
+            let again = try fixture.enroll("gw-a")
+            #expect(again.hub.token != tokenA)
+            #expect(try await status("GET", url, token: tokenA) == 403)
+            #expect(try await status("GET", url, token: again.hub.token) == 200)
+        }
+    }
+
+    @Test func theAccessFileIsPrivate() throws {
+        let fixture = try SecurityFixture()
+        _ = try HTTPAccess.load(from: fixture.workspace)
+        let path = fixture.workspace.root.appendingPathComponent("http-access.json").path
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+}
