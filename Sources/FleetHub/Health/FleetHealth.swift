@@ -49,10 +49,6 @@ public struct FleetHealth: Sendable {
         return try rollouts(of: [deployment], snapshot: snapshot())[0]
     }
 
-    public func rollouts() throws -> [DeploymentRollout] {
-        try rollouts(of: DeploymentStore(workspace: workspace).list(), snapshot: snapshot())
-    }
-
     public func alerts(now: Date = Date()) throws -> [HealthAlert] {
         try overview(now: now).alerts
     }
