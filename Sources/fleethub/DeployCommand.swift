@@ -96,15 +96,26 @@ struct ServeCommand: AsyncParsableCommand {
         let opened = try workspace.open()
         let ingestion = HealthIngestion(workspace: opened)
         let server = HubServer(workspace: opened, host: String(http[..<colon]), port: port, ingestion: ingestion)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await ingestion.run() }
+        // Each task says whether it was the HTTP server that returned.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await ingestion.run()
+                } catch is CancellationError {
+                } catch {
+                    // Bundles and the API are still served; only health is missing.
+                    Output.warn("device health is not ingested: \(error)")
+                }
+                return false
+            }
             group.addTask {
                 try await server.run(handleSignals: true) { port in
                     print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
                 }
+                return true
             }
             // The HTTP server returns on SIGINT/SIGTERM; then ingestion writes what it holds and stops.
-            try await group.next()
+            while let serverReturned = try await group.next(), !serverReturned {}
             group.cancelAll()
         }
     }
