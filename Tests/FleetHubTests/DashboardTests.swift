@@ -100,7 +100,7 @@ struct DashboardTests {
         }
     }
 
-    @Test func metricsAndLiveFragment() async throws {
+    @Test func metricsJSONAndLiveFragment() async throws {
         try await withFedHub { _, base, token in
             func get(_ path: String) async throws -> (Data, URLResponse) {
                 var request = URLRequest(url: URL(string: "\(base)\(path)")!)
@@ -115,6 +115,17 @@ struct DashboardTests {
             #expect(text.contains(#"fleethub_deployment_devices{deployment="prod",state="module-not-running"} 1"#))
             #expect(text.contains("fleethub_reports_ingested_total "))
             #expect(text.contains("fleethub_report_ingest_rate "))
+
+            let (overviewJSON, _) = try await get("/v1/health/overview")
+            let overview = try FleetJSON.decode(FleetOverview.self, from: overviewJSON)
+            #expect(overview.online == 5)
+            #expect(overview.rollouts.map(\.deployment) == ["prod"])
+            let (deviceJSON, _) = try await get("/v1/health/devices/sim-00001")
+            let device = try FleetJSON.decode(DeviceHealthDetail.self, from: deviceJSON)
+            #expect(device.report?.deviceId == "sim-00001")
+            #expect(!device.history.isEmpty)
+            let (_, missing) = try await get("/v1/health/devices/ghost")
+            #expect((missing as? HTTPURLResponse)?.statusCode == 404)
 
             let (fragment, _) = try await get("/?fragment=1")
             let html = String(decoding: fragment, as: UTF8.self)
