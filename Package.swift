@@ -70,7 +70,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            resources: [.copy("Resources")]
         ),
         .executableTarget(
             name: "fleethub",
@@ -108,7 +110,13 @@ let package = Package(
         .target(name: "FleetTesting", dependencies: ["FleetCore"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetTesting"]),
         .testTarget(name: "FleetHubTests", dependencies: ["FleetHub", "FleetTesting"]),
-        .testTarget(name: "EdgeRuntimeTests", dependencies: ["EdgeRuntime", "FleetTesting"]),
+        .testTarget(
+            name: "EdgeRuntimeTests",
+            dependencies: [
+                "EdgeRuntime", "FleetTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]),
         .testTarget(name: "IntegrationTests", dependencies: ["FleetHub", "EdgeRuntime", "FleetTesting"]),
     ],
     swiftLanguageModes: [.v6]

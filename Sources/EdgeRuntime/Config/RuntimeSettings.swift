@@ -1,0 +1,42 @@
+import FleetCore
+import Foundation
+
+/// The runtime's timings and limits. The defaults suit a device in the field
+/// (docs/runtime.md explains each); tests shorten them to keep runs fast.
+public struct RuntimeSettings: Sendable {
+    /// Restart delays of a module that keeps exiting.
+    public var backoff: BackoffSchedule
+    /// How long a module has to stay up after an update before the new version counts
+    /// as good; if it exits within this window the runtime rolls back.
+    public var rollbackWindow: Duration
+    /// How long a module gets to exit after SIGTERM before its process group gets SIGKILL.
+    public var stopGracePeriod: Duration
+    /// Size of one module log file before it is rotated.
+    public var logFileBytes: Int64
+    /// How many rotated log files are kept per module, besides the current one.
+    public var logFilesKept: Int
+    /// Limits for unpacking bundles (zip bombs).
+    public var bundleLimits: BundleLimits
+    /// First and longest delay between two attempts to connect to the broker at start.
+    public var connectRetryInitial: Duration
+    public var connectRetryMaximum: Duration
+    /// Delay before a desired state that failed (e.g. hub unreachable) is tried again.
+    public var applyRetryDelay: Duration
+
+    public init(
+        backoff: BackoffSchedule = BackoffSchedule(), rollbackWindow: Duration = .seconds(30),
+        stopGracePeriod: Duration = .seconds(10), logFileBytes: Int64 = 1 << 20, logFilesKept: Int = 3,
+        bundleLimits: BundleLimits = BundleLimits(), connectRetryInitial: Duration = .seconds(1),
+        connectRetryMaximum: Duration = .seconds(60), applyRetryDelay: Duration = .seconds(30)
+    ) {
+        self.backoff = backoff
+        self.rollbackWindow = rollbackWindow
+        self.stopGracePeriod = stopGracePeriod
+        self.logFileBytes = logFileBytes
+        self.logFilesKept = logFilesKept
+        self.bundleLimits = bundleLimits
+        self.connectRetryInitial = connectRetryInitial
+        self.connectRetryMaximum = connectRetryMaximum
+        self.applyRetryDelay = applyRetryDelay
+    }
+}

@@ -1,0 +1,70 @@
+import FleetCore
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `edge-runtime run`: the device daemon. It ends processes a crashed predecessor
+/// left, starts the installed modules at once from the state database, reconciles
+/// towards the accepted desired state, and follows the hub over MQTT. Cancelling
+/// `run()` (SIGTERM) stops every module gracefully and leaves the broker cleanly.
+public struct EdgeRuntimeDaemon: Sendable {
+    public let config: DeviceConfig
+    public let settings: RuntimeSettings
+    public let logger: Logger
+
+    public init(config: DeviceConfig, settings: RuntimeSettings = RuntimeSettings(), logger: Logger) {
+        self.config = config
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let dataDirectory = DataDirectory(config: config)
+        do {
+            try dataDirectory.create()
+        } catch {
+            throw DaemonError.dataDirectory(path: dataDirectory.root.path, reason: "\(error.localizedDescription)")
+        }
+        let store = try StateStore(url: dataDirectory.database)
+        await LeftoverProcesses.end(try store.moduleStatuses(), grace: settings.stopGracePeriod, logger: logger)
+
+        let supervisor = Supervisor(store: store, dataDirectory: dataDirectory, settings: settings, logger: logger)
+        let reconciler = Reconciler(
+            store: store, supervisor: supervisor,
+            downloader: BundleDownloader(
+                dataDirectory: dataDirectory, baseURL: URL(string: config.hub.bundleBaseURL), token: config.hub.token),
+            dataDirectory: dataDirectory, settings: settings, logger: logger)
+        // Checked before any module starts, so a config error stops nothing half-way.
+        let session = try DeviceSession(config: config, store: store, settings: settings, logger: logger) { desired in
+            await reconciler.submit(desired)
+        }
+        await reconciler.startInstalledModules()
+        if let desired = try store.acceptedDesiredState() {
+            await reconciler.submit(desired)
+        }
+        logger.info("edge-runtime running", metadata: ["device": "\(config.deviceId)", "dataDir": "\(dataDirectory.root.path)"])
+        await session.run()
+        // The session ends only when cancelled: shut down.
+        logger.info("stopping modules")
+        let order = ((try? store.appliedModules()) ?? [])
+            .sorted { ($0.spec.startupOrder, $0.name) < ($1.spec.startupOrder, $1.name) }.map(\.name)
+        await supervisor.stopAll(order: order)
+        logger.info("edge-runtime stopped")
+    }
+}
+
+/// Why the daemon cannot start.
+public enum DaemonError: Error, CustomStringConvertible {
+    case dataDirectory(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .dataDirectory(let path, let reason):
+            "cannot create the data dir \(path): \(reason); set dataDir in the device config to a writable folder"
+        }
+    }
+}

@@ -1,0 +1,347 @@
+import FleetCore
+import Foundation
+import Logging
+
+/// Brings the device to its accepted desired state: plans the steps with
+/// `plan(desired:current:)` and carries them out, one desired state at a time. A newer
+/// desired state cancels the one being applied between two steps and is applied next.
+///
+/// After a module starts with a new version it has to stay up for the rollback window;
+/// if it does not, the module goes back to its last known good version and the
+/// revision is reported `rolled-back` with the reason.
+public actor Reconciler {
+    private let store: StateStore
+    private let supervisor: Supervisor
+    private let downloader: BundleDownloader
+    private let reader: BundleReader
+    private let environments: PythonEnvironments
+    private let dataDirectory: DataDirectory
+    private let settings: RuntimeSettings
+    private let logger: Logger
+    private var applying: Task<Void, Never>?
+    private var retry: Task<Void, Never>?
+    private var submissions = 0
+
+    public init(
+        store: StateStore, supervisor: Supervisor, downloader: BundleDownloader, dataDirectory: DataDirectory,
+        settings: RuntimeSettings, logger: Logger
+    ) {
+        self.store = store
+        self.supervisor = supervisor
+        self.downloader = downloader
+        self.reader = BundleReader(limits: settings.bundleLimits)
+        self.environments = PythonEnvironments(dataDirectory: dataDirectory)
+        self.dataDirectory = dataDirectory
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Starts the installed modules as they were last applied, at once and without
+    /// any network, in startup order.
+    public func startInstalledModules() async {
+        let installed = (try? store.appliedModules()) ?? []
+        for module in installed.sorted(by: { ($0.spec.startupOrder, $0.name) < ($1.spec.startupOrder, $1.name) })
+        where module.spec.desiredStatus == .running {
+            do {
+                await supervisor.run(try launch(module.spec))
+            } catch {
+                recordLaunchFailure(module.spec, error)
+            }
+        }
+    }
+
+    /// Applies `desired`, superseding whatever is being applied.
+    public func submit(_ desired: DesiredState) {
+        submissions += 1
+        let submission = submissions
+        retry?.cancel()
+        let previous = applying
+        previous?.cancel()
+        applying = Task {
+            await previous?.value
+            await self.apply(desired, submission: submission)
+        }
+    }
+
+    // MARK: - Applying
+
+    private func apply(_ desired: DesiredState, submission: Int) async {
+        logger.info("applying desired state", metadata: ["revision": "\(desired.revision)"])
+        let installed = Dictionary(((try? store.appliedModules()) ?? []).map { ($0.name, $0) }) { _, last in last }
+        let running = await supervisor.runningModules()
+        let unpacked = digests(in: dataDirectory.modules, suffix: "")
+        let current = DeviceState(
+            modules: installed.mapValues {
+                InstalledModule(spec: $0.spec, isRunning: running[$0.name] != nil, rejectedDigest: $0.rejectedDigest)
+            },
+            cachedBundles: digests(in: dataDirectory.bundles, suffix: ".zip"),
+            unpackedBundles: unpacked,
+            readyEnvironments: unpacked.filter { digest in
+                guard let manifest = manifest(of: digest), manifest.kind == .pythonScoring else { return false }
+                return environments.isReady(for: manifest.requirements)
+            })
+        let steps = plan(desired: desired.modules, current: current)
+        var run = Run(desired: desired, installed: installed)
+        for step in steps {
+            guard !Task.isCancelled else {
+                logger.info("superseded by a newer desired state", metadata: ["revision": "\(desired.revision)"])
+                return
+            }
+            logger.debug("step", metadata: ["step": "\(step)"])
+            // Modules still in their rollback window may need the bundles they replaced.
+            if step == .removeUnusedBundles, await !settleWatches(&run) { return }
+            await perform(step, in: &run)
+        }
+        guard await settleWatches(&run), !Task.isCancelled else { return }
+        for spec in desired.modules where spec.desiredStatus == .stopped && run.installed[spec.name]?.spec != spec {
+            run.save(AppliedModule(spec: spec, lastKnownGood: run.installed[spec.name]?.lastKnownGood), store: store)
+        }
+        for spec in desired.modules {
+            if let module = run.installed[spec.name], module.rejectedDigest == spec.bundle.digest,
+                module.spec.bundle.digest != spec.bundle.digest, !run.rollbacks.keys.contains(spec.name)
+            {
+                run.rollbacks[spec.name] = module.rejectedReason ?? "rolled back earlier"
+            }
+        }
+        let status: DesiredStateStatus
+        if !run.rollbacks.isEmpty {
+            status = DesiredStateStatus(revision: desired.revision, status: .rolledBack, error: run.summary(run.rollbacks))
+        } else if !run.failures.isEmpty {
+            status = DesiredStateStatus(revision: desired.revision, status: .failed, error: run.summary(run.failures))
+        } else {
+            status = DesiredStateStatus(revision: desired.revision, status: .applied)
+        }
+        do {
+            try store.setDesiredStatus(status)
+        } catch {
+            logger.error("cannot update the state database", metadata: ["error": "\(error)"])
+        }
+        logger.info(
+            "desired state \(status.status.rawValue)",
+            metadata: ["revision": "\(desired.revision)", "error": "\(status.error ?? "none")"])
+        if status.status == .failed {
+            scheduleRetry(desired, submission: submission)
+        }
+    }
+
+    /// The bookkeeping of one application of a desired state.
+    private struct Run {
+        let desired: DesiredState
+        var installed: [String: AppliedModule]
+        var brokenBundles: [ContentDigest: String] = [:]
+        var failures: [String: String] = [:]
+        var rollbacks: [String: String] = [:]
+        /// Modules started in this run whose rollback window has not been watched yet.
+        var watches: [Watch] = []
+
+        mutating func save(_ module: AppliedModule, store: StateStore) {
+            installed[module.name] = module
+            try? store.save(module)
+        }
+
+        func summary(_ reasons: [String: String]) -> String {
+            reasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        }
+    }
+
+    /// A module started with a new spec, and what it goes back to if it does not stay up.
+    private struct Watch {
+        var spec: ModuleSpec
+        var fallback: ModuleSpec?
+    }
+
+    /// Watches every module started in this run for the rollback window, all at once
+    /// (so startup order decides the order of starts, not a wait per module), and rolls
+    /// back those that did not stay up. Returns false when the run was interrupted.
+    private func settleWatches(_ run: inout Run) async -> Bool {
+        let watches = run.watches
+        run.watches = []
+        guard !watches.isEmpty else { return true }
+        let supervisor = self.supervisor
+        let window = settings.rollbackWindow
+        let verdicts = await withTaskGroup(of: (Int, Supervisor.Verdict).self) { group in
+            for (index, watch) in watches.enumerated() {
+                let name = watch.spec.name
+                group.addTask { (index, await supervisor.watch(name, for: window)) }
+            }
+            var verdicts = [Supervisor.Verdict](repeating: .interrupted, count: watches.count)
+            for await (index, verdict) in group { verdicts[index] = verdict }
+            return verdicts
+        }
+        var complete = true
+        for (watch, verdict) in zip(watches, verdicts) {
+            switch verdict {
+            case .stable:
+                run.save(AppliedModule(spec: watch.spec, lastKnownGood: watch.spec), store: store)
+            case .interrupted:
+                complete = false
+            case .failed(let reason):
+                if let target = watch.fallback, target != watch.spec {
+                    await perform(.rollBack(from: watch.spec, to: target, reason: reason), in: &run)
+                } else {
+                    run.failures[watch.spec.name] = "did not stay up: \(reason)"
+                }
+            }
+        }
+        return complete
+    }
+
+    private func perform(_ step: Step, in run: inout Run) async {
+        switch step {
+        case .download(let bundle):
+            do {
+                try await downloader.download(bundle)
+            } catch {
+                run.brokenBundles[bundle.digest] = "\(error)"
+            }
+        case .verify(let bundle):
+            guard run.brokenBundles[bundle.digest] == nil else { return }
+            let archive = dataDirectory.bundle(bundle.digest)
+            do {
+                try reader.verifyArchive(at: archive, digest: bundle.digest, size: bundle.size)
+            } catch {
+                try? FileManager.default.removeItem(at: archive)
+                run.brokenBundles[bundle.digest] = "\(error)"
+            }
+        case .unpack(let digest):
+            guard run.brokenBundles[digest] == nil else { return }
+            let folder = dataDirectory.moduleFolder(digest)
+            guard !FileManager.default.fileExists(atPath: folder.path) else { return }
+            do {
+                try reader.unpack(archive: dataDirectory.bundle(digest), into: folder)
+            } catch {
+                run.brokenBundles[digest] = "\(error)"
+            }
+        case .prepareEnvironment(let digest):
+            guard run.brokenBundles[digest] == nil else { return }
+            guard let manifest = manifest(of: digest) else {
+                run.brokenBundles[digest] = "\(BundleError.missingManifest)"
+                return
+            }
+            let wheels = dataDirectory.moduleFolder(digest).appendingPathComponent("wheels")
+            do {
+                try await environments.prepare(
+                    requirements: manifest.requirements,
+                    wheels: FileManager.default.fileExists(atPath: wheels.path) ? wheels : nil)
+            } catch {
+                run.brokenBundles[digest] = "\(error)"
+            }
+        case .stop(let name):
+            await supervisor.stop(name)
+            if let spec = run.desired.modules.first(where: { $0.name == name }) {
+                run.save(AppliedModule(spec: spec, lastKnownGood: run.installed[name]?.lastKnownGood), store: store)
+            }
+        case .remove(let name):
+            await supervisor.remove(name)
+            run.installed.removeValue(forKey: name)
+            try? store.removeAppliedModule(named: name)
+        case .start(let spec):
+            await start(spec, replacing: nil, in: &run)
+        case .switchVersion(let from, let to):
+            await start(to, replacing: from, in: &run)
+        case .rollBack(let from, let to, let reason):
+            logger.warning("rolling back", metadata: ["module": "\(to.name)", "reason": "\(reason)"])
+            run.rollbacks[to.name] = "\(from.bundle.digest) did not stay up (\(reason)); back on \(to.bundle.digest)"
+            run.save(
+                AppliedModule(spec: to, lastKnownGood: to, rejectedDigest: from.bundle.digest, rejectedReason: reason),
+                store: store)
+            do {
+                await supervisor.run(try launch(to))
+            } catch {
+                recordLaunchFailure(to, error)
+            }
+        case .removeUnusedBundles:
+            removeUnusedBundles(keeping: run)
+        }
+    }
+
+    /// Starts `spec` (stopping `previous` first); its rollback window is watched by
+    /// `settleWatches` once every module of the run has started.
+    private func start(_ spec: ModuleSpec, replacing previous: ModuleSpec?, in run: inout Run) async {
+        if let reason = run.brokenBundles[spec.bundle.digest] {
+            run.failures[spec.name] = reason
+            return
+        }
+        let launch: ModuleLaunch
+        do {
+            launch = try self.launch(spec)
+        } catch {
+            run.failures[spec.name] = "\(error)"
+            recordLaunchFailure(spec, error)
+            return
+        }
+        let lastKnownGood = run.installed[spec.name]?.lastKnownGood
+        run.save(AppliedModule(spec: spec, lastKnownGood: lastKnownGood), store: store)
+        await supervisor.run(launch)
+        run.watches.append(Watch(spec: spec, fallback: lastKnownGood ?? previous))
+    }
+
+    private func manifest(of digest: ContentDigest) -> ModuleManifest? {
+        let url = dataDirectory.moduleFolder(digest).appendingPathComponent(ModuleManifest.fileName)
+        return (try? Data(contentsOf: url)).flatMap { try? FleetJSON.decode(ModuleManifest.self, from: $0) }
+    }
+
+    private func launch(_ spec: ModuleSpec) throws -> ModuleLaunch {
+        let folder = dataDirectory.moduleFolder(spec.bundle.digest)
+        let manifestURL = folder.appendingPathComponent(ModuleManifest.fileName)
+        let manifest: ModuleManifest
+        do {
+            manifest = try FleetJSON.decode(ModuleManifest.self, from: Data(contentsOf: manifestURL))
+        } catch {
+            throw BundleError.invalidManifest("cannot read \(manifestURL.path): \(error)")
+        }
+        return try ModuleLaunch(spec: spec, manifest: manifest, folder: folder)
+    }
+
+    private func recordLaunchFailure(_ spec: ModuleSpec, _ error: any Error) {
+        logger.error("cannot start module", metadata: ["module": "\(spec.name)", "error": "\(error)"])
+        try? store.save(ModuleStatus(name: spec.name, bundleDigest: spec.bundle.digest, status: .failed, lastError: "\(error)"))
+    }
+
+    private func scheduleRetry(_ desired: DesiredState, submission: Int) {
+        let delay = settings.applyRetryDelay
+        retry = Task {
+            try? await Task.sleep(for: delay)
+            guard !Task.isCancelled else { return }
+            self.retryIfCurrent(desired, submission: submission)
+        }
+    }
+
+    private func retryIfCurrent(_ desired: DesiredState, submission: Int) {
+        guard submission == submissions else { return }
+        logger.info("retrying desired state", metadata: ["revision": "\(desired.revision)"])
+        submit(desired)
+    }
+
+    // MARK: - Bundle cache
+
+    /// Deletes cached archives, partial downloads, unpacked folders and Python
+    /// environments that no installed, last-known-good or desired module refers to.
+    private func removeUnusedBundles(keeping run: Run) {
+        var keep = Set(run.desired.modules.map(\.bundle.digest))
+        for module in run.installed.values {
+            keep.insert(module.spec.bundle.digest)
+            if let good = module.lastKnownGood { keep.insert(good.bundle.digest) }
+        }
+        let manager = FileManager.default
+        for folder in [dataDirectory.bundles, dataDirectory.modules] {
+            for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] {
+                let hex = name.split(separator: ".").first.map(String.init) ?? name
+                if let digest = ContentDigest(hex: hex), keep.contains(digest), !name.hasPrefix(".") { continue }
+                logger.info("removing unused bundle file", metadata: ["path": "\(folder.path)/\(name)"])
+                try? manager.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+        let environmentKeys = keep.compactMap(manifest(of:)).filter { $0.kind == .pythonScoring }
+            .map { PythonEnvironments.key(for: $0.requirements) }
+        environments.removeAll(except: Set(environmentKeys))
+    }
+
+    private func digests(in folder: URL, suffix: String) -> Set<ContentDigest> {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return Set(names.compactMap { name in
+            guard name.hasSuffix(suffix), !name.hasPrefix(".") else { return nil }
+            return ContentDigest(hex: String(name.dropLast(suffix.count)))
+        })
+    }
+}

@@ -1,0 +1,145 @@
+import FleetCore
+import Foundation
+import Logging
+
+/// The device's MQTT session: connects with the device's credentials (retrying with
+/// capped back-off while the broker is down), leaves a retained `{"online":false}`
+/// last will, announces `{"online":true,…}` retained on every (re)connect, and hands
+/// each verified, newer desired state to `onAccepted`. Refused messages are logged
+/// with the reason, recorded for reporting, and change nothing.
+public final class DeviceSession: Sendable {
+    private let config: DeviceConfig
+    private let gate: DesiredStateGate
+    private let store: StateStore
+    private let settings: RuntimeSettings
+    private let logger: Logger
+    private let client: MQTTClient
+    private let onAccepted: @Sendable (DesiredState) async -> Void
+
+    public init(
+        config: DeviceConfig, store: StateStore, settings: RuntimeSettings, logger: Logger,
+        onAccepted: @escaping @Sendable (DesiredState) async -> Void
+    ) throws {
+        self.config = config
+        self.gate = DesiredStateGate(deviceId: config.deviceId, hubKey: try HubPublicKey(base64: config.hub.publicKey))
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+        self.onAccepted = onAccepted
+        let address = try BrokerAddress(config.broker.url)
+        if !address.tls {
+            guard config.broker.insecure == true else { throw SessionError.plainMQTT(url: config.broker.url) }
+            logger.warning("plain MQTT: anyone on the network can read this device's traffic", metadata: ["broker": "\(config.broker.url)"])
+        }
+        let offline = try FleetJSON.encode(ConnectionState(online: false))
+        client = try MQTTClient(MQTTConfiguration(
+            host: address.host, port: address.port, clientId: "edge-runtime-\(config.deviceId)",
+            username: config.broker.username, password: config.broker.password,
+            tls: address.tls
+                ? MQTTTLS(
+                    caFile: config.broker.caFile ?? "/etc/ssl/certs/ca-certificates.crt", certFile: config.broker.certFile,
+                    keyFile: config.broker.keyFile)
+                : nil,
+            will: LastWill(topic: Topics.connection(config.deviceId), payload: offline, qos: .atLeastOnce, retain: true),
+            logger: logger))
+    }
+
+    /// Runs until cancelled: connects, then handles desired-state messages in order.
+    /// On cancellation it publishes `{"online":false}` and disconnects cleanly.
+    public func run() async {
+        guard await connectWithRetry() else { return }
+        let events = client.connectionEvents()
+        let announcer = Task {
+            for await event in events where event == .connected {
+                await announceOnline()
+            }
+        }
+        defer { announcer.cancel() }
+        await announceOnline()
+        let messages: AsyncStream<MQTTMessage>
+        do {
+            messages = try await client.messages(Topics.desired(config.deviceId))
+        } catch {
+            logger.error("cannot subscribe to the desired state", metadata: ["error": "\(error)"])
+            await goOffline()
+            return
+        }
+        // The stream ends when the task is cancelled.
+        for await message in messages {
+            await handle(message.payload)
+        }
+        await goOffline()
+    }
+
+    /// Checks one desired-state message and, if it is acceptable, persists and applies it.
+    func handle(_ payload: Data) async {
+        if payload.isEmpty { return }
+        let accepted = (try? store.acceptedRevision()) ?? 0
+        switch gate.check(payload, acceptedRevision: accepted) {
+        case .failure(let refusal):
+            logger.warning("refused a desired-state message", metadata: ["reason": "\(refusal)"])
+            try? store.recordRefusal("\(refusal)")
+        case .success(let state):
+            do {
+                guard try store.accept(state) else {
+                    let refusal = DesiredStateRefusal.notNewer(revision: state.revision, accepted: try store.acceptedRevision())
+                    logger.warning("refused a desired-state message", metadata: ["reason": "\(refusal)"])
+                    try? store.recordRefusal("\(refusal)")
+                    return
+                }
+            } catch {
+                logger.error("cannot store the desired state; ignoring it", metadata: ["error": "\(error)"])
+                return
+            }
+            logger.info("accepted desired state", metadata: ["revision": "\(state.revision)"])
+            await onAccepted(state)
+        }
+    }
+
+    private func connectWithRetry() async -> Bool {
+        var delay = settings.connectRetryInitial
+        while !Task.isCancelled {
+            do {
+                try await client.connect()
+                logger.info("connected to the broker", metadata: ["broker": "\(config.broker.url)"])
+                return true
+            } catch {
+                logger.warning(
+                    "cannot connect to the broker; modules keep running, retrying",
+                    metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, settings.connectRetryMaximum)
+        }
+        return false
+    }
+
+    private func announceOnline() async {
+        do {
+            let online = try FleetJSON.encode(ConnectionState(online: true, at: Date(), runtimeVersion: runtimeVersion))
+            try await client.publish(Topics.connection(config.deviceId), payload: online, qos: .atLeastOnce, retain: true)
+        } catch {
+            logger.warning("cannot announce the device online", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A clean disconnect suppresses the last will, so the offline state is published first.
+    private func goOffline() async {
+        if client.isConnected, let offline = try? FleetJSON.encode(ConnectionState(online: false, at: Date())) {
+            try? await client.publish(Topics.connection(config.deviceId), payload: offline, qos: .atLeastOnce, retain: true)
+        }
+        client.disconnect()
+    }
+}
+
+/// Why the device's MQTT session cannot be set up.
+public enum SessionError: Error, Equatable, CustomStringConvertible {
+    case plainMQTT(url: String)
+
+    public var description: String {
+        switch self {
+        case .plainMQTT(let url):
+            "refusing plain MQTT to \(url): anyone on the network could read and forge fleet traffic; use an mqtts:// broker, or set broker.insecure: true in the device config for a test setup"
+        }
+    }
+}

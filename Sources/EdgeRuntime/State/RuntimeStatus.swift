@@ -1,0 +1,72 @@
+import FleetCore
+import Foundation
+
+/// What the runtime is doing, as other code (the health reporter, `edge-runtime
+/// status`) reads it: the desired revision and how applying it went, and each module.
+public struct RuntimeStatus: Codable, Equatable, Sendable {
+    /// The highest revision this device accepted (0 before any).
+    public var acceptedRevision: Int
+    /// The latest revision whose application completed without failure or rollback.
+    public var appliedRevision: Int
+    /// How applying the accepted revision went.
+    public var desired: DesiredStateStatus
+    /// Why the latest refused desired-state message was refused, if any was.
+    public var lastRefusal: String?
+    public var modules: [ModuleStatus]
+
+    public init(
+        acceptedRevision: Int, appliedRevision: Int, desired: DesiredStateStatus, lastRefusal: String?,
+        modules: [ModuleStatus]
+    ) {
+        self.acceptedRevision = acceptedRevision
+        self.appliedRevision = appliedRevision
+        self.desired = desired
+        self.lastRefusal = lastRefusal
+        self.modules = modules
+    }
+
+    /// The modules in the shape of a health report (DESIGN §6).
+    public var moduleHealth: [ModuleHealth] {
+        modules.map {
+            ModuleHealth(
+                name: $0.name, bundleDigest: $0.bundleDigest, status: $0.status, restarts: $0.restarts,
+                lastExitCode: $0.lastExitCode, lastError: $0.lastError)
+        }
+    }
+}
+
+/// One supervised module: its process, and how often it had to be restarted.
+public struct ModuleStatus: Codable, Equatable, Sendable {
+    public var name: String
+    public var bundleDigest: ContentDigest
+    public var status: ModuleHealth.Status
+    public var restarts: Int
+    /// The exit code of the last exit; 128 + the signal number when a signal ended it.
+    public var lastExitCode: Int32?
+    public var lastError: String?
+    public var pid: Int32?
+    /// The process group the module runs in (the pid of its first process).
+    public var processGroup: Int32?
+    /// The kernel's start time of `pid` (clock ticks since boot), which tells a
+    /// leftover module process apart from an unrelated one that reused the pid.
+    public var processStartTicks: UInt64?
+    /// When the current process started.
+    public var startedAt: Date?
+
+    public init(
+        name: String, bundleDigest: ContentDigest, status: ModuleHealth.Status, restarts: Int = 0,
+        lastExitCode: Int32? = nil, lastError: String? = nil, pid: Int32? = nil, processGroup: Int32? = nil,
+        processStartTicks: UInt64? = nil, startedAt: Date? = nil
+    ) {
+        self.name = name
+        self.bundleDigest = bundleDigest
+        self.status = status
+        self.restarts = restarts
+        self.lastExitCode = lastExitCode
+        self.lastError = lastError
+        self.pid = pid
+        self.processGroup = processGroup
+        self.processStartTicks = processStartTicks
+        self.startedAt = startedAt
+    }
+}

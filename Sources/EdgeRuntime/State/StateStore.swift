@@ -1,0 +1,169 @@
+import FleetCore
+import Foundation
+import GRDB
+
+/// The runtime's local SQLite database: the accepted desired state, what is applied,
+/// and each module's process. It is what lets the runtime start the last known good
+/// modules after a reboot or crash without the broker, and find leftover processes.
+public final class StateStore: Sendable {
+    private let database: DatabasePool
+
+    /// Opens (and creates or migrates) the database at `url`.
+    public init(url: URL) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        do {
+            database = try DatabasePool(path: url.path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw StateStoreError.unusable(path: url.path, reason: "\(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE desired (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    revision INTEGER NOT NULL,
+                    state BLOB,
+                    status TEXT NOT NULL,
+                    error TEXT,
+                    appliedRevision INTEGER NOT NULL,
+                    lastRefusal TEXT);
+                INSERT INTO desired (id, revision, status, appliedRevision) VALUES (1, 0, 'applied', 0);
+                CREATE TABLE appliedModule (name TEXT PRIMARY KEY, record BLOB NOT NULL);
+                CREATE TABLE moduleProcess (name TEXT PRIMARY KEY, record BLOB NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Desired state
+
+    /// The desired state accepted last, if any.
+    public func acceptedDesiredState() throws -> DesiredState? {
+        try database.read { db in
+            guard let data = try Data.fetchOne(db, sql: "SELECT state FROM desired WHERE id = 1") else { return nil }
+            return try FleetJSON.decode(DesiredState.self, from: data)
+        }
+    }
+
+    /// The highest revision accepted so far (0 before any).
+    public func acceptedRevision() throws -> Int {
+        try database.read { db in try Int.fetchOne(db, sql: "SELECT revision FROM desired WHERE id = 1") ?? 0 }
+    }
+
+    /// Stores `state` as accepted if its revision is higher than the accepted one, in
+    /// one transaction; returns false (and changes nothing) otherwise.
+    public func accept(_ state: DesiredState) throws -> Bool {
+        let data = try FleetJSON.encode(state)
+        return try database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE desired SET revision = ?, state = ?, status = 'applying', error = NULL
+                    WHERE id = 1 AND revision < ?
+                    """,
+                arguments: [state.revision, data, state.revision])
+            return db.changesCount == 1
+        }
+    }
+
+    /// Records how applying `revision` went; ignored if a newer revision was accepted since.
+    public func setDesiredStatus(_ status: DesiredStateStatus) throws {
+        try database.write { db in
+            let applied = status.status == .applied ? status.revision : nil
+            try db.execute(
+                sql: """
+                    UPDATE desired SET status = ?, error = ?, appliedRevision = COALESCE(?, appliedRevision)
+                    WHERE id = 1 AND revision = ?
+                    """,
+                arguments: [status.status.rawValue, status.error, applied, status.revision])
+        }
+    }
+
+    /// Remembers why a desired-state message was refused.
+    public func recordRefusal(_ reason: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE desired SET lastRefusal = ? WHERE id = 1", arguments: [reason])
+        }
+    }
+
+    // MARK: Applied modules
+
+    public func appliedModules() throws -> [AppliedModule] {
+        try database.read { db in
+            try Data.fetchAll(db, sql: "SELECT record FROM appliedModule ORDER BY name")
+                .map { try FleetJSON.decode(AppliedModule.self, from: $0) }
+        }
+    }
+
+    public func save(_ module: AppliedModule) throws {
+        let data = try FleetJSON.encode(module)
+        try database.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO appliedModule (name, record) VALUES (?, ?)", arguments: [module.name, data])
+        }
+    }
+
+    public func removeAppliedModule(named name: String) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM appliedModule WHERE name = ?", arguments: [name])
+        }
+    }
+
+    // MARK: Module processes
+
+    public func moduleStatuses() throws -> [ModuleStatus] {
+        try database.read { db in
+            try Data.fetchAll(db, sql: "SELECT record FROM moduleProcess ORDER BY name")
+                .map { try FleetJSON.decode(ModuleStatus.self, from: $0) }
+        }
+    }
+
+    public func save(_ status: ModuleStatus) throws {
+        let data = try FleetJSON.encode(status)
+        try database.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO moduleProcess (name, record) VALUES (?, ?)", arguments: [status.name, data])
+        }
+    }
+
+    public func removeModuleStatus(named name: String) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM moduleProcess WHERE name = ?", arguments: [name])
+        }
+    }
+
+    // MARK: Status
+
+    /// Everything `edge-runtime status` and the health reporter show.
+    public func status() throws -> RuntimeStatus {
+        let modules = try moduleStatuses()
+        return try database.read { db in
+            let row = try Row.fetchOne(
+                db, sql: "SELECT revision, status, error, appliedRevision, lastRefusal FROM desired WHERE id = 1")
+            let revision: Int = row?["revision"] ?? 0
+            let statusText: String = row?["status"] ?? "applied"
+            return RuntimeStatus(
+                acceptedRevision: revision, appliedRevision: row?["appliedRevision"] ?? 0,
+                desired: DesiredStateStatus(
+                    revision: revision, status: DesiredStateStatus.Status(rawValue: statusText) ?? .failed,
+                    error: row?["error"]),
+                lastRefusal: row?["lastRefusal"], modules: modules)
+        }
+    }
+}
+
+/// Why the state database cannot be used.
+public enum StateStoreError: Error, CustomStringConvertible {
+    case unusable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unusable(let path, let reason):
+            "cannot open the state database \(path): \(reason); check that the data dir is writable by the runtime's user"
+        }
+    }
+}

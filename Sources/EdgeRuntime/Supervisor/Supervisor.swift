@@ -1,0 +1,255 @@
+import FleetCore
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps modules running: each is a child process in its own process group, restarted
+/// by its restart policy after a capped exponential back-off, stopped gracefully
+/// (SIGTERM to the group, SIGKILL after the grace period), with its output in a
+/// size-capped log. Every change is written to the state store, so `edge-runtime
+/// status` can show it and a restarted runtime can find leftover processes.
+public actor Supervisor {
+    private let store: StateStore
+    private let dataDirectory: DataDirectory
+    private let settings: RuntimeSettings
+    private let logger: Logger
+    private var modules: [String: Supervised] = [:]
+
+    private struct Supervised {
+        var launch: ModuleLaunch
+        var status: ModuleStatus
+        var log: RotatingLog
+        /// Number of the next restart since the module last ran healthily (for back-off).
+        var attempt = 0
+        /// Exits the supervisor did not ask for and the restart policy does not expect, since `run`.
+        var unexpectedExits = 0
+        var startedInstant: ContinuousClock.Instant?
+        var stopping = false
+        /// Changes on every run and stop, so a delayed restart of an older run does nothing.
+        var generation = 0
+        var restartTask: Task<Void, Never>?
+    }
+
+    /// How a module fared during a watch window.
+    public enum Verdict: Equatable, Sendable {
+        case stable
+        case failed(String)
+        /// The module was stopped or replaced, or the watcher was cancelled.
+        case interrupted
+    }
+
+    public init(store: StateStore, dataDirectory: DataDirectory, settings: RuntimeSettings, logger: Logger) {
+        self.store = store
+        self.dataDirectory = dataDirectory
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Starts `launch`; a module of the same name that is running is stopped first.
+    public func run(_ launch: ModuleLaunch) async {
+        if modules[launch.name]?.status.pid != nil {
+            await stop(launch.name)
+        }
+        modules[launch.name]?.restartTask?.cancel()
+        let generation = (modules[launch.name]?.generation ?? 0) + 1
+        let log = modules[launch.name]?.log
+            ?? RotatingLog(url: dataDirectory.log(of: launch.name), maximumBytes: settings.logFileBytes, keep: settings.logFilesKept)
+        modules[launch.name] = Supervised(
+            launch: launch, status: ModuleStatus(name: launch.name, bundleDigest: launch.digest, status: .stopped),
+            log: log, generation: generation)
+        spawn(launch.name)
+    }
+
+    /// Stops a module gracefully and keeps it stopped.
+    public func stop(_ name: String) async {
+        guard var module = modules[name] else { return }
+        module.stopping = true
+        module.generation += 1
+        module.restartTask?.cancel()
+        module.restartTask = nil
+        modules[name] = module
+        if let pid = module.status.pid {
+            logger.info("stopping module", metadata: ["module": "\(name)", "pid": "\(pid)"])
+            kill(-pid, SIGTERM)
+            if await !waitForExit(of: name, pid: pid, within: settings.stopGracePeriod) {
+                logger.warning("module ignored SIGTERM; killing its process group", metadata: ["module": "\(name)"])
+                kill(-pid, SIGKILL)
+                _ = await waitForExit(of: name, pid: pid, within: .seconds(10))
+            }
+        }
+        modules[name]?.status.status = .stopped
+        persist(name)
+    }
+
+    /// Stops a module and forgets it.
+    public func remove(_ name: String) async {
+        await stop(name)
+        modules[name]?.log.close()
+        modules.removeValue(forKey: name)
+        do {
+            try store.removeModuleStatus(named: name)
+        } catch {
+            logger.error("cannot update the state database", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Stops every module, in descending startup order of `order` (unknown names last).
+    public func stopAll(order: [String] = []) async {
+        let names = order.reversed().filter { modules[$0] != nil } + modules.keys.filter { !order.contains($0) }.sorted()
+        for name in names { await stop(name) }
+    }
+
+    /// The modules the supervisor was told to keep running (including those in back-off).
+    public func runningModules() -> [String: ModuleLaunch] {
+        modules.filter { !$0.value.stopping }.mapValues(\.launch)
+    }
+
+    /// The status of every module.
+    public func statuses() -> [ModuleStatus] {
+        modules.values.map(\.status).sorted { $0.name < $1.name }
+    }
+
+    /// Waits `window` and says whether `name` ran without an unexpected exit all along;
+    /// returns at once when it fails.
+    public func watch(_ name: String, for window: Duration) async -> Verdict {
+        guard let generation = modules[name]?.generation else { return .interrupted }
+        let deadline = ContinuousClock.now + window
+        while ContinuousClock.now < deadline {
+            guard let module = modules[name], module.generation == generation, !Task.isCancelled else {
+                return .interrupted
+            }
+            if module.unexpectedExits > 0 {
+                return .failed(module.status.lastError ?? "exited")
+            }
+            await Self.nap()
+        }
+        return .stable
+    }
+
+    // MARK: - Processes
+
+    private func spawn(_ name: String) {
+        guard var module = modules[name], !module.stopping else { return }
+        var descriptors: [Int32] = [0, 0]
+        guard pipe(&descriptors) == 0 else {
+            childExited(name, pid: nil, exitCode: 126, error: "cannot create a pipe: \(String(cString: strerror(errno)))")
+            return
+        }
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        let pid: pid_t
+        do {
+            pid = try ProcessLauncher.spawn(
+                command: module.launch.command, directory: module.launch.folder,
+                environment: module.launch.environment, output: descriptors[1])
+        } catch {
+            close(descriptors[0])
+            close(descriptors[1])
+            module.log.write(Data("edge-runtime: \(error)\n".utf8))
+            logger.error("cannot start module", metadata: ["module": "\(name)", "error": "\(error)"])
+            childExited(name, pid: nil, exitCode: 127, error: "\(error)")
+            return
+        }
+        close(descriptors[1])
+        LogPump.start(reading: descriptors[0], into: module.log)
+        module.startedInstant = .now
+        module.status.status = .running
+        module.status.pid = pid
+        module.status.processGroup = pid
+        module.status.processStartTicks = ProcessTable.entry(pid: pid)?.startTicks
+        module.status.startedAt = Date()
+        modules[name] = module
+        persist(name)
+        logger.info("module started", metadata: ["module": "\(name)", "pid": "\(pid)", "bundle": "\(module.launch.digest)"])
+        let thread = Thread { [self] in
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let exited = status & 0x7f == 0
+            let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            let error = exited ? (code == 0 ? nil : "exited with code \(code)") : "killed by signal \(status & 0x7f)"
+            Task { await self.childExited(name, pid: pid, exitCode: code, error: error) }
+        }
+        thread.start()
+    }
+
+    private func childExited(_ name: String, pid: pid_t?, exitCode: Int32, error: String?) {
+        guard var module = modules[name], module.status.pid == pid else { return }
+        if let pid {
+            // Whatever the module left behind in its group goes with it.
+            kill(-pid, SIGKILL)
+        }
+        module.status.pid = nil
+        module.status.processGroup = nil
+        module.status.processStartTicks = nil
+        module.status.lastExitCode = exitCode
+        module.status.lastError = error
+        if module.stopping {
+            module.status.status = .stopped
+            modules[name] = module
+            persist(name)
+            return
+        }
+        // A clean exit is what a one-shot module (`never`, `on-failure`) is expected to do.
+        if exitCode != 0 || module.launch.restartPolicy == .always || module.launch.restartPolicy == .onUnhealthy {
+            module.unexpectedExits += 1
+        }
+        let uptime = module.startedInstant.map { ContinuousClock.now - $0 } ?? .zero
+        module.attempt = settings.backoff.nextAttempt(after: module.attempt, uptime: uptime)
+        let restart = switch module.launch.restartPolicy {
+        case .always: true
+        case .onFailure, .onUnhealthy: exitCode != 0
+        case .never: false
+        }
+        if restart {
+            let delay = settings.backoff.delay(attempt: module.attempt)
+            module.status.status = .backoff
+            module.status.restarts += 1
+            let generation = module.generation
+            module.restartTask = Task { [self] in
+                try? await Task.sleep(for: delay)
+                guard !Task.isCancelled else { return }
+                self.restart(name, generation: generation)
+            }
+            logger.warning(
+                "module exited; restarting after back-off",
+                metadata: ["module": "\(name)", "reason": "\(error ?? "exited with code 0")", "delay": "\(delay)"])
+        } else {
+            module.status.status = exitCode == 0 ? .stopped : .failed
+            logger.warning("module exited", metadata: ["module": "\(name)", "reason": "\(error ?? "exited with code 0")"])
+        }
+        modules[name] = module
+        persist(name)
+    }
+
+    private func restart(_ name: String, generation: Int) {
+        guard let module = modules[name], module.generation == generation, !module.stopping else { return }
+        spawn(name)
+    }
+
+    private func waitForExit(of name: String, pid: pid_t, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while modules[name]?.status.pid == pid {
+            if ContinuousClock.now >= deadline { return false }
+            await Self.nap()
+        }
+        return true
+    }
+
+    private func persist(_ name: String) {
+        guard let status = modules[name]?.status else { return }
+        do {
+            try store.save(status)
+        } catch {
+            logger.error("cannot update the state database", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A short pause that a cancelled task still takes, so polling loops never spin.
+    private static func nap() async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) { continuation.resume() }
+        }
+    }
+}

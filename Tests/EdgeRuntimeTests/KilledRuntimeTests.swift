@@ -1,0 +1,86 @@
+import EdgeRuntime
+import FleetCore
+import FleetTesting
+import Foundation
+import Testing
+
+/// The real `edge-runtime` executable, killed with SIGKILL and started again.
+@Suite(.serialized, .enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
+struct KilledRuntimeTests {
+    /// `.build/debug/edge-runtime`, next to the test bundle.
+    static var executable: URL {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent("edge-runtime").path),
+            folder.path != "/"
+        {
+            folder.deleteLastPathComponent()
+        }
+        return folder.appendingPathComponent("edge-runtime")
+    }
+
+    static func start(config: String, log: String) throws -> ChildProcess {
+        try ChildProcess(
+            executable.path, ["run", "--config", config, "--rollback-window", "0.5", "--stop-grace", "2"], outputPath: log)
+    }
+
+    static func cli(_ arguments: [String]) throws -> String {
+        try Fixtures.run(executable.path, arguments)
+    }
+
+    @Test func restartAfterSIGKILLEndsLeftoversAndStartsModulesWithoutTheBroker() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the package first: swift build")
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        let configPath = device.directory.file("gw-001.yaml")
+        try device.config.save(to: configPath)
+        let bundle = try TestBundle.shellModule(
+            name: "svc", version: 1, script: "echo svc started\ntrap 'exit 0' TERM\nsleep 300 &\nwhile true; do sleep 0.1; done\n")
+        _ = try await device.publish(revision: 1, [try device.module("svc", bundle)])
+
+        var runtime = try Self.start(config: configPath, log: device.directory.file("runtime-1.log"))
+        var runtimes = [runtime]
+        defer { runtimes.forEach { $0.stop() } }
+        #expect(await eventually { (try? device.status().modules.first?.status) == .running })
+        let firstPid = try #require(try device.status().modules.first?.pid)
+        let healthy = try Self.cli(["check", "--config", configPath])
+        #expect(healthy.contains("[pass] broker reachable and authorised"))
+        #expect(healthy.contains("[pass] bundle URL reachable"))
+        #expect(!healthy.contains("FAIL"), "\(healthy)")
+        #expect(try Self.cli(["logs", "svc", "--tail", "1", "--config", configPath]) == "svc started\n")
+        #expect(await eventually { processes(workingIn: device.dataDirectory.modules).count >= 2 })
+
+        // SIGKILL leaves the module's processes behind, orphaned.
+        runtime.signal(SIGKILL)
+        _ = try await runtime.waitForExit()
+        #expect(isAlive(firstPid))
+
+        // Started again with the broker down: leftovers are ended, the module runs once.
+        device.broker.kill()
+        runtime = try Self.start(config: configPath, log: device.directory.file("runtime-2.log"))
+        runtimes.append(runtime)
+        #expect(await eventually {
+            guard let module = try? device.status().modules.first, let pid = module.pid else { return false }
+            return pid != firstPid && module.status == .running
+        })
+        #expect(!isAlive(firstPid))
+        #expect(await eventually { processes(workingIn: device.dataDirectory.modules).count >= 2 })
+        let groups = Set(processes(workingIn: device.dataDirectory.modules).compactMap { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))
+                .flatMap { $0.split(separator: ")").last?.split(separator: " ")[2] }
+        })
+        #expect(groups.count == 1)
+
+        // The device CLI reads the same state.
+        let json = try Self.cli(["status", "--json", "--config", configPath])
+        let status = try FleetJSON.decode(RuntimeStatus.self, from: Data(json.utf8))
+        #expect(status.desired == DesiredStateStatus(revision: 1, status: .applied))
+        #expect(status.modules.map(\.name) == ["svc"])
+        let check = try? Self.cli(["check", "--config", configPath])
+        #expect(check == nil, "check must fail while the broker is down")
+
+        // SIGTERM stops the runtime and its modules.
+        runtime.signal(SIGTERM)
+        #expect(try await runtime.waitForExit() == 0)
+        #expect(processes(workingIn: device.dataDirectory.modules).isEmpty)
+    }
+}
