@@ -1,0 +1,20 @@
+/// One finished scoring request, handed to the hook of `ScoringHost` so the
+/// telemetry layer can record inputs, outputs and latency.
+public struct InferenceEvent: Sendable {
+    public var module: String
+    /// The request body as `run(raw_data)` received it.
+    public var input: String
+    /// The JSON `run` returned, or the JSON error the caller got.
+    public var output: String
+    public var latency: Duration
+    /// The HTTP status the caller got (200, 400, 500, 503, 504).
+    public var status: Int
+
+    public init(module: String, input: String, output: String, latency: Duration, status: Int) {
+        self.module = module
+        self.input = input
+        self.output = output
+        self.latency = latency
+        self.status = status
+    }
+}

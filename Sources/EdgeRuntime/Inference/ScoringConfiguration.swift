@@ -1,0 +1,60 @@
+import Foundation
+
+/// How to run one `python-scoring` module: where its unpacked bundle is, which
+/// Python runs it, how many workers serve it and how long a request may take.
+/// The supervisor builds one from the module's spec and `module.json`.
+public struct ScoringConfiguration: Sendable {
+    /// The module's name, as it appears in the local API's URLs.
+    public var module: String
+    /// The unpacked bundle: holds `module.json` and the entry script.
+    public var moduleDirectory: URL
+    /// The scoring script inside `moduleDirectory` (module.json's `entry`, e.g. `score.py`).
+    public var entry: String
+    /// The model folder `score.py` sees in `AZUREML_MODEL_DIR` and `MODEL_DIR`.
+    public var modelDirectory: URL
+    /// The Python that runs the workers: the module venv's `bin/python`, or a name
+    /// looked up in `PATH` such as `python3`.
+    public var python: String
+    /// The scoring host script (`scoring_host.py`), shipped with the runtime.
+    public var hostScript: URL
+    /// How many worker processes serve requests in parallel.
+    public var workers: Int
+    /// Variables added to the runtime's environment for the workers.
+    public var environment: [String: String]
+    /// Longest a `run` call may take before its worker is killed and replaced (504).
+    public var requestTimeout: Duration
+    /// Longest the workers' `init()` may take before the start fails.
+    public var startTimeout: Duration
+    /// File the workers' standard output and error are appended to; the runtime's
+    /// standard error when nil.
+    public var logFile: URL?
+
+    public init(
+        module: String, moduleDirectory: URL, entry: String, modelDirectory: URL? = nil,
+        python: String = "python3", hostScript: URL = ScoringHostScript.bundled, workers: Int = 1,
+        environment: [String: String] = [:], requestTimeout: Duration = .seconds(30),
+        startTimeout: Duration = .seconds(120), logFile: URL? = nil
+    ) {
+        self.module = module
+        self.moduleDirectory = moduleDirectory
+        self.entry = entry
+        self.modelDirectory = modelDirectory ?? moduleDirectory.appending(path: "model")
+        self.python = python
+        self.hostScript = hostScript
+        self.workers = max(1, workers)
+        self.environment = environment
+        self.requestTimeout = requestTimeout
+        self.startTimeout = startTimeout
+        self.logFile = logFile
+    }
+}
+
+/// Where the runtime's scoring host (`scoring_host.py`) is installed.
+public enum ScoringHostScript {
+    /// The copy shipped as a resource of the EdgeRuntime library (installed next to
+    /// the `edge-runtime` binary in `fleet_EdgeRuntime.resources/`).
+    public static var bundled: URL {
+        Bundle.module.url(forResource: "scoring_host", withExtension: "py", subdirectory: "Resources")
+            ?? Bundle.module.bundleURL.appending(path: "Resources/scoring_host.py")
+    }
+}

@@ -1,0 +1,327 @@
+import FleetCore
+import Foundation
+import Logging
+
+/// Serves one `python-scoring` module: starts its `workers` Python processes running
+/// the scoring host, spreads requests over the idle ones, and keeps them alive —
+/// a crashed worker is replaced (503 meanwhile), a worker whose `run` exceeds the
+/// request timeout is killed and replaced (504), an exception in `run` comes back
+/// as a 500 and the worker stays up. Ready only once every worker's `init()` returned.
+public final class ScoringHost: @unchecked Sendable {
+    public let configuration: ScoringConfiguration
+    public var module: String { configuration.module }
+
+    private let logger: Logger
+    private let statistics = InferenceStatistics()
+    private let onRequest: (@Sendable (InferenceEvent) -> Void)?
+    private let lock = NSLock()
+    private var slots: [Slot]
+    private var waiters: [Waiter] = []
+    private var started = false
+    private var stopped = false
+    private var restarts = 0
+    private var lastError: String?
+    private var nextWaiterID = 0
+
+    private enum Slot {
+        case starting
+        case idle(ScoringWorker)
+        case busy(ScoringWorker)
+        case stopped
+    }
+
+    private struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<(Int, ScoringWorker)?, Never>
+    }
+
+    /// - Parameter onRequest: called after every scoring request (success or not),
+    ///   e.g. to record inference telemetry. It must not block.
+    public init(
+        configuration: ScoringConfiguration, logger: Logger = Logger(label: "edge-runtime.inference"),
+        onRequest: (@Sendable (InferenceEvent) -> Void)? = nil
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onRequest = onRequest
+        self.slots = Array(repeating: .starting, count: configuration.workers)
+    }
+
+    /// Starts every worker and returns once all of their `init()` calls returned.
+    /// Throws `ScoringError.startFailed` (and stops the workers already started) if a
+    /// worker cannot start, `init()` raised, or it took longer than `startTimeout`.
+    public func start() async throws(ScoringError) {
+        let results = await withTaskGroup(of: Result<(Int, ScoringWorker), ScoringError>.self) { group in
+            for index in 0..<configuration.workers {
+                group.addTask { await self.launch(index: index) }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let failure = results.compactMap { result -> ScoringError? in
+            if case .failure(let error) = result { return error }
+            return nil
+        }.first
+        let workers = results.compactMap { try? $0.get() }
+        if let failure {
+            for (_, worker) in workers { worker.stop() }
+            lock.withLock {
+                lastError = failure.description
+                slots = Array(repeating: .stopped, count: configuration.workers)
+                stopped = true
+            }
+            throw failure
+        }
+        lock.withLock {
+            for (index, worker) in workers { slots[index] = .idle(worker) }
+            started = true
+        }
+        logger.info("scoring module ready", metadata: ["module": "\(module)", "workers": "\(workers.count)"])
+    }
+
+    /// True once every worker finished `init()` and none is being replaced.
+    public var isReady: Bool {
+        lock.withLock {
+            started && !stopped
+                && slots.allSatisfy {
+                    if case .starting = $0 { return false }
+                    if case .stopped = $0 { return false }
+                    return true
+                }
+        }
+    }
+
+    /// Request counters and latency percentiles, for health reports.
+    public var inferenceStats: InferenceStats { statistics.snapshot }
+
+    /// How many workers were replaced after a crash or a timeout.
+    public var restartCount: Int { lock.withLock { restarts } }
+
+    /// The last start failure or crash, for health reports.
+    public var lastFailure: String? { lock.withLock { lastError } }
+
+    /// Scores one request body as `run(raw_data)` and returns the JSON result.
+    public func score(_ body: [UInt8]) async throws(ScoringError) -> [UInt8] {
+        let startedAt = ContinuousClock.now
+        let result = await scoreOutcome(body)
+        let latency = ContinuousClock.now - startedAt
+        switch result {
+        case .success:
+            statistics.record(latency: latency, failed: false)
+        case .failure(let error):
+            statistics.record(latency: latency, failed: error.httpStatus >= 500)
+        }
+        if let onRequest {
+            let output: String
+            let status: Int
+            switch result {
+            case .success(let json):
+                output = String(decoding: json, as: UTF8.self)
+                status = 200
+            case .failure(let error):
+                output = String(decoding: ScoringErrorBody(error).json, as: UTF8.self)
+                status = error.httpStatus
+            }
+            onRequest(
+                InferenceEvent(
+                    module: module, input: String(decoding: body, as: UTF8.self), output: output,
+                    latency: latency, status: status))
+        }
+        return try result.get()
+    }
+
+    /// Stops every worker; later requests get 503.
+    public func stop() async {
+        let (workers, pending) = lock.withLock { () -> ([ScoringWorker], [Waiter]) in
+            stopped = true
+            let workers = slots.compactMap { slot -> ScoringWorker? in
+                switch slot {
+                case .idle(let worker), .busy(let worker): worker
+                case .starting, .stopped: nil
+                }
+            }
+            slots = slots.map { _ in .stopped }
+            let pending = Array(waiters)
+            waiters.removeAll()
+            return (workers, pending)
+        }
+        for waiter in pending { waiter.continuation.resume(returning: nil) }
+        for worker in workers { worker.terminate() }
+        await withTaskGroup(of: Void.self) { group in
+            for worker in workers {
+                group.addTask { await Self.onQueue(worker.queue) { worker.stop() } }
+            }
+        }
+        logger.info("scoring module stopped", metadata: ["module": "\(module)"])
+    }
+
+    private func scoreOutcome(_ body: [UInt8]) async -> Result<[UInt8], ScoringError> {
+        guard !body.isEmpty else {
+            return .failure(.badRequest(module: module, reason: "the body is empty"))
+        }
+        guard String(validating: body, as: UTF8.self) != nil else {
+            return .failure(.badRequest(module: module, reason: "the body is not UTF-8 text"))
+        }
+        let checkout: (Int, ScoringWorker)
+        switch await checkOut() {
+        case .success(let slot): checkout = slot
+        case .failure(let error): return .failure(error)
+        }
+        let (index, worker) = checkout
+        let timeout = configuration.requestTimeout
+        let outcome = await Self.onQueue(worker.queue) { worker.score(body, timeout: timeout) }
+        switch outcome {
+        case .output(let json):
+            checkIn(index: index, worker: worker)
+            return .success(json)
+        case .raised(let json):
+            checkIn(index: index, worker: worker)
+            let exception = PythonException(json: json)
+            return .failure(.runRaised(module: module, type: exception.type, message: exception.message))
+        case .died(let timedOut):
+            let failure: ScoringError =
+                timedOut
+                ? .timedOut(module: module, after: timeout)
+                : .workerRestarting(module: module, detail: "worker \(index) exited while scoring")
+            replace(index: index, worker: worker, reason: failure.description)
+            return .failure(failure)
+        }
+    }
+
+    /// Takes an idle worker, or waits up to the request timeout for one to come free.
+    private func checkOut() async -> Result<(Int, ScoringWorker), ScoringError> {
+        enum Decision {
+            case take(Int, ScoringWorker)
+            case fail(ScoringError)
+            case wait
+        }
+        let decision = lock.withLock { () -> Decision in
+            guard started, !stopped else { return .fail(.notReady(module: module)) }
+            var anyBusy = false
+            for (index, slot) in slots.enumerated() {
+                switch slot {
+                case .idle(let worker):
+                    slots[index] = .busy(worker)
+                    return .take(index, worker)
+                case .busy: anyBusy = true
+                case .starting, .stopped: break
+                }
+            }
+            return anyBusy
+                ? .wait
+                : .fail(.workerRestarting(module: module, detail: "no worker is up"))
+        }
+        switch decision {
+        case .take(let index, let worker): return .success((index, worker))
+        case .fail(let error): return .failure(error)
+        case .wait: break
+        }
+        let timeout = configuration.requestTimeout
+        let granted = await withCheckedContinuation { (continuation: CheckedContinuation<(Int, ScoringWorker)?, Never>) in
+            let id = lock.withLock { () -> Int? in
+                // A worker may have come free between the two critical sections.
+                for (index, slot) in slots.enumerated() {
+                    if case .idle(let worker) = slot {
+                        slots[index] = .busy(worker)
+                        continuation.resume(returning: (index, worker))
+                        return nil
+                    }
+                }
+                nextWaiterID += 1
+                waiters.append(Waiter(id: nextWaiterID, continuation: continuation))
+                return nextWaiterID
+            }
+            guard let id else { return }
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval) { [self] in
+                let expired = lock.withLock { () -> Waiter? in
+                    guard let position = waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return waiters.remove(at: position)
+                }
+                expired?.continuation.resume(returning: nil)
+            }
+        }
+        guard let granted else {
+            return .failure(
+                lock.withLock { stopped }
+                    ? .notReady(module: module) : .busy(module: module, waited: timeout))
+        }
+        return .success(granted)
+    }
+
+    /// Hands a free worker to the oldest waiting request, or marks it idle.
+    private func checkIn(index: Int, worker: ScoringWorker) {
+        let waiter = lock.withLock { () -> Waiter? in
+            guard !stopped else { return nil }
+            if !waiters.isEmpty {
+                let waiter = waiters.removeFirst()
+                slots[index] = .busy(worker)
+                return waiter
+            }
+            slots[index] = .idle(worker)
+            return nil
+        }
+        waiter?.continuation.resume(returning: (index, worker))
+    }
+
+    /// Reaps a dead worker and starts a new one in its slot, retrying with a pause
+    /// while the new one fails to start.
+    private func replace(index: Int, worker: ScoringWorker, reason: String) {
+        let proceed = lock.withLock { () -> Bool in
+            guard !stopped else { return false }
+            slots[index] = .starting
+            restarts += 1
+            lastError = reason
+            return true
+        }
+        logger.warning("replacing scoring worker", metadata: ["module": "\(module)", "worker": "\(index)", "reason": "\(reason)"])
+        Task {
+            await Self.onQueue(worker.queue) { worker.stop(grace: .milliseconds(200)) }
+            guard proceed else { return }
+            while !lock.withLock({ stopped }) {
+                switch await launch(index: index) {
+                case .success(let (_, replacement)):
+                    let stillWanted = lock.withLock { !stopped }
+                    if stillWanted {
+                        checkIn(index: index, worker: replacement)
+                    } else {
+                        await Self.onQueue(replacement.queue) { replacement.stop() }
+                    }
+                    return
+                case .failure(let error):
+                    lock.withLock { lastError = error.description }
+                    logger.error("scoring worker failed to restart", metadata: ["module": "\(module)", "error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Starts worker `index` and waits (off the cooperative pool) for its `init()`.
+    private func launch(index: Int) async -> Result<(Int, ScoringWorker), ScoringError> {
+        let worker: ScoringWorker
+        do {
+            worker = try ScoringWorker(configuration: configuration, index: index)
+        } catch {
+            return .failure(error)
+        }
+        let module = module
+        let startTimeout = configuration.startTimeout
+        let watchdog = DispatchWorkItem { worker.killForTimeout() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + startTimeout.dispatchInterval, execute: watchdog)
+        defer { watchdog.cancel() }
+        return await Self.onQueue(worker.queue) { () -> Result<(Int, ScoringWorker), ScoringError> in
+            do throws(ScoringError) {
+                try worker.waitUntilReady(module: module, timeout: startTimeout)
+                return .success((index, worker))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Runs blocking work on a worker's own dispatch queue and awaits its result.
+    private static func onQueue<T: Sendable>(_ queue: DispatchQueue, _ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: work()) }
+        }
+    }
+}

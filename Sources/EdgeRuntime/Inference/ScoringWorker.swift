@@ -1,0 +1,178 @@
+import FleetCore
+import Foundation
+
+/// One Python process running the scoring host for a module. It lives in a process
+/// group of its own with a clean signal mask (Foundation's `Process` would pass on
+/// the spawning thread's blocked signals), and talks over a socket at fd 3.
+/// Its blocking calls run on `queue`, never on Swift's cooperative threads.
+final class ScoringWorker: @unchecked Sendable {
+    /// What a worker's `run` call came to.
+    enum Outcome {
+        case output([UInt8])
+        case raised([UInt8])
+        /// The worker is gone; `timedOut` when the watchdog killed it.
+        case died(timedOut: Bool)
+    }
+
+    let pid: pid_t
+    let queue: DispatchQueue
+    private let channel: WorkerChannel
+    private let lock = NSLock()
+    private var killedByWatchdog = false
+    private var reaped = false
+    private var exitStatus: Int32?
+
+    /// Starts the process; it is not ready before `waitUntilReady()` returned.
+    init(configuration: ScoringConfiguration, index: Int) throws(ScoringError) {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw .startFailed(module: configuration.module, reason: "socketpair: \(String(cString: strerror(errno)))")
+        }
+        var childEnd = fds[1]
+        if childEnd == Self.channelFD {
+            childEnd = fcntl(fds[1], F_DUPFD_CLOEXEC, 4)
+            Glibc.close(fds[1])
+        }
+        defer { Glibc.close(childEnd) }
+
+        let arguments = [
+            configuration.python, "-u", configuration.hostScript.path,
+            "--module-dir", configuration.moduleDirectory.path, "--entry", configuration.entry,
+            "--model-dir", configuration.modelDirectory.path, "--channel-fd", String(Self.channelFD),
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(configuration.environment) { _, module in module }
+        environment["AZUREML_MODEL_DIR"] = configuration.modelDirectory.path
+        environment["MODEL_DIR"] = configuration.modelDirectory.path
+        environment["FLEET_MODULE"] = configuration.module
+        environment["FLEET_WORKER_INDEX"] = String(index)
+
+        let pid: pid_t
+        do {
+            pid = try ProcessSpawner.spawn(
+                arguments, environment: environment,
+                output: configuration.logFile.map { .file($0.path) } ?? .parentStandardError,
+                descriptors: [Self.channelFD: childEnd], closeOthers: true)
+        } catch {
+            Glibc.close(fds[0])
+            throw .startFailed(
+                module: configuration.module,
+                reason: "cannot run \(configuration.python): \(error); check the module's Python environment")
+        }
+        self.pid = pid
+        self.channel = WorkerChannel(fd: fds[0])
+        self.queue = DispatchQueue(label: "scoring.\(configuration.module).\(index)")
+    }
+
+    deinit {
+        channel.close()
+    }
+
+    /// The fd the scoring host reads its channel from.
+    static let channelFD: Int32 = 3
+
+    /// Kills the worker because it took too long; `score` and `waitUntilReady` then
+    /// report a timeout rather than a crash.
+    func killForTimeout() {
+        lock.withLock { killedByWatchdog = true }
+        kill(-pid, SIGKILL)
+    }
+
+    /// Blocks until `init()` returned; throws if it raised, the process exited, or
+    /// `killForTimeout()` ended it.
+    func waitUntilReady(module: String, timeout: Duration) throws(ScoringError) {
+        switch channel.receive() {
+        case .ready:
+            return
+        case .initFailed(let json):
+            let failure = PythonException(json: json)
+            stop()
+            throw .startFailed(module: module, reason: "init() raised \(failure.type): \(failure.message)")
+        case .closed, .output, .raised:
+            if lock.withLock({ killedByWatchdog }) {
+                stop(grace: .zero)
+                throw .startFailed(module: module, reason: "init() took longer than \(timeout)")
+            }
+            throw .startFailed(
+                module: module, reason: "the worker exited before init() returned (\(exitDescription()))")
+        }
+    }
+
+    /// Runs one request; blocks until the reply, or until the watchdog killed the worker.
+    func score(_ body: [UInt8], timeout: Duration) -> Outcome {
+        let watchdog = DispatchWorkItem { [self] in killForTimeout() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: watchdog)
+        defer { watchdog.cancel() }
+        guard channel.sendRequest(body) else { return .died(timedOut: false) }
+        switch channel.receive() {
+        case .output(let json): return .output(json)
+        case .raised(let json): return .raised(json)
+        case .closed, .ready, .initFailed:
+            return .died(timedOut: lock.withLock { killedByWatchdog })
+        }
+    }
+
+    /// Asks the worker's process group to exit (SIGTERM) without waiting; safe to call
+    /// while a request is in flight on `queue`, which then ends.
+    func terminate() {
+        if !lock.withLock({ reaped }) { kill(-pid, SIGTERM) }
+    }
+
+    /// Kills the worker's process group (SIGTERM, then SIGKILL after `grace`) and reaps it.
+    func stop(grace: Duration = .seconds(2)) {
+        if lock.withLock({ reaped }) { return }
+        channel.close()
+        kill(-pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if reapIfExited() { return }
+            usleep(5_000)
+        }
+        kill(-pid, SIGKILL)
+        while !reapIfExited() { usleep(5_000) }
+    }
+
+    private func reapIfExited() -> Bool {
+        lock.withLock {
+            if reaped { return true }
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid || (result < 0 && errno == ECHILD) {
+                reaped = true
+                exitStatus = status
+            }
+            return reaped
+        }
+    }
+
+    /// Reaps the worker and says how it ended: "exit code N" or "killed by signal N".
+    func exitDescription() -> String {
+        stop(grace: .milliseconds(200))
+        guard let status = lock.withLock({ exitStatus }) else { return "exit status unknown" }
+        let signal = status & 0x7f
+        return signal == 0 ? "exit code \((status >> 8) & 0xff)" : "killed by signal \(signal)"
+    }
+}
+
+/// An exception the scoring host reported as JSON `{"type", "message", "traceback"}`.
+struct PythonException: Decodable {
+    var type: String
+    var message: String
+
+    init(json: [UInt8]) {
+        self = (try? JSONDecoder().decode(Self.self, from: Data(json)))
+            ?? PythonException(type: "UnknownError", message: String(decoding: json, as: UTF8.self))
+    }
+
+    init(type: String, message: String) {
+        self.type = type
+        self.message = message
+    }
+}
+
+extension Duration {
+    var dispatchInterval: DispatchTimeInterval {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+    }
+}

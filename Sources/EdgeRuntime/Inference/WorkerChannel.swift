@@ -1,0 +1,90 @@
+import Foundation
+
+/// The runtime's end of the Unix stream socket to one scoring worker. Frames are a
+/// 4-byte big-endian length, a one-byte kind and the payload (see `scoring_host.py`).
+/// Calls block; `ScoringWorker` makes them on its own dispatch queue.
+final class WorkerChannel: @unchecked Sendable {
+    /// A frame the scoring host sends.
+    enum Reply: Equatable {
+        /// `init()` returned.
+        case ready
+        /// `init()` raised; the JSON describes the exception.
+        case initFailed([UInt8])
+        /// `run` returned this JSON.
+        case output([UInt8])
+        /// `run` raised; the JSON describes the exception.
+        case raised([UInt8])
+        /// The worker closed the channel (it exited or was killed).
+        case closed
+    }
+
+    private let fd: Int32
+    private let lock = NSLock()
+    private var closed = false
+
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    /// Sends a request body; false when the worker is gone.
+    func sendRequest(_ body: [UInt8]) -> Bool {
+        var frame = [UInt8]()
+        frame.reserveCapacity(body.count + 5)
+        let length = UInt32(body.count + 1)
+        frame.append(contentsOf: [
+            UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff),
+            UInt8(ascii: "Q"),
+        ])
+        frame.append(contentsOf: body)
+        return frame.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let sent = send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                if sent < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += sent
+            }
+            return true
+        }
+    }
+
+    /// Waits for the worker's next frame.
+    func receive() -> Reply {
+        guard let header = readExactly(4) else { return .closed }
+        let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+        guard length >= 1, let frame = readExactly(length) else { return .closed }
+        let payload = Array(frame[1...])
+        switch frame[0] {
+        case UInt8(ascii: "R"): return .ready
+        case UInt8(ascii: "I"): return .initFailed(payload)
+        case UInt8(ascii: "O"): return .output(payload)
+        case UInt8(ascii: "E"): return .raised(payload)
+        default: return .closed
+        }
+    }
+
+    /// Closes the socket once; later calls do nothing.
+    func close() {
+        let first = lock.withLock { () -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        if first { _ = Glibc.close(fd) }
+    }
+
+    private func readExactly(_ count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let received = bytes.withUnsafeMutableBytes { buffer in
+                read(fd, buffer.baseAddress! + offset, count - offset)
+            }
+            if received < 0 && errno == EINTR { continue }
+            if received <= 0 { return nil }
+            offset += received
+        }
+        return bytes
+    }
+}

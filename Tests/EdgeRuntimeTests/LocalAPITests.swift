@@ -1,0 +1,261 @@
+import EdgeRuntime
+import FleetCore
+import FleetTesting
+import Foundation
+import Logging
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The local inference API over real HTTP, with real Python workers behind it.
+@Suite(.enabled(if: InferenceFixtures.shouldRun, "needs a Python with numpy, onnxruntime, scikit-learn, skl2onnx"))
+struct LocalAPITests {
+    @Test func irisPredictionsComeBackThroughTheAPI() async throws {
+        let directory = try TemporaryDirectory()
+        let module = try InferenceFixtures.irisModule(in: directory.url)
+        try await withAPI(InferenceFixtures.configuration("iris", module: module, workers: 2)) { api in
+            let sample = try Data(
+                contentsOf: InferenceFixtures.repositoryRoot.appending(path: "examples/iris/sample-request.json"))
+            let (status, body) = try await api.post("/v1/modules/iris/score", sample)
+            #expect(status == 200)
+            let reply = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+            #expect(reply?["predictions"] as? [String] == ["setosa", "versicolor", "virginica"])
+            #expect((reply?["probabilities"] as? [[Double]])?.count == 3)
+        }
+    }
+
+    @Test func anExceptionInRunIsA500AndTheWorkerStaysUp() async throws {
+        try await withBehaviourAPI { api in
+            let (status, body) = try await api.post("/v1/modules/behaviour/score", #"{"action": "raise", "value": 42}"#)
+            #expect(status == 500)
+            let error = try JSONSerialization.jsonObject(with: body) as? [String: String]
+            #expect(error?["error"] == "ValueError: cannot score 42")
+            #expect(error?["type"] == "ValueError")
+            #expect(error?["module"] == "behaviour")
+            let (next, _) = try await api.post("/v1/modules/behaviour/score", #"{"action": "echo"}"#)
+            #expect(next == 200)
+        }
+    }
+
+    @Test func aWorkerThatExitsGives503ThenRecovers() async throws {
+        try await withBehaviourAPI { api in
+            let (status, body) = try await api.post("/v1/modules/behaviour/score", #"{"action": "exit"}"#)
+            #expect(status == 503)
+            #expect(String(decoding: body, as: UTF8.self).contains("exited while scoring"))
+            #expect(try await api.eventuallySucceeds("/v1/modules/behaviour/score", #"{"action": "echo"}"#))
+            let (health, _) = try await api.get("/v1/modules/behaviour/health")
+            #expect(health == 200)
+        }
+    }
+
+    @Test func runPastTheTimeoutGives504ThenRecovers() async throws {
+        try await withBehaviourAPI(timeout: .seconds(1)) { api in
+            let started = ContinuousClock.now
+            let (status, body) = try await api.post("/v1/modules/behaviour/score", #"{"action": "sleep", "seconds": 30}"#)
+            #expect(status == 504)
+            #expect(ContinuousClock.now - started < .seconds(20), "the request must end long before run() would")
+            #expect(String(decoding: body, as: UTF8.self).contains("took longer than"))
+            #expect(try await api.eventuallySucceeds("/v1/modules/behaviour/score", #"{"action": "echo"}"#))
+        }
+    }
+
+    @Test func concurrentRequestsSpreadOverTheWorkers() async throws {
+        let barrier = try TemporaryDirectory()
+        try await withBehaviourAPI(workers: 3) { api in
+            // Each run() waits until three requests are inside run() at once, which
+            // only happens when the three requests went to three different workers.
+            let request = #"{"action": "barrier", "count": 3, "directory": "\#(barrier.path)"}"#
+            let replies = try await withThrowingTaskGroup(of: BarrierReply.self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        let (status, body) = try await api.post("/v1/modules/behaviour/score", request)
+                        #expect(status == 200)
+                        return try JSONDecoder().decode(BarrierReply.self, from: body)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(replies.allSatisfy { $0.met })
+            #expect(Set(replies.map(\.pid)).count == 3)
+        }
+    }
+
+    @Test func anOversizeBodyIs413() async throws {
+        try await withBehaviourAPI(maxBodyBytes: 64) { api in
+            let (status, body) = try await api.post(
+                "/v1/modules/behaviour/score", "{\"data\": \"\(String(repeating: "x", count: 200))\"}")
+            #expect(status == 413)
+            #expect(String(decoding: body, as: UTF8.self).contains("larger than the limit of 64 bytes"))
+        }
+    }
+
+    @Test func unknownModulesAre404() async throws {
+        try await withBehaviourAPI { api in
+            let (score, body) = try await api.post("/v1/modules/nothing/score", "{}")
+            #expect(score == 404)
+            let error = try JSONSerialization.jsonObject(with: body) as? [String: String]
+            #expect(error?["module"] == "nothing")
+            #expect(try await api.get("/v1/modules/nothing/health").0 == 404)
+            #expect(try await api.post("/v1/modules/nothing/telemetry", "{}").0 == 404)
+        }
+    }
+
+    @Test func healthShowsReadinessAndCounters() async throws {
+        try await withBehaviourAPI { api in
+            _ = try await api.post("/v1/modules/behaviour/score", #"{"action": "echo"}"#)
+            let (status, body) = try await api.get("/v1/health")
+            #expect(status == 200)
+            let health = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+            #expect(health?["status"] as? String == "ok")
+            let module = (health?["modules"] as? [[String: Any]])?.first
+            #expect(module?["module"] as? String == "behaviour")
+            #expect(module?["ready"] as? Bool == true)
+            #expect((module?["inference"] as? [String: Any])?["count"] as? Int == 1)
+        }
+    }
+
+    @Test func telemetryGoesToTheSinkAndBadJSONIs400() async throws {
+        let sink = RecordingSink()
+        try await withBehaviourAPI(telemetry: sink) { api in
+            let (status, _) = try await api.post("/v1/modules/behaviour/telemetry", #"{"temperature": 21.5}"#)
+            #expect(status == 202)
+            #expect(sink.records.first?.0 == "behaviour")
+            #expect(sink.records.first?.1 == .object(["temperature": .number(21.5)]))
+            #expect(try await api.post("/v1/modules/behaviour/telemetry", "not json").0 == 400)
+        }
+    }
+
+    @Test func telemetryLandsInTheRealBuffer() async throws {
+        let directory = try TemporaryDirectory()
+        let buffer = try TelemetryBuffer(path: directory.file("telemetry.sqlite"), deviceId: "device-1")
+        try await withBehaviourAPI(telemetry: buffer) { api in
+            let (status, _) = try await api.post("/v1/modules/behaviour/telemetry", #"{"door": "open"}"#)
+            #expect(status == 202)
+        }
+        let records = try buffer.readRecords(in: 1...1, limit: nil)
+        #expect(records.map(\.module) == ["behaviour"])
+        #expect(records.first?.kind == .custom)
+        #expect(records.first?.data == .object(["door": .string("open")]))
+    }
+
+    @Test(.enabled(if: Fixtures.shouldRun(needing: "curl"), "needs curl"))
+    func theAPIAlsoAnswersOnTheUnixSocket() async throws {
+        let directory = try TemporaryDirectory()
+        let module = try InferenceFixtures.behaviourModule(in: directory.url)
+        let socket = directory.file("api.sock")
+        try await withAPI(InferenceFixtures.configuration("behaviour", module: module), unixSocketPath: socket) { _ in
+            var answer = ""
+            for _ in 0..<50 where !answer.hasSuffix("200") {
+                try await Task.sleep(for: .milliseconds(50))
+                answer = (try? Fixtures.run(
+                    Fixtures.which("curl") ?? "curl",
+                    ["-s", "-w", "\\n%{http_code}", "--unix-socket", socket, "-d", #"{"action": "string"}"#,
+                     "http://localhost/v1/modules/behaviour/score"])) ?? ""
+            }
+            #expect(answer == "\"plain text\"\n200")
+        }
+    }
+
+    // MARK: - Harness
+
+    /// Cancelling the server at the end of a test makes Hummingbird log errors; hide them.
+    private static let quietLogger: Logger = {
+        var logger = Logger(label: "local-api-test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    private func withBehaviourAPI(
+        workers: Int = 1, timeout: Duration = .seconds(10), maxBodyBytes: Int = 1 << 20,
+        telemetry: (any LocalTelemetrySink)? = nil, _ body: (APIClient) async throws -> Void
+    ) async throws {
+        let directory = try TemporaryDirectory()
+        let module = try InferenceFixtures.behaviourModule(in: directory.url)
+        try await withAPI(
+            InferenceFixtures.configuration("behaviour", module: module, workers: workers, timeout: timeout),
+            maxBodyBytes: maxBodyBytes, telemetry: telemetry, body)
+    }
+
+    private func withAPI(
+        _ configuration: ScoringConfiguration, maxBodyBytes: Int = 1 << 20, telemetry: (any LocalTelemetrySink)? = nil,
+        unixSocketPath: String? = nil,
+        _ body: (APIClient) async throws -> Void
+    ) async throws {
+        let host = ScoringHost(configuration: configuration)
+        try await host.start()
+        let modules = LocalModules()
+        modules.set(host)
+        let (ports, listening) = AsyncStream.makeStream(of: Int.self)
+        let server = LocalAPIServer(
+            configuration: LocalAPIConfiguration(port: 0, unixSocketPath: unixSocketPath, maxBodyBytes: maxBodyBytes), modules: modules,
+            telemetry: telemetry, logger: Self.quietLogger, onListening: { listening.yield($0) })
+        let serving = Task { try await server.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = await iterator.next() ?? 0
+        do {
+            try await body(APIClient(port: port))
+        } catch {
+            serving.cancel()
+            await host.stop()
+            throw error
+        }
+        serving.cancel()
+        _ = await serving.result
+        await host.stop()
+    }
+}
+
+/// What the behaviour script's `barrier` action returns.
+struct BarrierReply: Decodable, Sendable {
+    var met: Bool
+    var pid: Int
+}
+
+/// A small HTTP client for the API on 127.0.0.1.
+struct APIClient: Sendable {
+    let port: Int
+
+    func post(_ path: String, _ body: String) async throws -> (Int, Data) {
+        try await post(path, Data(body.utf8))
+    }
+
+    func post(_ path: String, _ body: Data) async throws -> (Int, Data) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.timeoutInterval = 30
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    func get(_ path: String) async throws -> (Int, Data) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Retries a request that may get 503 while a worker is replaced; true once it gets 200.
+    func eventuallySucceeds(_ path: String, _ body: String, within limit: Duration = .seconds(20)) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let (status, _) = try await post(path, body)
+            if status == 200 { return true }
+            #expect(status == 503)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+}
+
+final class RecordingSink: LocalTelemetrySink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [(String, JSONValue)] = []
+
+    func record(module: String, data: JSONValue) async throws {
+        lock.withLock { stored.append((module, data)) }
+    }
+
+    var records: [(String, JSONValue)] { lock.withLock { stored } }
+}

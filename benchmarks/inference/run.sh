@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmarks the iris score.py three ways on this machine and prints a Markdown
+# table of p50/p99 latency and throughput at concurrency 1 and 8:
+#   1. in-process: a Python loop calling run() (the floor);
+#   2. the runtime: POST /v1/modules/iris/score (ScoringHost + LocalAPIServer, release build);
+#   3. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py.
+# Needs: wrk, and a Python (FLEET_PYTHON, default .venv/bin/python) with
+# numpy onnxruntime scikit-learn skl2onnx azureml-inference-server-http.
+# Usage: benchmarks/inference/run.sh [seconds-per-run] [workers]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$root/benchmarks/inference"
+seconds="${1:-10}"
+workers="${2:-2}"
+python="${FLEET_PYTHON:-$root/.venv/bin/python}"
+command -v wrk >/dev/null || { echo "run.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  rm -f "$work/port"
+  if [ -n "$server_pid" ]; then kill -TERM -- "-$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+module="$work/iris"
+mkdir -p "$module/model"
+cp "$root/examples/iris/score.py" "$module/"
+"$python" "$root/examples/iris/train.py" --out "$module/model/iris.onnx" >/dev/null
+request="$root/examples/iris/sample-request.json"
+export FLEET_BENCHMARK_REQUEST="$request"
+
+# wrk at concurrency $1 against URL $2 -> "p50_us p99_us rps"
+drive() {
+  local threads=$(( $1 < 2 ? 1 : 2 ))
+  wrk -t"$threads" -c"$1" -d2s -s "$here/post.lua" "$2" >/dev/null
+  wrk -t"$threads" -c"$1" -d"${seconds}s" --latency -s "$here/post.lua" "$2" | awk '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1000000 }
+    $1 == "50%" { p50 = us($2) } $1 == "99%" { p99 = us($2) }
+    $1 == "Requests/sec:" { rps = $2 } / Non-2xx/ { bad = $NF }
+    END { if (bad) print "run.sh: " bad " non-2xx responses" > "/dev/stderr"; printf "%d %d %d\n", p50, p99, rps }'
+}
+
+declare -A results
+for c in 1 8; do results["inprocess,$c"]="$("$python" "$here/inprocess.py" "$module" "$request" "$c" "$seconds")"; done
+
+# The runtime, built in release mode; the benchmark server is a gated test.
+(cd "$root" && swift build -c release --build-tests -Xswiftc -enable-testing >/dev/null)
+FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
+  FLEET_PYTHON="$python" setsid bash -c "cd '$root' && exec swift test -c release --skip-build --filter InferenceBenchmarkServer" \
+  >"$work/runtime.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 600); do [ -s "$work/port" ] && break; sleep 0.2; done
+port="$(cat "$work/port")"
+for c in 1 8; do results["runtime,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
+rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
+
+# azmlinfsrv with as many workers as the runtime.
+azport="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+cd "$module"
+AZUREML_MODEL_DIR="$module/model" WORKER_COUNT="$workers" \
+  setsid "$(dirname "$python")/azmlinfsrv" --entry_script score.py --port "$azport" >"$work/azml.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$azport/" && break; sleep 0.2; done
+for c in 1 8; do results["azmlinfsrv,$c"]="$(drive "$c" "http://127.0.0.1:$azport/score")"; done
+
+echo "| way | concurrency | p50 (µs) | p99 (µs) | requests/s |"
+echo "|---|---|---|---|---|"
+for way in inprocess runtime azmlinfsrv; do
+  for c in 1 8; do
+    read -r p50 p99 rps <<<"${results[$way,$c]}"
+    echo "| $way | $c | $p50 | $p99 | $rps |"
+  done
+done
+echo
+echo "workers: $workers, seconds per run: $seconds, cores: $(nproc), $(date -u +%Y-%m-%dT%H:%MZ)"
