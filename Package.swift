@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "fleethub", targets: ["fleethub"]),
         .executable(name: "edge-runtime", targets: ["edge-runtime"]),
+        .executable(name: "fleet-simulator", targets: ["fleet-simulator"]),
         .library(name: "FleetCore", targets: ["FleetCore"]),
         .library(name: "FleetHub", targets: ["FleetHub"]),
         .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
@@ -52,6 +54,8 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                // The dashboard's HTML templates.
+                .product(name: "Mustache", package: "swift-mustache"),
                 // The hub's certificate authority: device, hub and broker certificates.
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -81,6 +85,14 @@ let package = Package(
             name: "edge-runtime",
             dependencies: [
                 "EdgeRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Many simulated devices on one broker, for the fleet benchmark and dashboard tests.
+        .executableTarget(
+            name: "fleet-simulator",
+            dependencies: [
+                "FleetCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -61,6 +61,11 @@ public struct EdgeRuntimeDaemon: Sendable {
         }
         let telemetryTask = Task { await telemetry.run(supervisor: supervisor, modules: localModules) }
         defer { telemetryTask.cancel() }
+        let reporter = HealthReporter(
+            deviceId: config.deviceId, store: store, client: session.client, diskPath: dataDirectory.root.path,
+            interval: .seconds(max(1, config.reportIntervalSeconds ?? 30)), logger: logger)
+        let reporting = Task { await reporter.run() }
+        defer { reporting.cancel() }
         await reconciler.startInstalledModules()
         if let desired = try store.acceptedDesiredState() {
             await reconciler.submit(desired)

@@ -1,9 +1,9 @@
+import FleetCore
 import Foundation
 
-/// A program started for a test with `posix_spawn`, in a process group of its own,
-/// with every signal unblocked and at its default action. (Foundation's `Process`
-/// passes on the spawning thread's blocked signals, so a child started from a
-/// test's worker thread would ignore SIGTERM.)
+/// A program started for a test by `ProcessSpawner`: in a process group of its own,
+/// with every signal unblocked (a child of Foundation's `Process` started from a
+/// test's worker thread would ignore SIGTERM).
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private let lock = NSLock()
@@ -15,38 +15,13 @@ public final class ChildProcess: @unchecked Sendable {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         outputPath: String? = nil
     ) throws {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let environment = environment ?? ProcessInfo.processInfo.environment
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard rc == 0 else {
-            throw FixtureError.didNotStart(executable, log: String(cString: strerror(rc)))
+        do {
+            pid = try ProcessSpawner.spawn(
+                [executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                output: outputPath.map { .file($0) } ?? .discard)
+        } catch {
+            throw FixtureError.didNotStart(executable, log: "\(error)")
         }
-        self.pid = pid
     }
 
     /// True until the process exited (and was reaped).

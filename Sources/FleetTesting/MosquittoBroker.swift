@@ -19,20 +19,8 @@ public final class MosquittoBroker: @unchecked Sendable {
             throw FixtureError.missingProgram("mosquitto", install: "scripts/setup")
         }
         let directory = try TemporaryDirectory(prefix: "mosquitto")
-        var config = """
-            listener \(try Fixtures.freePort()) 127.0.0.1
-            persistence false
-            user \(NSUserName())
-            log_dest file \(directory.file("mosquitto.log"))
-            log_type error
-            log_type warning
-            log_type notice
-            max_keepalive 65535
-
-            """
-        if users.isEmpty {
-            config += "allow_anonymous true\n"
-        } else {
+        var access = "allow_anonymous true\n"
+        if !users.isEmpty {
             let passwords = directory.file("passwords")
             try users.map { "\($0.key):\($0.value)" }.joined(separator: "\n")
                 .write(toFile: passwords, atomically: true, encoding: .utf8)
@@ -40,13 +28,34 @@ public final class MosquittoBroker: @unchecked Sendable {
                 throw FixtureError.missingProgram("mosquitto_passwd", install: "scripts/setup")
             }
             try Fixtures.run(passwd, ["-U", passwords])
-            config += "allow_anonymous false\npassword_file \(passwords)\n"
+            access = "allow_anonymous false\npassword_file \(passwords)\n"
         }
-        let port = Int(config.split(separator: "\n")[0].split(separator: " ")[1])!
-        try config.write(toFile: directory.file("mosquitto.conf"), atomically: true, encoding: .utf8)
-        let broker = MosquittoBroker(port: port, directory: directory, executable: mosquitto)
-        try await broker.launch()
-        return broker
+        // Another test may take the same free port between the check and the bind:
+        // then mosquitto exits, and the next attempt picks another port.
+        var failure: (any Error)?
+        for _ in 0..<5 {
+            let port = try Fixtures.freePort()
+            let config = """
+                listener \(port) 127.0.0.1
+                persistence false
+                user \(NSUserName())
+                log_dest file \(directory.file("mosquitto.log"))
+                log_type error
+                log_type warning
+                log_type notice
+                max_keepalive 65535
+
+                """ + access
+            try config.write(toFile: directory.file("mosquitto.conf"), atomically: true, encoding: .utf8)
+            let broker = MosquittoBroker(port: port, directory: directory, executable: mosquitto)
+            do {
+                try await broker.launch()
+                return broker
+            } catch {
+                failure = error
+            }
+        }
+        throw failure ?? FixtureError.noFreePort
     }
 
     private let executable: String
@@ -61,7 +70,12 @@ public final class MosquittoBroker: @unchecked Sendable {
         let process = try ChildProcess(executable, ["-c", directory.file("mosquitto.conf")])
         lock.withLock { self.process = process }
         for _ in 0..<200 {
-            if Fixtures.isListening(port: port) { return }
+            if Fixtures.isListening(port: port) {
+                // Listening, and still alive: the port is ours, not another test's.
+                try await Task.sleep(for: .milliseconds(50))
+                if process.isRunning { return }
+                break
+            }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(25))
         }

@@ -20,7 +20,7 @@ struct DeployCommand: AsyncParsableCommand {
 
 struct DeploymentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Delete.self])
+        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Status.self, Delete.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List deployments.")
@@ -84,7 +84,8 @@ struct PublishCommand: AsyncParsableCommand {
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Serve bundles (to devices with their token) and the JSON API (to viewers) over HTTP.")
+        commandName: "serve",
+        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker.")
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
 
@@ -92,9 +93,30 @@ struct ServeCommand: AsyncParsableCommand {
         guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) else {
             throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
-        let server = HubServer(workspace: try workspace.open(), host: String(http[..<colon]), port: port)
-        try await server.run(handleSignals: true) { port in
-            print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
+        let opened = try workspace.open()
+        let ingestion = HealthIngestion(workspace: opened)
+        let server = HubServer(workspace: opened, host: String(http[..<colon]), port: port, ingestion: ingestion)
+        // Each task says whether it was the HTTP server that returned.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await ingestion.run()
+                } catch is CancellationError {
+                } catch {
+                    // Bundles and the API are still served; only health is missing.
+                    Output.warn("device health is not ingested: \(error)")
+                }
+                return false
+            }
+            group.addTask {
+                try await server.run(handleSignals: true) { port in
+                    print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
+                }
+                return true
+            }
+            // The HTTP server returns on SIGINT/SIGTERM; then ingestion writes what it holds and stops.
+            while let serverReturned = try await group.next(), !serverReturned {}
+            group.cancelAll()
         }
     }
 }

@@ -90,8 +90,11 @@ struct DeviceCommand: AsyncParsableCommand {
         @Argument(help: "The device id.") var id: String
 
         func run() throws {
-            let registry = try DeviceRegistry(workspace: workspace.open())
-            let detail = DeviceDetail(device: try registry.show(id: id), desired: try registry.desiredState(id: id))
+            let opened = try workspace.open()
+            let registry = DeviceRegistry(workspace: opened)
+            let detail = DeviceDetail(
+                device: try registry.show(id: id), desired: try registry.desiredState(id: id),
+                health: try FleetHealth(workspace: opened).device(id: id))
             if output.json { return try Output.json(detail) }
             print("device: \(detail.device.id)")
             print("tags: \(Output.tags(detail.device.tags))")
@@ -99,6 +102,7 @@ struct DeviceCommand: AsyncParsableCommand {
             for module in detail.desired?.modules ?? [] {
                 print("module: \(module.name)  \(module.kind.rawValue)  \(module.desiredStatus.rawValue)  \(module.bundle.digest)")
             }
+            if let health = detail.health { HealthOutput.print(health) }
         }
     }
 

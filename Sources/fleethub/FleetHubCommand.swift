@@ -12,6 +12,7 @@ struct FleetHubCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, ConfigCommand.self, ModelCommand.self, ModuleCommand.self, DeviceCommand.self,
             DeployCommand.self, DeploymentCommand.self, PublishCommand.self, ServeCommand.self, BrokerCommand.self,
+            DevicesCommand.self, AlertsCommand.self,
             CACommand.self, BrokerConfigCommand.self, AccessCommand.self,
         ])
 }

@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// One Python process running the scoring host for a module. It lives in a process
@@ -34,31 +35,6 @@ final class ScoringWorker: @unchecked Sendable {
         }
         defer { Glibc.close(childEnd) }
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if let logFile = configuration.logFile {
-            posix_spawn_file_actions_addopen(&actions, 1, logFile.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        } else {
-            posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        }
-        posix_spawn_file_actions_adddup2(&actions, childEnd, Self.channelFD)
-
         let arguments = [
             configuration.python, "-u", configuration.hostScript.path,
             "--module-dir", configuration.moduleDirectory.path, "--entry", configuration.entry,
@@ -71,22 +47,17 @@ final class ScoringWorker: @unchecked Sendable {
         environment["FLEET_MODULE"] = configuration.module
         environment["FLEET_WORKER_INDEX"] = String(index)
 
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-
-        var pid: pid_t = 0
-        let rc =
-            configuration.python.contains("/")
-            ? posix_spawn(&pid, configuration.python, &actions, &attributes, argv, envp)
-            : posix_spawnp(&pid, configuration.python, &actions, &attributes, argv, envp)
-        guard rc == 0 else {
+        let pid: pid_t
+        do {
+            pid = try ProcessSpawner.spawn(
+                arguments, environment: environment,
+                output: configuration.logFile.map { .file($0.path) } ?? .parentStandardError,
+                descriptors: [Self.channelFD: childEnd], closeOthers: true)
+        } catch {
             Glibc.close(fds[0])
             throw .startFailed(
                 module: configuration.module,
-                reason: "cannot run \(configuration.python): \(String(cString: strerror(rc))); "
-                    + "check the module's Python environment")
+                reason: "cannot run \(configuration.python): \(error); check the module's Python environment")
         }
         self.pid = pid
         self.channel = WorkerChannel(fd: fds[0])

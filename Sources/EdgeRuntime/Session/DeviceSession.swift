@@ -13,7 +13,8 @@ public final class DeviceSession: Sendable {
     private let store: StateStore
     private let settings: RuntimeSettings
     private let logger: Logger
-    private let client: MQTTClient
+    /// The device's one broker connection; the health reporter publishes on it too.
+    let client: MQTTClient
     private let onAccepted: @Sendable (DesiredState) async -> Void
 
     public init(

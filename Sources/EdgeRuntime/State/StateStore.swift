@@ -136,6 +136,21 @@ public final class StateStore: Sendable {
         }
     }
 
+    // MARK: Changes
+
+    /// A signal after every committed write to the desired state, the applied modules
+    /// or the module processes (a module started, crashed, backed off; a revision was
+    /// accepted, applied, failed, rolled back or refused). Bursts coalesce into one
+    /// pending signal. The health reporter follows it; writes made through another
+    /// `StateStore` on the same file are not seen.
+    public func changes() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let observation = DatabaseRegionObservation(tracking: Table("desired"), Table("appliedModule"), Table("moduleProcess"))
+            .start(in: database) { _ in continuation.finish() } onChange: { _ in continuation.yield() }
+        continuation.onTermination = { _ in observation.cancel() }
+        return stream
+    }
+
     // MARK: Status
 
     /// Everything `edge-runtime status` and the health reporter show.

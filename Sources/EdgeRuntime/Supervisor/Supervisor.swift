@@ -238,7 +238,6 @@ public actor Supervisor {
         if restart {
             let delay = settings.backoff.delay(attempt: module.attempt)
             module.status.status = .backoff
-            module.status.restarts += 1
             let generation = module.generation
             module.restartTask = Task { [self] in
                 try? await Task.sleep(for: delay)
@@ -345,6 +344,7 @@ public actor Supervisor {
 
     private func restart(_ name: String, generation: Int) {
         guard let module = modules[name], module.generation == generation, !module.stopping else { return }
+        modules[name]?.status.restarts += 1
         spawn(name)
     }
 

@@ -386,10 +386,18 @@ public final class MQTTClient: Sendable {
         let handlers = state.withLock { state in
             state.subscriptions.filter { filter, _ in
                 var matches = false
-                return mosquitto_topic_matches_sub(filter, topic, &matches) == MOSQ_ERR_SUCCESS.rawValue && matches
+                return mosquitto_topic_matches_sub(Self.topicFilter(of: filter), topic, &matches) == MOSQ_ERR_SUCCESS.rawValue && matches
             }.map(\.value.handler)
         }
         for handler in handlers { handler(message) }
+    }
+
+    /// The topic filter inside a shared subscription `$share/GROUP/FILTER` (messages
+    /// arrive on their own topics, without the prefix); any other filter unchanged.
+    static func topicFilter(of filter: String) -> String {
+        guard filter.hasPrefix("$share/") else { return filter }
+        let parts = filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        return parts.count == 3 ? String(parts[2]) : filter
     }
 
     // MARK: - Waiting for acknowledgements

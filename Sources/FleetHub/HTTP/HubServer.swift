@@ -14,9 +14,15 @@ public struct HubServer: Sendable {
     /// 0 picks a free port; `run(onReady:)` reports the one bound.
     public let port: Int
     public var logger: Logger
+    /// The device-health ingestion running beside the server, whose counters `/metrics` shows.
+    public var ingestion: HealthIngestion?
 
-    public init(workspace: Workspace, host: String = "127.0.0.1", port: Int = 8080, logger: Logger = Logger(label: "fleethub.http")) {
+    public init(
+        workspace: Workspace, host: String = "127.0.0.1", port: Int = 8080, ingestion: HealthIngestion? = nil,
+        logger: Logger = Logger(label: "fleethub.http")
+    ) {
         self.workspace = workspace
+        self.ingestion = ingestion
         self.host = host
         self.port = port
         self.logger = logger
@@ -25,7 +31,7 @@ public struct HubServer: Sendable {
     /// Serves until the task is cancelled (tests) or, with `handleSignals`, until SIGINT/SIGTERM.
     public func run(handleSignals: Bool = false, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = Application(
-            router: router(),
+            router: try router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "fleethub/\(fleetHubVersion)"),
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -36,7 +42,7 @@ public struct HubServer: Sendable {
         }
     }
 
-    func router() -> Router<BasicRequestContext> {
+    func router() throws -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(JSONErrorMiddleware())
         router.middlewares.add(HTTPAccessMiddleware(workspace: workspace))
@@ -75,6 +81,7 @@ public struct HubServer: Sendable {
             let deployment = try deployments.show(name: context.parameters.require("name"))
             return try JSONResponse.ok(DeploymentDetail(deployment: deployment, devices: deployments.targetedDevices(of: deployment)))
         }
+        try Dashboard(health: FleetHealth(workspace: workspace), ingestion: ingestion).addRoutes(to: router)
         return router
     }
 }
@@ -83,10 +90,13 @@ public struct HubServer: Sendable {
 public struct DeviceDetail: Codable, Sendable {
     public var device: Device
     public var desired: DesiredState?
+    /// What the device last reported, for `device show`; absent in the API's `/v1/devices/{id}`.
+    public var health: DeviceHealthDetail?
 
-    public init(device: Device, desired: DesiredState?) {
+    public init(device: Device, desired: DesiredState?, health: DeviceHealthDetail? = nil) {
         self.device = device
         self.desired = desired
+        self.health = health
     }
 }
 

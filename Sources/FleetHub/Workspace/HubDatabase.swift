@@ -93,6 +93,7 @@ enum HubDatabase {
                 t.column("passwordHash", .text).notNull()
             }
         }
+        HealthSchema.register(in: &migrator)
         return migrator
     }
 }

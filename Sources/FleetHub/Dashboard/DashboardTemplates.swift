@@ -1,0 +1,120 @@
+/// The dashboard's Mustache templates. They live in the binary rather than in
+/// resource files so an installed `fleethub` needs nothing beside it. Every page
+/// works without JavaScript; the small inline script only refreshes `<main>` every
+/// few seconds by fetching the same page with `?fragment=1`.
+enum DashboardTemplates {
+    static let all: [String: String] = [
+        "page": page, "overview": overview, "device": device, "deployment": deployment,
+    ]
+
+    static let page = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>{{title}} · fleethub</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <style>
+        body{font-family:system-ui,sans-serif;margin:0;background:#f4f6f8;color:#1d2430}
+        header{background:#1d2430;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:baseline}
+        header a{color:#fff;text-decoration:none;font-weight:600}
+        header .live{margin-left:auto;font-size:12px;color:#9fb3c8}
+        main{padding:16px 24px;max-width:1200px}
+        h1{font-size:20px;margin:8px 0 12px} h2{font-size:16px;margin:20px 0 8px}
+        .cards{display:flex;gap:12px;flex-wrap:wrap}
+        .card{background:#fff;border-radius:6px;padding:10px 16px;min-width:110px;box-shadow:0 1px 2px #0002}
+        .card b{display:block;font-size:26px}
+        table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0002}
+        th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e3e8ee;font-size:13px}
+        th{background:#eef2f6}
+        .online{color:#17803d;font-weight:600} .offline{color:#c2261d;font-weight:600} .unknown{color:#7a8594}
+        .pill{display:inline-block;padding:1px 8px;border-radius:10px;background:#e3e8ee;font-size:12px;margin-right:4px}
+        .alert{background:#fff4f2;border-left:4px solid #c2261d;padding:6px 10px;margin:4px 0;font-size:13px}
+        .ok{background:#effaf2;border-left:4px solid #17803d;padding:6px 10px;font-size:13px}
+        form{margin:8px 0} input,select{padding:3px 6px}
+        .bar{display:flex;height:10px;width:240px;background:#e3e8ee;border-radius:5px;overflow:hidden}
+        .bar span{display:block} .applied{background:#17803d} .pending{background:#9fb3c8} .failed{background:#c2261d}
+        .rolled-back{background:#e07b00} .module-not-running{background:#b59b00}
+        svg{background:#fff;box-shadow:0 1px 2px #0002} code{font-size:12px}
+        </style></head>
+        <body><header><a href="/">fleethub</a><span>fleet health</span><span class="live" id="live">live</span></header>
+        <main id="main">{{{content}}}</main>
+        <script>
+        (function(){
+          var main=document.getElementById('main'), live=document.getElementById('live');
+          function refresh(){
+            // From the path, not the whole address: fetch refuses a URL with user:token@.
+            var url=new URL(window.location.pathname+window.location.search, window.location.origin);
+            url.searchParams.set('fragment','1');
+            fetch(url).then(function(r){return r.ok?r.text():Promise.reject(r.status)})
+              .then(function(html){main.innerHTML=html; live.textContent='live · updated '+new Date().toLocaleTimeString();})
+              .catch(function(){live.textContent='live · hub unreachable';});
+          }
+          setInterval(refresh, {{refreshMilliseconds}});
+        })();
+        </script></body></html>
+        """
+
+    static let overview = """
+        <h1>Fleet overview</h1>
+        <div class="cards">
+        <div class="card"><b id="count-devices">{{counts.devices}}</b>devices</div>
+        <div class="card"><b class="online" id="count-online">{{counts.online}}</b>online</div>
+        <div class="card"><b class="offline" id="count-offline">{{counts.offline}}</b>offline</div>
+        <div class="card"><b class="unknown" id="count-unknown">{{counts.unknown}}</b>never seen</div>
+        <div class="card"><b id="count-alerts">{{counts.alerts}}</b>alerts</div>
+        </div>
+        <h2>Alerts</h2>
+        <div id="alerts">{{#alerts}}<div class="alert" data-kind="{{kind}}">{{message}}</div>{{/alerts}}{{^alerts}}<div class="ok">No alerts.</div>{{/alerts}}</div>
+        <h2>Deployments</h2>
+        <table id="deployments"><tr><th>deployment</th><th>targeted</th><th>rollout</th><th>applied</th><th>pending</th><th>failed</th><th>rolled back</th><th>module not running</th></tr>
+        {{#rollouts}}<tr><td><a href="/deployments/{{name}}">{{name}}</a></td><td>{{targeted}}</td><td>{{> bar}}</td><td>{{applied}}</td><td>{{pending}}</td><td>{{failed}}</td><td>{{rolledBack}}</td><td>{{moduleNotRunning}}</td></tr>{{/rollouts}}
+        </table>
+        <h2>Devices</h2>
+        <form method="get" action="/">tag <input name="tag" value="{{filter.tag}}" placeholder="key=value">
+        status <select name="status">{{#filter.statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/filter.statuses}}</select>
+        <button>filter</button></form>
+        <table id="devices"><tr><th>device</th><th>status</th><th>revision applied / desired</th><th>modules running</th><th>restarts</th><th>last seen</th><th>tags</th></tr>
+        {{#devices}}<tr data-device="{{id}}"><td><a href="/devices/{{id}}">{{id}}</a></td><td class="{{connectivity}}">{{connectivity}}</td><td>{{revision}}</td><td>{{modules}}</td><td>{{restarts}}</td><td>{{lastSeen}}</td><td>{{#tags}}<span class="pill">{{.}}</span>{{/tags}}</td></tr>{{/devices}}
+        </table>
+        """
+
+    static let bar = """
+        <div class="bar">{{#segments}}<span class="{{state}}" style="width:{{percent}}%"></span>{{/segments}}</div>
+        """
+
+    static let device = """
+        <h1>Device {{summary.id}} <span class="{{summary.connectivity}}" id="connectivity">{{summary.connectivity}}</span></h1>
+        <div class="cards">
+        <div class="card"><b>{{summary.revision}}</b>revision applied / desired</div>
+        <div class="card"><b>{{summary.modules}}</b>modules running</div>
+        <div class="card"><b>{{summary.restarts}}</b>restarts</div>
+        <div class="card"><b>{{telemetryBacklog}}</b>telemetry buffered</div>
+        <div class="card"><b>{{summary.lastSeen}}</b>last seen</div>
+        </div>
+        {{#desiredError}}<div class="alert">{{.}}</div>{{/desiredError}}
+        <p>runtime {{runtimeVersion}} · up {{uptime}} · CPU {{cpu}} · memory {{memory}} · tags {{#summary.tags}}<span class="pill">{{.}}</span>{{/summary.tags}}</p>
+        <h2>Modules</h2>
+        <table id="modules"><tr><th>module</th><th>status</th><th>restarts</th><th>last exit</th><th>last error</th><th>inferences</th><th>p50 / p99 ms</th><th>bundle</th></tr>
+        {{#modules}}<tr><td>{{name}}</td><td>{{status}}</td><td>{{restarts}}</td><td>{{lastExitCode}}</td><td>{{lastError}}</td><td>{{inferences}}</td><td>{{latency}}</td><td><code>{{digest}}</code></td></tr>{{/modules}}
+        </table>
+        <h2>Recent reports</h2>
+        {{#charts}}<figure style="display:inline-block;margin:0 16px 0 0"><figcaption>{{title}} (max {{maximum}})</figcaption>
+        <svg width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="{{title}}"><polyline fill="none" stroke="#2f6fd6" stroke-width="2" points="{{points}}"/></svg></figure>{{/charts}}
+        {{^charts}}<p>No reports yet.</p>{{/charts}}
+        """
+
+    static let deployment = """
+        <h1>Deployment {{name}}</h1>
+        <p>target <code>{{target}}</code> · priority {{priority}} · modules {{#modules}}<span class="pill">{{.}}</span>{{/modules}}</p>
+        <div class="cards">
+        <div class="card"><b>{{targeted}}</b>targeted</div>
+        <div class="card"><b class="online">{{applied}}</b>applied</div>
+        <div class="card"><b>{{pending}}</b>pending</div>
+        <div class="card"><b class="offline">{{failed}}</b>failed</div>
+        <div class="card"><b>{{rolledBack}}</b>rolled back</div>
+        <div class="card"><b>{{moduleNotRunning}}</b>module not running</div>
+        </div>
+        <p>{{> bar}}</p>
+        <table id="rollout"><tr><th>device</th><th>state</th><th>revision reported / desired</th><th>error</th></tr>
+        {{#devices}}<tr><td><a href="/devices/{{deviceId}}">{{deviceId}}</a></td><td>{{state}}</td><td>{{revision}}</td><td>{{error}}</td></tr>{{/devices}}
+        </table>
+        """
+}

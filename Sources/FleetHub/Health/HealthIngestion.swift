@@ -1,0 +1,169 @@
+import FleetCore
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+/// Counts of what the ingestion accepted and refused since it started, for `/metrics`.
+public struct IngestCounters: Codable, Equatable, Sendable {
+    public var reports: Int = 0
+    public var connectionStates: Int = 0
+    /// Refused messages by `HealthRejection.reason`.
+    public var rejected: [String: Int] = [:]
+    /// Reports per second over the last few seconds.
+    public var reportsPerSecond: Double = 0
+}
+
+/// The hub's side of fleet health, run by `fleethub serve`: one shared subscription
+/// (`$share/fleethub/…`, so several hubs can split the fleet) to every device's
+/// `reported` and `connection` topics. Accepted messages are batched into SQLite by a
+/// `HealthWriter`; refused ones are counted and logged; alerts are logged as they
+/// appear and clear. Nothing a device sends can stop it.
+public final class HealthIngestion: Sendable {
+    public static let shareGroup = "fleethub"
+    public static var reportedFilter: String { "$share/\(shareGroup)/\(Topics.allReported)" }
+    public static var connectionFilter: String { "$share/\(shareGroup)/\(Topics.allConnection)" }
+
+    public let workspace: Workspace
+    public let policy: HealthPolicy
+    public let writer: HealthWriter
+    private let decoder: HealthMessageDecoder
+    private let flushInterval: Duration
+    private let logger: Logger
+    private let registered = Mutex<Set<String>>([])
+    private let state = Mutex(CounterState())
+
+    private struct CounterState {
+        var counters = IngestCounters()
+        var recent: [(at: ContinuousClock.Instant, reports: Int)] = []
+        var lastLogged: [String: ContinuousClock.Instant] = [:]
+        var unlogged: [String: Int] = [:]
+    }
+
+    public init(
+        workspace: Workspace, policy: HealthPolicy = HealthPolicy(), decoder: HealthMessageDecoder = HealthMessageDecoder(),
+        flushInterval: Duration = .milliseconds(500), logger: Logger = Logger(label: "fleethub.health")
+    ) {
+        self.workspace = workspace
+        self.policy = policy
+        self.decoder = decoder
+        self.flushInterval = flushInterval
+        self.logger = logger
+        writer = HealthWriter(database: workspace.database)
+    }
+
+    public var counters: IngestCounters { state.withLock { $0.counters } }
+
+    /// Connects to the workspace's broker, subscribes, and ingests until cancelled;
+    /// then writes what is still queued and disconnects.
+    public func run(onSubscribed: @Sendable () async -> Void = {}) async throws {
+        try refreshRegisteredDevices()
+        let client = try MQTTClient(brokerConfiguration())
+        // Until the broker is up, keep trying: the HTTP side serves meanwhile.
+        while true {
+            do {
+                try await client.connect()
+                break
+            } catch {
+                logger.error("cannot ingest device health yet, retrying in 5 s: \(error)")
+                try await Task.sleep(for: .seconds(5))
+            }
+        }
+        defer { client.disconnect() }
+        try await client.subscribe(Self.reportedFilter) { [self] message in handle(message) }
+        try await client.subscribe(Self.connectionFilter) { [self] message in handle(message) }
+        logger.info("ingesting device health", metadata: ["broker": "\(client.configuration.host):\(client.configuration.port)"])
+        await onSubscribed()
+        let clock = ContinuousClock()
+        var nextHousekeeping = clock.now
+        var raised: Set<String> = []
+        while !Task.isCancelled {
+            try? await Task.sleep(for: flushInterval)
+            await flush()
+            if clock.now >= nextHousekeeping {
+                nextHousekeeping = clock.now.advanced(by: .seconds(2))
+                do {
+                    try refreshRegisteredDevices()
+                    raised = try logAlerts(previously: raised)
+                } catch {
+                    logger.error("cannot read the fleet's state: \(error)")
+                }
+            }
+        }
+        await flush()
+    }
+
+    /// Decodes one message and queues it for the next batch, or counts and logs why not.
+    /// Called on the MQTT client's network thread.
+    public func handle(_ message: MQTTMessage) {
+        let result = decoder.decode(message) { id in registered.withLock { $0.contains(id) } }
+        switch result {
+        case .success(let accepted):
+            writer.add(accepted, payload: message.payload)
+            state.withLock { state in
+                if case .report = accepted { state.counters.reports += 1 } else { state.counters.connectionStates += 1 }
+            }
+        case .failure(let rejection):
+            writer.add(rejection)
+            let log = state.withLock { state -> Int? in
+                state.counters.rejected[rejection.reason, default: 0] += 1
+                let now = ContinuousClock.now
+                // One log line per reason every 10 s, so a flood cannot flood the log too.
+                if let last = state.lastLogged[rejection.reason], now - last < .seconds(10) {
+                    state.unlogged[rejection.reason, default: 0] += 1
+                    return nil
+                }
+                state.lastLogged[rejection.reason] = now
+                return state.unlogged.removeValue(forKey: rejection.reason) ?? 0
+            }
+            if let suppressed = log {
+                logger.warning(
+                    "\(rejection)", metadata: suppressed > 0 ? ["alsoRejectedSinceLastLog": "\(suppressed)"] : [:])
+            }
+        }
+    }
+
+    /// Reads the registered device ids again, so devices added while serving are accepted.
+    public func refreshRegisteredDevices() throws {
+        let ids = try workspace.database.read { db in try String.fetchSet(db, sql: "SELECT id FROM device") }
+        registered.withLock { $0 = ids }
+    }
+
+    private func flush() async {
+        do {
+            try await writer.flush()
+        } catch {
+            logger.error("cannot store device health: \(error)")
+        }
+        state.withLock { state in
+            let now = ContinuousClock.now
+            state.recent.append((now, state.counters.reports))
+            state.recent.removeAll { now - $0.at > .seconds(10) }
+            if let first = state.recent.first, let last = state.recent.last, last.at > first.at {
+                let seconds = Double((last.at - first.at).components.seconds)
+                    + Double((last.at - first.at).components.attoseconds) / 1e18
+                state.counters.reportsPerSecond = Double(last.reports - first.reports) / seconds
+            }
+        }
+    }
+
+    private func logAlerts(previously raised: Set<String>) throws -> Set<String> {
+        let alerts = try FleetHealth(workspace: workspace, policy: policy).alerts()
+        var current: Set<String> = []
+        for alert in alerts {
+            let key = "\(alert.kind.rawValue) \(alert.subject)"
+            current.insert(key)
+            if !raised.contains(key) { logger.warning("alert: \(alert.message)") }
+        }
+        for key in raised.subtracting(current) { logger.info("alert cleared: \(key)") }
+        return current
+    }
+
+    private func brokerConfiguration() throws -> MQTTConfiguration {
+        var configuration = try workspace.brokerConnection(
+            clientId: "fleethub-health-\(UUID().uuidString.prefix(8))", logger: Logger(label: "fleethub.health.mqtt"))
+        configuration.connectTimeout = .seconds(10)
+        configuration.acknowledgementTimeout = .seconds(10)
+        return configuration
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+
+/// The thresholds that turn stored reports into online/offline and alerts.
+public struct HealthPolicy: Codable, Equatable, Sendable {
+    /// A device that has sent nothing for this long counts as offline, even without
+    /// its last will (3 × the runtime's default 10-second report interval).
+    public var heartbeatTimeout: TimeInterval
+    /// A device offline for longer than this raises an alert.
+    public var offlineAlertAfter: TimeInterval
+    /// A module that is backing off or failed with at least this many restarts is in a restart loop.
+    public var restartLoopRestarts: Int
+    /// A deployment whose failed or rolled-back devices exceed this share of its targets raises an alert.
+    public var deploymentFailureRate: Double
+
+    public init(
+        heartbeatTimeout: TimeInterval = 30, offlineAlertAfter: TimeInterval = 300, restartLoopRestarts: Int = 3,
+        deploymentFailureRate: Double = 0.1
+    ) {
+        self.heartbeatTimeout = heartbeatTimeout
+        self.offlineAlertAfter = offlineAlertAfter
+        self.restartLoopRestarts = restartLoopRestarts
+        self.deploymentFailureRate = deploymentFailureRate
+    }
+}

@@ -1,0 +1,138 @@
+import FleetCore
+import Foundation
+import GRDB
+import Synchronization
+
+/// Collects accepted messages and rejections in memory and writes them to SQLite
+/// in one transaction per `flush()`, so 1,000 reports a second cost one commit,
+/// not a thousand. Within a batch only each device's latest report and connection
+/// state is kept; every report still adds a history sample.
+public final class HealthWriter: Sendable {
+    private struct DeviceUpdate {
+        var report: String?
+        var reportedAt: Date?
+        var online: Bool?
+        var connectionChangedAt: Date?
+        var lastSeenAt: Date
+    }
+
+    private struct Sample {
+        var deviceId: String
+        var receivedAt: Date
+        var report: HealthReport
+    }
+
+    private struct Rejected {
+        var count: Int
+        var topic: String
+        var error: String
+        var at: Date
+    }
+
+    private struct Pending {
+        var devices: [String: DeviceUpdate] = [:]
+        var samples: [Sample] = []
+        var rejections: [String: Rejected] = [:]
+        var isEmpty: Bool { devices.isEmpty && samples.isEmpty && rejections.isEmpty }
+    }
+
+    private let database: DatabasePool
+    private let pending = Mutex(Pending())
+    /// History samples kept per device; older ones are deleted as new ones arrive.
+    public let historyLimit: Int
+
+    init(database: DatabasePool, historyLimit: Int = 60) {
+        self.database = database
+        self.historyLimit = historyLimit
+    }
+
+    /// Queues an accepted message; `payload` is the report's JSON as received.
+    public func add(_ message: HealthMessage, payload: Data, receivedAt: Date = Date()) {
+        pending.withLock { pending in
+            let deviceId = message.deviceId
+            var update = pending.devices[deviceId] ?? DeviceUpdate(lastSeenAt: receivedAt)
+            update.lastSeenAt = receivedAt
+            switch message {
+            case .report(let report):
+                update.report = String(decoding: payload, as: UTF8.self)
+                update.reportedAt = receivedAt
+                pending.samples.append(Sample(deviceId: deviceId, receivedAt: receivedAt, report: report))
+            case .connection(_, let state):
+                update.online = state.online
+                update.connectionChangedAt = receivedAt
+            }
+            pending.devices[deviceId] = update
+        }
+    }
+
+    /// Queues a rejection, to be added to its reason's count.
+    public func add(_ rejection: HealthRejection, at: Date = Date()) {
+        pending.withLock { pending in
+            var entry = pending.rejections[rejection.reason] ?? Rejected(count: 0, topic: "", error: "", at: at)
+            entry.count += 1
+            entry.topic = rejection.topic
+            entry.error = rejection.description
+            entry.at = at
+            pending.rejections[rejection.reason] = entry
+        }
+    }
+
+    /// Writes everything queued since the last flush in one transaction; returns the
+    /// number of history samples written.
+    @discardableResult
+    public func flush() async throws -> Int {
+        let batch = pending.withLock { pending -> Pending in
+            let batch = pending
+            pending = Pending()
+            return batch
+        }
+        guard !batch.isEmpty else { return 0 }
+        let limit = historyLimit
+        try await database.write { db in
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO deviceHealth (deviceId, report, reportedAt, lastSeenAt, online, connectionChangedAt)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(deviceId) DO UPDATE SET
+                    report = COALESCE(excluded.report, report),
+                    reportedAt = COALESCE(excluded.reportedAt, reportedAt),
+                    lastSeenAt = MAX(excluded.lastSeenAt, lastSeenAt),
+                    online = COALESCE(excluded.online, online),
+                    connectionChangedAt = COALESCE(excluded.connectionChangedAt, connectionChangedAt)
+                """)
+            for (deviceId, update) in batch.devices {
+                try upsert.execute(arguments: [
+                    deviceId, update.report, update.reportedAt, update.lastSeenAt, update.online, update.connectionChangedAt,
+                ])
+            }
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO healthSample
+                    (deviceId, receivedAt, cpuPercent, memUsedBytes, modulesRunning, restarts, telemetryBuffered, p99Ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for sample in batch.samples {
+                let report = sample.report
+                try insert.execute(arguments: [
+                    sample.deviceId, sample.receivedAt, report.system.cpuPercent, report.system.memUsedBytes,
+                    report.modules.filter { $0.status == .running }.count, report.modules.reduce(0) { $0 + $1.restarts },
+                    report.telemetry.buffered, report.modules.compactMap { $0.inference?.p99Ms }.max(),
+                ])
+            }
+            let prune = try db.cachedStatement(sql: """
+                DELETE FROM healthSample WHERE deviceId = ?1 AND id <= (
+                    SELECT id FROM healthSample WHERE deviceId = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+                """)
+            for deviceId in Set(batch.samples.map(\.deviceId)) {
+                try prune.execute(arguments: [deviceId, limit])
+            }
+            let reject = try db.cachedStatement(sql: """
+                INSERT INTO healthRejection (reason, count, lastTopic, lastError, lastAt) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(reason) DO UPDATE SET count = count + excluded.count, lastTopic = excluded.lastTopic,
+                    lastError = excluded.lastError, lastAt = excluded.lastAt
+                """)
+            for (reason, entry) in batch.rejections {
+                try reject.execute(arguments: [reason, entry.count, entry.topic, entry.error, entry.at])
+            }
+        }
+        return batch.samples.count
+    }
+}
