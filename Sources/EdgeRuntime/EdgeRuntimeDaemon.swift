@@ -64,6 +64,19 @@ public struct EdgeRuntimeDaemon: Sendable {
         let reporter = HealthReporter(
             deviceId: config.deviceId, store: store, client: session.client, diskPath: dataDirectory.root.path,
             interval: .seconds(max(1, config.reportIntervalSeconds ?? 30)), logger: logger)
+        await reporter.setInferenceSource {
+            var stats: [String: InferenceStats] = [:]
+            for (name, host) in localModules.all { stats[name] = host?.inferenceStats }
+            return stats
+        }
+        await reporter.setTelemetrySource {
+            guard let stats = try? telemetry.buffer.stats() else {
+                return TelemetryHealth(buffered: 0, oldestAgeSeconds: 0, uploaded: 0, dropped: 0)
+            }
+            return TelemetryHealth(
+                buffered: stats.buffered, oldestAgeSeconds: Int(stats.oldestAge() ?? 0), uploaded: Int(stats.uploaded),
+                dropped: Int(stats.droppedFull + stats.droppedExpired))
+        }
         let reporting = Task { await reporter.run() }
         defer { reporting.cancel() }
         await reconciler.startInstalledModules()

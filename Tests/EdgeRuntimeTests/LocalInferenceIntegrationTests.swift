@@ -66,6 +66,7 @@ struct LocalInferenceIntegrationTests {
         config.localAPI = LocalAPISettings(port: port)
         config.storage = StorageSettings(url: "file://\(storage.path)")
         config.telemetry = TelemetryBufferSettings(uploadIntervalSeconds: 0.3)
+        config.reportIntervalSeconds = 1
         let daemon = Task { [config] in
             try await EdgeRuntimeDaemon(
                 config: config, settings: RuntimeIntegrationTests.settings, logger: Logger(label: "runtime")
@@ -132,6 +133,16 @@ struct LocalInferenceIntegrationTests {
         if case .object(let fields) = metric.data {
             #expect(fields["memoryBytes"] != nil && fields["cpuPercent"] != nil)
         }
+
+        // The health report carries the module's inference counters and the telemetry numbers.
+        var report: HealthReport?
+        #expect(await eventually(timeout: .seconds(10)) {
+            report = try? await ReportCollector.retained(device)?.0
+            return report?.modules.first { $0.name == "iris" }?.inference?.count == 4 && (report?.telemetry.uploaded ?? 0) > 0
+        })
+        let irisHealth = try #require(report?.modules.first { $0.name == "iris" })
+        #expect(irisHealth.inference?.errors == 0)
+        #expect((irisHealth.inference?.p50Ms ?? 0) > 0)
 
         // Stopping the runtime stops the workers and the API.
         daemon.cancel()
