@@ -83,4 +83,28 @@ struct KilledRuntimeTests {
         #expect(try await runtime.waitForExit() == 0)
         #expect(processes(workingIn: device.dataDirectory.modules).isEmpty)
     }
+
+    @Test func scoringWorkersDoNotOutliveAKilledRuntime() async throws {
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        var config = device.config
+        config.localAPI = LocalAPISettings(port: try Fixtures.freePort())
+        let configPath = device.directory.file("gw-001.yaml")
+        try config.save(to: configPath)
+        let bundle = try LocalInferenceIntegrationTests.echoBundle(version: 1)
+        try device.server.serve(bundle)
+        let spec = ModuleSpec(
+            name: "echo", kind: .pythonScoring, bundle: bundle.reference(baseURL: device.server.baseURL), workers: 2)
+        _ = try await device.publish(revision: 1, [spec])
+
+        let runtime = try Self.start(config: configPath, log: device.directory.file("runtime.log"))
+        defer { runtime.stop() }
+        #expect(await eventually(timeout: .seconds(60)) { (try? device.status().modules.first?.status) == .running })
+        #expect(processes(workingIn: device.dataDirectory.modules).count == 2)
+
+        // The workers' channel closes with the runtime, and they exit on their own.
+        runtime.signal(SIGKILL)
+        _ = try await runtime.waitForExit()
+        #expect(await eventually(timeout: .seconds(10)) { processes(workingIn: device.dataDirectory.modules).isEmpty })
+    }
 }
