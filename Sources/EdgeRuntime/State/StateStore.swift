@@ -93,46 +93,50 @@ public final class StateStore: Sendable {
     // MARK: Applied modules
 
     public func appliedModules() throws -> [AppliedModule] {
-        try database.read { db in
-            try Data.fetchAll(db, sql: "SELECT record FROM appliedModule ORDER BY name")
-                .map { try FleetJSON.decode(AppliedModule.self, from: $0) }
-        }
+        try records(in: "appliedModule")
     }
 
     public func save(_ module: AppliedModule) throws {
-        let data = try FleetJSON.encode(module)
-        try database.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO appliedModule (name, record) VALUES (?, ?)", arguments: [module.name, data])
-        }
+        try save(module, named: module.name, in: "appliedModule")
     }
 
     public func removeAppliedModule(named name: String) throws {
-        try database.write { db in
-            try db.execute(sql: "DELETE FROM appliedModule WHERE name = ?", arguments: [name])
-        }
+        try removeRecord(named: name, from: "appliedModule")
     }
 
     // MARK: Module processes
 
     public func moduleStatuses() throws -> [ModuleStatus] {
-        try database.read { db in
-            try Data.fetchAll(db, sql: "SELECT record FROM moduleProcess ORDER BY name")
-                .map { try FleetJSON.decode(ModuleStatus.self, from: $0) }
-        }
+        try records(in: "moduleProcess")
     }
 
     public func save(_ status: ModuleStatus) throws {
-        let data = try FleetJSON.encode(status)
-        try database.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO moduleProcess (name, record) VALUES (?, ?)", arguments: [status.name, data])
-        }
+        try save(status, named: status.name, in: "moduleProcess")
     }
 
     public func removeModuleStatus(named name: String) throws {
+        try removeRecord(named: name, from: "moduleProcess")
+    }
+
+    // MARK: Tables of JSON records keyed by module name
+
+    private func records<Record: Decodable>(in table: String) throws -> [Record] {
+        try database.read { db in
+            try Data.fetchAll(db, sql: "SELECT record FROM \(table) ORDER BY name")
+                .map { try FleetJSON.decode(Record.self, from: $0) }
+        }
+    }
+
+    private func save<Record: Encodable>(_ record: Record, named name: String, in table: String) throws {
+        let data = try FleetJSON.encode(record)
         try database.write { db in
-            try db.execute(sql: "DELETE FROM moduleProcess WHERE name = ?", arguments: [name])
+            try db.execute(sql: "INSERT OR REPLACE INTO \(table) (name, record) VALUES (?, ?)", arguments: [name, data])
+        }
+    }
+
+    private func removeRecord(named name: String, from table: String) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM \(table) WHERE name = ?", arguments: [name])
         }
     }
 
