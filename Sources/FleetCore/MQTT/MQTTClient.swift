@@ -251,7 +251,7 @@ public final class MQTTClient: Sendable {
         finishAll(reason: Self.closedReason)
     }
 
-    static let closedReason = "closed by the client"
+    private static let closedReason = "closed by the client"
 
     /// Cuts the network connection without an MQTT DISCONNECT, as a crash or a pulled
     /// cable would: the broker publishes the last will. For tests of that behaviour.

@@ -129,16 +129,7 @@ public struct ModuleRegistry: Sendable {
     }
 
     static func row(of reference: VersionedName, in db: Database) throws -> Row {
-        let row: Row?
-        if let version = reference.version {
-            row = try Row.fetchOne(
-                db, sql: "SELECT * FROM module WHERE name = ? AND version = ?", arguments: [reference.name, version])
-        } else {
-            row = try Row.fetchOne(
-                db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1",
-                arguments: [reference.name])
-        }
-        guard let row else { throw RegistryError.unknownModule(reference.description) }
+        guard let row = try reference.row(in: "module", db: db) else { throw RegistryError.unknownModule(reference.description) }
         return row
     }
 

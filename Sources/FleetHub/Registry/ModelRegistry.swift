@@ -126,16 +126,7 @@ public struct ModelRegistry: Sendable {
     }
 
     static func id(of reference: VersionedName, in db: Database) throws -> Int64 {
-        let id: Int64?
-        if let version = reference.version {
-            id = try Int64.fetchOne(
-                db, sql: "SELECT id FROM model WHERE name = ? AND version = ?", arguments: [reference.name, version])
-        } else {
-            id = try Int64.fetchOne(
-                db, sql: "SELECT id FROM model WHERE name = ? ORDER BY version DESC LIMIT 1",
-                arguments: [reference.name])
-        }
-        guard let id else { throw RegistryError.unknownModel(reference.description) }
+        guard let id: Int64 = try reference.row(in: "model", selecting: "id", db: db)?["id"] else { throw RegistryError.unknownModel(reference.description) }
         return id
     }
 
