@@ -97,7 +97,8 @@ public actor HealthReporter {
             deviceId: deviceId, at: Date(), runtimeVersion: runtimeVersion,
             uptimeSeconds: Int((ContinuousClock.now - startedAt).components.seconds), desired: desired,
             modules: modules, system: system.sample(),
-            telemetry: await telemetrySource?() ?? TelemetryHealth(buffered: 0, oldestAgeSeconds: 0, uploaded: 0, dropped: 0))
+            telemetry: await telemetrySource?() ?? TelemetryHealth(buffered: 0, oldestAgeSeconds: 0, uploaded: 0, dropped: 0),
+            reportIntervalSeconds: Int(interval.components.seconds))
     }
 
     private func publishOnWake() async {

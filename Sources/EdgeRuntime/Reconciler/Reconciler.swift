@@ -105,9 +105,11 @@ public actor Reconciler {
         }
         let status: DesiredStateStatus
         if !run.rollbacks.isEmpty {
-            status = DesiredStateStatus(revision: desired.revision, status: .rolledBack, error: run.summary(run.rollbacks))
+            status = DesiredStateStatus(revision: desired.revision, status: .rolledBack, error: run.summary(run.rollbacks),
+                modules: run.rollbacks.keys.sorted())
         } else if !run.failures.isEmpty {
-            status = DesiredStateStatus(revision: desired.revision, status: .failed, error: run.summary(run.failures))
+            status = DesiredStateStatus(revision: desired.revision, status: .failed, error: run.summary(run.failures),
+                modules: run.failures.keys.sorted())
         } else {
             status = DesiredStateStatus(revision: desired.revision, status: .applied)
         }

@@ -70,11 +70,14 @@ public struct ModuleSpec: Codable, Equatable, Sendable {
     public var workers: Int
     public var env: [String: String]
     public var telemetry: TelemetrySettings
+    /// A challenger version evaluated beside this one; nil for none. Absent from the
+    /// JSON when nil, so states without a shadow keep their exact bytes.
+    public var shadow: ShadowSpec?
 
     public init(
         name: String, kind: ModuleKind, bundle: BundleReference, desiredStatus: DesiredStatus = .running,
         restartPolicy: RestartPolicy = .always, startupOrder: Int = 0, workers: Int = 1,
-        env: [String: String] = [:], telemetry: TelemetrySettings = TelemetrySettings()
+        env: [String: String] = [:], telemetry: TelemetrySettings = TelemetrySettings(), shadow: ShadowSpec? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -85,6 +88,25 @@ public struct ModuleSpec: Codable, Equatable, Sendable {
         self.workers = workers
         self.env = env
         self.telemetry = telemetry
+        self.shadow = shadow
+    }
+}
+
+/// A new version of a scoring module run beside the live one before it serves
+/// (DESIGN §10): the device mirrors a sample of the live requests to it, off the
+/// response path, and reports how its answers compare. The live answer never
+/// changes and never waits for the shadow.
+public struct ShadowSpec: Codable, Equatable, Sendable {
+    public var bundle: BundleReference
+    /// The share of live requests mirrored to the shadow, from 0 (none) to 1 (all).
+    public var sampleRate: Double
+    /// How many worker processes serve the shadow.
+    public var workers: Int
+
+    public init(bundle: BundleReference, sampleRate: Double, workers: Int = 1) {
+        self.bundle = bundle
+        self.sampleRate = sampleRate
+        self.workers = workers
     }
 }
 

@@ -11,10 +11,13 @@ public struct HealthReport: Codable, Equatable, Sendable {
     public var modules: [ModuleHealth]
     public var system: SystemHealth
     public var telemetry: TelemetryHealth
+    /// Seconds between two periodic reports of this device, so the hub can tell a
+    /// silent device from one that is between reports; nil from older runtimes.
+    public var reportIntervalSeconds: Int?
 
     public init(
         deviceId: String, at: Date, runtimeVersion: String, uptimeSeconds: Int, desired: DesiredStateStatus,
-        modules: [ModuleHealth], system: SystemHealth, telemetry: TelemetryHealth
+        modules: [ModuleHealth], system: SystemHealth, telemetry: TelemetryHealth, reportIntervalSeconds: Int? = nil
     ) {
         self.deviceId = deviceId
         self.at = at
@@ -24,6 +27,7 @@ public struct HealthReport: Codable, Equatable, Sendable {
         self.modules = modules
         self.system = system
         self.telemetry = telemetry
+        self.reportIntervalSeconds = reportIntervalSeconds
     }
 }
 
@@ -39,11 +43,15 @@ public struct DesiredStateStatus: Codable, Equatable, Sendable {
     public var status: Status
     /// Why it failed or was rolled back; nil otherwise.
     public var error: String?
+    /// The modules that failed or were rolled back, so the hub can tell which of the
+    /// deployments layered on the device is at fault; nil when none (or from older runtimes).
+    public var modules: [String]?
 
-    public init(revision: Int, status: Status, error: String? = nil) {
+    public init(revision: Int, status: Status, error: String? = nil, modules: [String]? = nil) {
         self.revision = revision
         self.status = status
         self.error = error
+        self.modules = modules
     }
 }
 
@@ -60,10 +68,13 @@ public struct ModuleHealth: Codable, Equatable, Sendable {
     public var lastExitCode: Int32?
     public var lastError: String?
     public var inference: InferenceStats?
+    /// How the module's shadow version compares with it; nil without a shadow.
+    public var shadow: ShadowHealth?
 
     public init(
         name: String, bundleDigest: ContentDigest, status: Status, restarts: Int = 0,
-        lastExitCode: Int32? = nil, lastError: String? = nil, inference: InferenceStats? = nil
+        lastExitCode: Int32? = nil, lastError: String? = nil, inference: InferenceStats? = nil,
+        shadow: ShadowHealth? = nil
     ) {
         self.name = name
         self.bundleDigest = bundleDigest
@@ -72,6 +83,64 @@ public struct ModuleHealth: Codable, Equatable, Sendable {
         self.lastExitCode = lastExitCode
         self.lastError = lastError
         self.inference = inference
+        self.shadow = shadow
+    }
+}
+
+/// A shadow version's record against the live one since the shadow started: what
+/// a rollout's `promoteWhen` gate reads.
+public struct ShadowHealth: Codable, Equatable, Sendable {
+    public var bundleDigest: ContentDigest
+    /// `running` while the shadow's workers serve; `backoff` or `failed` when it could not start.
+    public var status: ModuleHealth.Status
+    public var lastError: String?
+    /// Mirrored requests that completed on the shadow (answered or failed).
+    public var samples: Int
+    /// Samples whose answer agreed with the live one: every label, string and boolean
+    /// equal, at the same place. Numbers are compared in `differences` instead.
+    public var agreed: Int
+    /// Samples where the shadow raised, timed out or answered an error status.
+    public var errors: Int
+    /// Sampled requests not mirrored because the shadow was busy or not ready.
+    public var skipped: Int
+    /// Per output path (e.g. `predictions[0]`, `$` for a bare number): absolute
+    /// differences between shadow and live numbers.
+    public var differences: [String: NumericDifference]
+    /// The shadow's own latency.
+    public var p50Ms: Double
+    public var p99Ms: Double
+
+    public init(
+        bundleDigest: ContentDigest, status: ModuleHealth.Status, lastError: String? = nil, samples: Int = 0,
+        agreed: Int = 0, errors: Int = 0, skipped: Int = 0, differences: [String: NumericDifference] = [:],
+        p50Ms: Double = 0, p99Ms: Double = 0
+    ) {
+        self.bundleDigest = bundleDigest
+        self.status = status
+        self.lastError = lastError
+        self.samples = samples
+        self.agreed = agreed
+        self.errors = errors
+        self.skipped = skipped
+        self.differences = differences
+        self.p50Ms = p50Ms
+        self.p99Ms = p99Ms
+    }
+
+    /// The share of samples that agreed; nil before the first sample.
+    public var agreement: Double? { samples > 0 ? Double(agreed) / Double(samples) : nil }
+}
+
+/// Absolute differences between two versions' numbers at one output path.
+public struct NumericDifference: Codable, Equatable, Sendable {
+    public var count: Int
+    public var mean: Double
+    public var max: Double
+
+    public init(count: Int, mean: Double, max: Double) {
+        self.count = count
+        self.mean = mean
+        self.max = max
     }
 }
 

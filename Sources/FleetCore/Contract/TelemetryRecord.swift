@@ -3,7 +3,7 @@ import Foundation
 /// One line of telemetry in the owner's storage (DESIGN §8).
 public struct TelemetryRecord: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
-        case inference, custom, metric
+        case inference, custom, metric, shadow
     }
 
     public var ts: Date
