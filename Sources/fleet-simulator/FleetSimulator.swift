@@ -42,7 +42,7 @@ struct FleetSimulator: AsyncParsableCommand {
         let address = try BrokerAddress(broker)
         let key = try hubKey.map { try HubPublicKey(base64: $0) }
         let fleet = try (firstIndex..<(firstIndex + devices)).map {
-            try SimulatedDevice(id: "\(prefix)\(String(format: "%05d", $0))", broker: address, hubKey: key)
+            try SimulatedDevice(id: "\(prefix)\(String(format: "%05d", $0))", broker: address, hubKey: key, reportInterval: Int(interval.rounded(.up)))
         }
         let connectStart = Date()
         try await withThrowingTaskGroup(of: Void.self) { group in

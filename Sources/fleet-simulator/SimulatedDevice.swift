@@ -13,10 +13,25 @@ final class SimulatedDevice: Sendable {
     private let received = Mutex<[Int: Date]>([:])
     private let crashLooping = Mutex(false)
     private let hubKey: HubPublicKey?
+    private let reportInterval: Int
+    /// The latest desired state applied, with the digest each module ran before it.
+    private let state = Mutex<AppliedState?>(nil)
 
-    init(id: String, broker: BrokerAddress, hubKey: HubPublicKey?) throws {
+    struct AppliedState {
+        struct Module {
+            var spec: ModuleSpec
+            var previousDigest: ContentDigest?
+        }
+
+        var revision: Int
+        var at: Date
+        var modules: [Module]
+    }
+
+    init(id: String, broker: BrokerAddress, hubKey: HubPublicKey?, reportInterval: Int) throws {
         self.id = id
         self.hubKey = hubKey
+        self.reportInterval = reportInterval
         var logger = Logger(label: "fleet-simulator.\(id)")
         logger.logLevel = .error
         client = try MQTTClient(MQTTConfiguration(
@@ -36,19 +51,52 @@ final class SimulatedDevice: Sendable {
         try await report(revision: latestRevision)
     }
 
-    /// Publishes one health report (QoS 1, retained).
+    /// Publishes one health report (QoS 1, retained): the latest desired state as its
+    /// modules' `FLEET_SIMULATOR_*` variables say it went (see `Outcome`), or one
+    /// module `scorer` before any desired state arrived.
     func report(revision: Int) async throws {
         let looping = crashLooping.withLock { $0 }
-        let module = ModuleHealth(
-            name: "scorer", bundleDigest: ContentDigest(of: Data(id.utf8)),
-            status: looping ? .backoff : .running, restarts: looping ? 99 : 0, lastExitCode: looping ? 1 : nil,
-            lastError: looping ? "simulated crash" : nil,
-            inference: InferenceStats(count: Int(Date().timeIntervalSince(startedAt)) * 10, errors: 0, p50Ms: 0.8, p99Ms: Double.random(in: 1.5...4)))
+        let uptime = Int(Date().timeIntervalSince(startedAt))
+        let applied = state.withLock { $0 }
+        var modules: [ModuleHealth]
+        var desired = DesiredStateStatus(revision: revision, status: .applied)
+        if let applied, applied.revision == revision {
+            modules = applied.modules.map { module in
+                let behaviour = Behaviour(module.spec.env)
+                let since = Int(Date().timeIntervalSince(applied.at))
+                let count = since * 10
+                let digest = behaviour.outcome == .rolledBack ? (module.previousDigest ?? module.spec.bundle.digest) : module.spec.bundle.digest
+                return ModuleHealth(
+                    name: module.spec.name, bundleDigest: digest, status: behaviour.outcome == .failed ? .failed : .running,
+                    inference: InferenceStats(
+                        count: count, errors: Int(Double(count) * behaviour.errorRate), p50Ms: 0.8,
+                        p99Ms: behaviour.p99Ms ?? Double.random(in: 1.5...4)),
+                    shadow: module.spec.shadow.map { shadow in
+                        let samples = Int(Double(count) * shadow.sampleRate)
+                        return ShadowHealth(
+                            bundleDigest: shadow.bundle.digest, status: .running, samples: samples,
+                            agreed: Int(Double(samples) * behaviour.shadowAgreement), p50Ms: 1, p99Ms: 2)
+                    })
+            }
+            let failing = applied.modules.filter { Behaviour($0.spec.env).outcome != .applied }
+            if let worst = failing.first {
+                let outcome = Behaviour(worst.spec.env).outcome
+                desired = DesiredStateStatus(
+                    revision: revision, status: outcome == .failed ? .failed : .rolledBack,
+                    error: "\(worst.spec.name): simulated \(outcome.rawValue)", modules: failing.map(\.spec.name))
+            }
+        } else {
+            modules = [ModuleHealth(
+                name: "scorer", bundleDigest: ContentDigest(of: Data(id.utf8)),
+                status: looping ? .backoff : .running, restarts: looping ? 99 : 0, lastExitCode: looping ? 1 : nil,
+                lastError: looping ? "simulated crash" : nil,
+                inference: InferenceStats(count: uptime * 10, errors: 0, p50Ms: 0.8, p99Ms: Double.random(in: 1.5...4)))]
+        }
         let report = HealthReport(
-            deviceId: id, at: Date(), runtimeVersion: "sim", uptimeSeconds: Int(Date().timeIntervalSince(startedAt)),
-            desired: DesiredStateStatus(revision: revision, status: .applied), modules: [module],
+            deviceId: id, at: Date(), runtimeVersion: "sim", uptimeSeconds: uptime, desired: desired, modules: modules,
             system: SystemHealth(cpuPercent: Double.random(in: 5...40), memUsedBytes: 300 << 20, memTotalBytes: 1 << 30, diskFreeBytes: 8 << 30),
-            telemetry: TelemetryHealth(buffered: Int.random(in: 0...500), oldestAgeSeconds: 5, uploaded: 1000, dropped: 0))
+            telemetry: TelemetryHealth(buffered: Int.random(in: 0...500), oldestAgeSeconds: 5, uploaded: 1000, dropped: 0),
+            reportIntervalSeconds: reportInterval)
         try await client.publish(Topics.reported(id), payload: FleetJSON.encode(report), qos: .atLeastOnce, retain: true)
     }
 
@@ -64,16 +112,58 @@ final class SimulatedDevice: Sendable {
     func stop() { client.disconnect() }
 
     private func receive(_ message: MQTTMessage) {
-        let revision: Int?
+        let desired: DesiredState?
         if let hubKey {
-            revision = try? hubKey.open(message.payload, for: id).revision
+            desired = try? hubKey.open(message.payload, for: id)
         } else {
-            revision = (try? FleetJSON.decode(SignedEnvelope.self, from: message.payload))
+            desired = (try? FleetJSON.decode(SignedEnvelope.self, from: message.payload))
                 .flatMap { Data(base64Encoded: $0.payload) }
-                .flatMap { try? FleetJSON.decode(DesiredState.self, from: $0) }?.revision
+                .flatMap { try? FleetJSON.decode(DesiredState.self, from: $0) }
         }
-        guard let revision else { return }
+        guard let desired else { return }
         let now = Date()
-        received.withLock { if $0[revision] == nil { $0[revision] = now } }
+        let fresh = received.withLock { received in
+            guard received[desired.revision] == nil else { return false }
+            received[desired.revision] = now
+            return true
+        }
+        guard fresh else { return }
+        state.withLock { state in
+            let before = Dictionary((state?.modules ?? []).map { ($0.spec.name, $0) }) { first, _ in first }
+            guard (state?.revision ?? 0) < desired.revision else { return }
+            state = AppliedState(revision: desired.revision, at: now, modules: desired.modules.map { spec in
+                let previous = before[spec.name]
+                let outcome = previous.map { Behaviour($0.spec.env).outcome } ?? .applied
+                // A rolled-back module keeps running what it ran before.
+                let ran = outcome == .rolledBack ? previous?.previousDigest : previous?.spec.bundle.digest
+                return AppliedState.Module(spec: spec, previousDigest: ran ?? previous?.spec.bundle.digest)
+            })
+        }
+        // As the runtime does, report as soon as the state changed.
+        Task { try? await report(revision: desired.revision) }
+    }
+}
+
+/// How a simulated device handles a module, from the module's environment in the
+/// manifest: `FLEET_SIMULATOR_OUTCOME` (`applied`, `failed` or `rolled-back`),
+/// `FLEET_SIMULATOR_ERROR_RATE` (share of inference requests that fail),
+/// `FLEET_SIMULATOR_P99_MS` and `FLEET_SIMULATOR_SHADOW_AGREEMENT` (share of shadow
+/// samples that agree). Rollout tests and benchmarks steer the fleet with them.
+struct Behaviour: Equatable {
+    enum Outcome: String, Equatable {
+        case applied, failed
+        case rolledBack = "rolled-back"
+    }
+
+    var outcome: Outcome
+    var errorRate: Double
+    var p99Ms: Double?
+    var shadowAgreement: Double
+
+    init(_ env: [String: String]) {
+        outcome = env["FLEET_SIMULATOR_OUTCOME"].flatMap(Outcome.init(rawValue:)) ?? .applied
+        errorRate = env["FLEET_SIMULATOR_ERROR_RATE"].flatMap(Double.init) ?? 0
+        p99Ms = env["FLEET_SIMULATOR_P99_MS"].flatMap(Double.init)
+        shadowAgreement = env["FLEET_SIMULATOR_SHADOW_AGREEMENT"].flatMap(Double.init) ?? 1
     }
 }

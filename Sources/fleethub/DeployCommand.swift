@@ -13,14 +13,15 @@ struct DeployCommand: AsyncParsableCommand {
     func run() async throws {
         let opened = try workspace.open()
         let change = try DeploymentStore(workspace: opened).deploy(fileAt: file)
-        print("deployed \(file); \(change.changedDevices.count) device(s) changed")
-        try await Rollout.publish(change, workspace: opened)
+        print("deployed \(file) as version \(change.version ?? 0); \(change.changedDevices.count) device(s) changed")
+        RolloutOutput.started(change.rollout)
+        try await Publishing.publish(change, workspace: opened)
     }
 }
 
 struct DeploymentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Status.self, Delete.self])
+        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Status.self, History.self, Rollback.self, Delete.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List deployments.")
@@ -51,8 +52,10 @@ struct DeploymentCommand: AsyncParsableCommand {
             print("priority: \(deployment.priority)")
             print("target: \(deployment.target)")
             print("devices: \(detail.devices.joined(separator: ", "))")
+            print("version: \(deployment.version)")
             for module in deployment.modules {
-                print("module: \(module.name)  \(module.bundle)  \(module.desiredStatus.rawValue)  \(module.digest)")
+                let shadow = module.shadow.map { "  shadow \($0.label) at \($0.sampleRate)" } ?? ""
+                print("module: \(module.name)  \(module.label)  \(module.desiredStatus.rawValue)  \(module.digest)\(shadow)")
             }
         }
     }
@@ -67,7 +70,43 @@ struct DeploymentCommand: AsyncParsableCommand {
             let opened = try workspace.open()
             let change = try DeploymentStore(workspace: opened).delete(name: name)
             print("deleted deployment \(name)")
-            try await Rollout.publish(change, workspace: opened)
+            try await Publishing.publish(change, workspace: opened)
+        }
+    }
+}
+
+extension DeploymentCommand {
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every version of a deployment: when it was made, what it resolved to, and its manifest (with --json).")
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The deployment name.") var name: String
+
+        func run() throws {
+            let versions = try DeploymentStore(workspace: workspace.open()).history(name: name)
+            if output.json { return try Output.json(versions) }
+            Output.table(
+                ["VERSION", "CREATED", "ORIGIN", "MODULES"],
+                versions.map { ["\($0.version)", Output.date($0.createdAt), $0.origin, $0.modules.joined(separator: ", ")] })
+        }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deploy an earlier version's content again as a new version: to every targeted device at once, or with --staged through its waves.",
+            discussion: "The way out of a halted rollout. Without --to, the version before the latest.")
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "The deployment name.") var name: String
+        @Option(help: "The version whose content to deploy again (default: the one before the latest).") var to: Int?
+        @Flag(help: "Roll out through that version's waves instead of to every device at once.") var staged = false
+
+        func run() async throws {
+            let opened = try workspace.open()
+            let change = try DeploymentStore(workspace: opened).rollback(name: name, to: to, staged: staged)
+            print("rolled \(name) back: version \(change.version ?? 0) has the content of version \(to.map(String.init) ?? "before"); \(change.changedDevices.count) device(s) changed")
+            RolloutOutput.started(change.rollout)
+            try await Publishing.publish(change, workspace: opened)
         }
     }
 }
@@ -78,14 +117,14 @@ struct PublishCommand: AsyncParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
 
     func run() async throws {
-        try await Rollout.publish(RolloutChange(changedDevices: [], warnings: []), workspace: workspace.open())
+        try await Publishing.publish(RolloutChange(changedDevices: [], warnings: []), workspace: workspace.open())
     }
 }
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker.")
+        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker; advance staged rollouts.")
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
 
@@ -95,6 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let opened = try workspace.open()
         let ingestion = HealthIngestion(workspace: opened)
+        let rollouts = RolloutController(workspace: opened)
         let server = HubServer(workspace: opened, host: String(http[..<colon]), port: port, ingestion: ingestion)
         // Each task says whether it was the HTTP server that returned.
         try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -105,6 +145,15 @@ struct ServeCommand: AsyncParsableCommand {
                 } catch {
                     // Bundles and the API are still served; only health is missing.
                     Output.warn("device health is not ingested: \(error)")
+                }
+                return false
+            }
+            group.addTask {
+                do {
+                    try await rollouts.run()
+                } catch is CancellationError {
+                } catch {
+                    Output.warn("staged rollouts do not advance: \(error)")
                 }
                 return false
             }

@@ -49,7 +49,7 @@ struct DeviceCommand: AsyncParsableCommand {
             }
             try deviceConfig.save(to: out)
             print("added device \(id); config written to \(out)")
-            try await Rollout.publish(change, workspace: opened)
+            try await Publishing.publish(change, workspace: opened)
         }
     }
 
@@ -65,7 +65,7 @@ struct DeviceCommand: AsyncParsableCommand {
             guard !tag.isEmpty || !remove.isEmpty else { throw ValidationError("give --tag key=value or --remove key") }
             let opened = try workspace.open()
             let change = try DeviceRegistry(workspace: opened).tag(id: id, set: TagParser.parse(tag), remove: remove)
-            try await Rollout.publish(change, workspace: opened)
+            try await Publishing.publish(change, workspace: opened)
         }
     }
 
@@ -116,7 +116,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let opened = try workspace.open()
             let change = try DeviceRegistry(workspace: opened).remove(id: id)
             print("removed device \(id)")
-            try await Rollout.publish(change, workspace: opened)
+            try await Publishing.publish(change, workspace: opened)
         }
     }
 }

@@ -11,7 +11,7 @@ struct FleetHubCommand: AsyncParsableCommand {
         version: fleetHubVersion,
         subcommands: [
             InitCommand.self, ConfigCommand.self, ModelCommand.self, ModuleCommand.self, DeviceCommand.self,
-            DeployCommand.self, DeploymentCommand.self, PublishCommand.self, ServeCommand.self, BrokerCommand.self,
+            DeployCommand.self, DeploymentCommand.self, RolloutCommand.self, PublishCommand.self, ServeCommand.self, BrokerCommand.self,
             DevicesCommand.self, AlertsCommand.self,
             CACommand.self, BrokerConfigCommand.self, AccessCommand.self,
         ])

@@ -40,7 +40,7 @@ struct ConfigCommand: AsyncParsableCommand {
             let opened = try workspace.open()
             try opened.set(key, to: value)
             if key == HubConfig.Key.publicURL.rawValue {
-                try await Rollout.publish(DeploymentStore(workspace: opened).restage(), workspace: opened)
+                try await Publishing.publish(DeploymentStore(workspace: opened).restage(), workspace: opened)
             }
         }
     }

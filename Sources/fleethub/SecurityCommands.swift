@@ -124,7 +124,7 @@ extension DeviceCommand {
             let outcome = try DeviceRevocation(workspace: opened).revoke(id: id)
             print("revoked device \(id) (certificates: \(outcome.revokedSerials.joined(separator: ", ")))")
             print("run `fleethub broker-config` again and restart the broker so it loads the new revocation list")
-            try await Rollout.publish(outcome.change, workspace: opened)
+            try await Publishing.publish(outcome.change, workspace: opened)
         }
     }
 }

@@ -40,13 +40,17 @@ enum Output {
         tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
+    static func date(_ date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+
     static func warn(_ message: String) {
         FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
     }
 }
 
 /// Publishes what a change staged, and says what happened.
-enum Rollout {
+enum Publishing {
     static func publish(_ change: RolloutChange, workspace: Workspace) async throws {
         for warning in change.warnings { Output.warn(warning) }
         let published = try await DesiredStatePublisher(workspace: workspace).publishPending()

@@ -10,6 +10,16 @@ public struct DeploymentManifest: Codable, Equatable, Sendable {
     /// A `TargetExpression` over device tags.
     public var target: String
     public var modules: [Module]
+    /// How a new version reaches the targeted devices; nil: all of them at once.
+    public var rollout: RolloutPolicy?
+
+    public init(name: String, priority: Int, target: String, modules: [Module], rollout: RolloutPolicy? = nil) {
+        self.name = name
+        self.priority = priority
+        self.target = target
+        self.modules = modules
+        self.rollout = rollout
+    }
 
     /// One module of a deployment; `bundle` is a packaged module `name:version`.
     public struct Module: Codable, Equatable, Sendable {
@@ -21,6 +31,15 @@ public struct DeploymentManifest: Codable, Equatable, Sendable {
         public var workers: Int
         public var env: [String: String]
         public var telemetry: TelemetrySettings
+        /// A challenger `name:version` evaluated beside `bundle` on the device.
+        public var shadow: Shadow?
+    }
+
+    /// `shadow: {bundle: iris-scorer:2, sampleRate: 0.25}`.
+    public struct Shadow: Codable, Equatable, Sendable {
+        public var bundle: String
+        public var sampleRate: Double
+        public var workers: Int
     }
 }
 
@@ -29,6 +48,8 @@ public struct DeploymentManifest: Codable, Equatable, Sendable {
 public struct ParsedManifest: Sendable {
     public var manifest: DeploymentManifest
     public var file: String
+    /// The YAML as written, kept in the deployment's history.
+    public var text: String
     /// The line of each field path (e.g. `modules[0].bundle`).
     public var lines: [String: Int]
 

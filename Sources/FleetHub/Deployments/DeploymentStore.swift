@@ -7,15 +7,34 @@ import GRDB
 public struct RolloutChange: Equatable, Sendable {
     public var changedDevices: [String]
     public var warnings: [String]
+    /// The deployment version a deploy or rollback made.
+    public var version: Int?
+    /// The staged rollout it started, if the version has one.
+    public var rollout: Rollout?
 
-    public init(changedDevices: [String], warnings: [String]) {
+    public init(changedDevices: [String], warnings: [String], version: Int? = nil, rollout: Rollout? = nil) {
         self.changedDevices = changedDevices
         self.warnings = warnings
+        self.version = version
+        self.rollout = rollout
     }
 }
 
-/// Stores deployments and applies manifests: validate, resolve bundles, store, and
-/// stage the new desired state of every device, all in one transaction.
+/// One entry of `fleethub deployment history`.
+public struct DeploymentVersion: Codable, Equatable, Sendable {
+    public var version: Int
+    public var createdAt: Date
+    /// The manifest YAML as deployed (empty for versions made before history was kept).
+    public var manifest: String
+    /// `iris-scorer:2 (model iris:3)` per module, with the shadow's when it has one.
+    public var modules: [String]
+    /// `deploy`, or `rollback to N`.
+    public var origin: String
+}
+
+/// Stores deployments and applies manifests: validate, resolve bundles, store a new
+/// deployment version, and stage the new desired state of every device (or start
+/// the version's staged rollout), all in one transaction.
 public struct DeploymentStore: Sendable {
     public let workspace: Workspace
 
@@ -23,70 +42,132 @@ public struct DeploymentStore: Sendable {
         self.workspace = workspace
     }
 
-    /// Deploys the manifest in `file` (creating or replacing the deployment of its name).
+    /// Deploys the manifest in `file` as the next version of the deployment of its name.
     public func deploy(fileAt file: String, now: Date = Date()) throws -> RolloutChange {
         try deploy(ManifestParser.parse(fileAt: file), now: now)
     }
 
     public func deploy(_ parsed: ParsedManifest, now: Date = Date()) throws -> RolloutChange {
         let manifest = parsed.manifest
-        let timestamp = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         return try workspace.database.write { db in
             var modules: [ResolvedDeployment.Module] = []
-            var moduleIds: [Int64] = []
             for (index, entry) in manifest.modules.enumerated() {
-                let reference = try VersionedName(parsingExact: entry.bundle)
-                let row: Row
-                do {
-                    row = try ModuleRegistry.row(of: reference, in: db)
-                } catch let error as RegistryError {
-                    throw parsed.error("modules[\(index)].bundle", "\(error)")
+                let live = try Self.packaged(entry.bundle, field: "modules[\(index)].bundle", parsed: parsed, db: db)
+                var shadow: ResolvedDeployment.Shadow?
+                if let spec = entry.shadow {
+                    let packaged = try Self.packaged(spec.bundle, field: "modules[\(index)].shadow.bundle", parsed: parsed, db: db)
+                    guard packaged.kind == .pythonScoring, live.kind == .pythonScoring else {
+                        throw parsed.error(
+                            "modules[\(index)].shadow", "only python-scoring modules take a shadow; \(entry.bundle) is \(live.kind.rawValue), \(spec.bundle) is \(packaged.kind.rawValue)")
+                    }
+                    shadow = ResolvedDeployment.Shadow(
+                        bundle: spec.bundle, digest: packaged.digest, size: packaged.size, models: packaged.models,
+                        sampleRate: spec.sampleRate, workers: spec.workers)
                 }
-                let packaged = try ModuleRegistry.module(row)
-                moduleIds.append(row["id"])
                 modules.append(ResolvedDeployment.Module(
-                    name: entry.name, bundle: entry.bundle, kind: packaged.kind, digest: packaged.digest,
-                    size: packaged.size, desiredStatus: entry.desiredStatus, restartPolicy: entry.restartPolicy,
-                    startupOrder: entry.startupOrder, workers: entry.workers, env: entry.env, telemetry: entry.telemetry))
+                    name: entry.name, bundle: entry.bundle, kind: live.kind, digest: live.digest,
+                    size: live.size, desiredStatus: entry.desiredStatus, restartPolicy: entry.restartPolicy,
+                    startupOrder: entry.startupOrder, workers: entry.workers, env: entry.env, telemetry: entry.telemetry,
+                    models: live.models, shadow: shadow))
             }
-            let existing = try Row.fetchOne(
-                db, sql: "SELECT id, createdAt FROM deployment WHERE name = ?", arguments: [manifest.name])
-            let createdAt: Date = existing?["createdAt"] ?? timestamp
-            if let id: Int64 = existing?["id"] {
-                try db.execute(sql: "DELETE FROM deployment WHERE id = ?", arguments: [id])
-            }
-            var resolved = ResolvedDeployment(
+            let timestamp = Self.seconds(now)
+            let definition = ResolvedDeployment(
                 name: manifest.name, priority: manifest.priority, target: manifest.target, modules: modules,
-                sequence: 0, createdAt: createdAt, updatedAt: timestamp)
-            try db.execute(
-                sql: """
-                    INSERT INTO deployment (name, priority, target, definition, createdAt, updatedAt)
-                    VALUES (?, ?, ?, '', ?, ?)
-                    """,
-                arguments: [manifest.name, manifest.priority, manifest.target, createdAt, timestamp])
-            let id = db.lastInsertedRowID
-            resolved.sequence = id
-            try db.execute(
-                sql: "UPDATE deployment SET definition = ? WHERE id = ?",
-                arguments: [String(decoding: try FleetJSON.encode(resolved), as: UTF8.self), id])
-            for moduleId in Set(moduleIds) {
-                try db.execute(
-                    sql: "INSERT INTO deploymentModule (deploymentId, moduleId) VALUES (?, ?)", arguments: [id, moduleId])
-            }
-            let target = try TargetExpression(parsing: manifest.target)
-            let targeted = try Self.deviceTags(db).filter { target.matches($0.value) }.count
-            let warnings = targeted == 0
-                ? ["deployment '\(manifest.name)': target '\(manifest.target)' matches no registered device"] : []
-            return RolloutChange(
-                changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: warnings)
+                rollout: manifest.rollout, sequence: 0, createdAt: timestamp, updatedAt: timestamp)
+            return try install(
+                definition, manifest: parsed.text, origin: "deploy", policy: manifest.rollout, db: db, now: now)
         }
     }
 
-    /// Deletes a deployment; the devices it contributed to get a new desired state.
+    /// Makes a new version with the content of `version` (default: the one before the
+    /// latest) and publishes it to every targeted device at once, or with `staged`
+    /// through that version's waves. It is the way out of a halted rollout.
+    public func rollback(name: String, to version: Int? = nil, staged: Bool = false, now: Date = Date()) throws -> RolloutChange {
+        try workspace.database.write { db in
+            let versions = try Self.versions(of: name, db: db)
+            guard let latest = versions.last else { throw DeploymentError.unknownDeployment(name) }
+            let wanted = version ?? latest.version - 1
+            guard let source = versions.first(where: { $0.version == wanted }) else {
+                throw DeploymentError.unknownVersion(
+                    name, wanted, known: versions.map(\.version), hint: version == nil ? "it has only version \(latest.version); there is nothing to roll back to" : nil)
+            }
+            var definition = source.definition
+            definition.updatedAt = Self.seconds(now)
+            if staged, definition.rollout == nil {
+                throw DeploymentError.noWaves(name, wanted)
+            }
+            return try install(
+                definition, manifest: source.manifest, origin: "rollback to \(wanted)",
+                policy: staged ? definition.rollout : nil, db: db, now: now)
+        }
+    }
+
+    /// Stores `definition` as the next version of its deployment, ends the rollout it
+    /// replaces, and either puts every targeted device on it or starts its rollout.
+    private func install(
+        _ definition: ResolvedDeployment, manifest: String, origin: String, policy: RolloutPolicy?, db: Database, now: Date
+    ) throws -> RolloutChange {
+        var resolved = definition
+        let name = resolved.name
+        let existing = try Row.fetchOne(
+            db, sql: "SELECT id, createdAt, stableVersion, stablePromoted FROM deployment WHERE name = ?", arguments: [name])
+        let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM deploymentVersion WHERE deployment = ?", arguments: [name]) ?? 0
+        resolved.version = latest + 1
+        resolved.createdAt = existing?["createdAt"] ?? Self.seconds(now)
+        let previous: (version: Int?, promoted: Bool) = (existing?["stableVersion"], existing?["stablePromoted"] ?? false)
+        if let id: Int64 = existing?["id"] {
+            try db.execute(sql: "DELETE FROM deployment WHERE id = ?", arguments: [id])
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO deployment (name, priority, target, definition, createdAt, updatedAt, version, stableVersion, stablePromoted)
+                VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                name, resolved.priority, resolved.target, resolved.createdAt, resolved.updatedAt, resolved.version,
+                policy == nil ? resolved.version : previous.version, policy == nil ? false : previous.promoted,
+            ])
+        resolved.sequence = db.lastInsertedRowID
+        let text = String(decoding: try FleetJSON.encode(resolved), as: UTF8.self)
+        try db.execute(sql: "UPDATE deployment SET definition = ? WHERE id = ?", arguments: [text, resolved.sequence])
+        try db.execute(
+            sql: """
+                INSERT INTO deploymentVersion (deployment, version, manifest, definition, origin, createdAt)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [name, resolved.version, manifest, text, origin, Self.seconds(now)])
+        try RolloutStore.supersede(deployment: name, by: resolved.version, db: db, now: now)
+        try db.execute(sql: "DELETE FROM deploymentAssignment WHERE deployment = ?", arguments: [name])
+
+        let target = try TargetExpression(parsing: resolved.target)
+        let tags = try Self.deviceTags(db)
+        let targeted = tags.filter { target.matches($0.value) }.map(\.key)
+        let warnings = targeted.isEmpty
+            ? ["deployment '\(name)': target '\(resolved.target)' matches no registered device"] : []
+        var rollout: Rollout?
+        if let policy {
+            let previousDefinition = try previous.version.map { try Self.version($0, of: name, db: db).definition }
+            rollout = try RolloutStore.start(
+                resolved, policy: policy, previous: previous.version.map { ($0, previous.promoted) },
+                previousDefinition: previousDefinition, targeted: targeted, tags: tags, db: db, now: now)
+        }
+        try Self.recordModuleUse(of: name, sequence: resolved.sequence, db: db)
+        var changed = try DesiredStateStager.stage(db, workspace: workspace, now: now)
+        if let started = rollout {
+            rollout = try RolloutStore.load(id: started.id, db: db)
+        }
+        changed.sort()
+        return RolloutChange(changedDevices: changed, warnings: warnings, version: resolved.version, rollout: rollout)
+    }
+
+    /// Deletes a deployment; the devices it contributed to get a new desired state. Its
+    /// history stays, so a deployment of the same name later continues its versions.
     public func delete(name: String, now: Date = Date()) throws -> RolloutChange {
         try workspace.database.write { db in
             try db.execute(sql: "DELETE FROM deployment WHERE name = ?", arguments: [name])
             guard db.changesCount > 0 else { throw DeploymentError.unknownDeployment(name) }
+            try RolloutStore.supersede(deployment: name, by: nil, db: db, now: now)
+            try db.execute(sql: "DELETE FROM deploymentAssignment WHERE deployment = ?", arguments: [name])
             return RolloutChange(
                 changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
         }
@@ -100,6 +181,7 @@ public struct DeploymentStore: Sendable {
         }
     }
 
+    /// The latest version of every deployment.
     public func list() throws -> [ResolvedDeployment] {
         try workspace.database.read { db in try Self.all(db) }
     }
@@ -111,6 +193,22 @@ public struct DeploymentStore: Sendable {
         return deployment
     }
 
+    /// Every version of a deployment, oldest first.
+    public func history(name: String) throws -> [DeploymentVersion] {
+        try workspace.database.read { db in
+            let versions = try Self.versions(of: name, db: db)
+            guard !versions.isEmpty else { throw DeploymentError.unknownDeployment(name) }
+            return versions.map { stored in
+                DeploymentVersion(
+                    version: stored.version, createdAt: stored.createdAt, manifest: stored.manifest,
+                    modules: stored.definition.modules.map { module in
+                        module.label + (module.shadow.map { " shadow \($0.label)" } ?? "")
+                    },
+                    origin: stored.origin)
+            }
+        }
+    }
+
     /// The devices a deployment's target currently matches.
     public func targetedDevices(of deployment: ResolvedDeployment) throws -> [String] {
         let target = try TargetExpression(parsing: deployment.target)
@@ -119,10 +217,39 @@ public struct DeploymentStore: Sendable {
         }
     }
 
+    /// The latest version of every deployment, by name.
     static func all(_ db: Database) throws -> [ResolvedDeployment] {
         try String.fetchAll(db, sql: "SELECT definition FROM deployment ORDER BY name").map {
             try FleetJSON.decode(ResolvedDeployment.self, from: Data($0.utf8))
         }
+    }
+
+    struct StoredVersion {
+        var version: Int
+        var createdAt: Date
+        var manifest: String
+        var origin: String
+        var definition: ResolvedDeployment
+    }
+
+    static func versions(of name: String, db: Database) throws -> [StoredVersion] {
+        try Row.fetchAll(
+            db, sql: "SELECT * FROM deploymentVersion WHERE deployment = ? ORDER BY version", arguments: [name]
+        ).map(storedVersion)
+    }
+
+    static func version(_ version: Int, of name: String, db: Database) throws -> StoredVersion {
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT * FROM deploymentVersion WHERE deployment = ? AND version = ?", arguments: [name, version])
+        else { throw DeploymentError.unknownVersion(name, version, known: [], hint: nil) }
+        return try storedVersion(row)
+    }
+
+    private static func storedVersion(_ row: Row) throws -> StoredVersion {
+        let text: String = row["definition"]
+        return StoredVersion(
+            version: row["version"], createdAt: row["createdAt"], manifest: row["manifest"], origin: row["origin"],
+            definition: try FleetJSON.decode(ResolvedDeployment.self, from: Data(text.utf8)))
     }
 
     static func deviceTags(_ db: Database) throws -> [String: [String: String]] {
@@ -133,16 +260,82 @@ public struct DeploymentStore: Sendable {
         }
         return tags
     }
+
+    /// Records which packaged modules the deployment's versions in use need (the
+    /// latest, the stable one and any a rollout assigned), so none can be deleted.
+    static func recordModuleUse(of name: String, sequence: Int64, db: Database) throws {
+        let used = try Int.fetchAll(
+            db,
+            sql: """
+                SELECT version FROM deployment WHERE name = ?1
+                UNION SELECT stableVersion FROM deployment WHERE name = ?1 AND stableVersion IS NOT NULL
+                UNION SELECT DISTINCT version FROM deploymentAssignment WHERE deployment = ?1
+                """,
+            arguments: [name])
+        var digests: Set<String> = []
+        for version in used {
+            for module in try Self.version(version, of: name, db: db).definition.modules {
+                digests.insert(module.digest.description)
+                if let shadow = module.shadow { digests.insert(shadow.digest.description) }
+            }
+        }
+        try db.execute(sql: "DELETE FROM deploymentModule WHERE deploymentId = ?", arguments: [sequence])
+        for digest in digests.sorted() {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO deploymentModule (deploymentId, moduleId) SELECT ?, id FROM module WHERE digest = ?",
+                arguments: [sequence, digest])
+        }
+    }
+
+    private struct Packaged {
+        var kind: ModuleKind
+        var digest: ContentDigest
+        var size: Int
+        var models: [String]
+    }
+
+    private static func packaged(_ reference: String, field: String, parsed: ParsedManifest, db: Database) throws -> Packaged {
+        let row: Row
+        do {
+            row = try ModuleRegistry.row(of: VersionedName(parsingExact: reference), in: db)
+        } catch let error as RegistryError {
+            throw parsed.error(field, "\(error)")
+        }
+        let module = try ModuleRegistry.module(row)
+        var models: [String] = []
+        for model in module.manifest.models where !models.contains("\(model.name):\(model.version)") {
+            models.append("\(model.name):\(model.version)")
+        }
+        return Packaged(kind: module.kind, digest: module.digest, size: module.size, models: models)
+    }
+
+    static func seconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+    }
 }
 
 /// Why a deployment command was refused.
 public enum DeploymentError: Error, Equatable, CustomStringConvertible {
     case unknownDeployment(String)
+    case unknownVersion(String, Int, known: [Int], hint: String?)
+    case noWaves(String, Int)
+    case noRollout(String)
+    case rolloutNotOpen(String, Rollout.State, command: String)
 
     public var description: String {
         switch self {
         case .unknownDeployment(let name):
             "no deployment '\(name)'; `fleethub deployment list` shows the active deployments"
+        case .unknownVersion(let name, let version, let known, let hint):
+            "deployment '\(name)' has no version \(version)"
+                + (hint.map { ": \($0)" } ?? (known.isEmpty ? "" : "; its versions are \(known.map(String.init).joined(separator: ", "))"))
+                + " (`fleethub deployment history \(name)`)"
+        case .noWaves(let name, let version):
+            "version \(version) of deployment '\(name)' has no rollout: section, so --staged has no waves to use; roll back without --staged"
+        case .noRollout(let name):
+            "deployment '\(name)' has never had a staged rollout (its manifest has no rollout: section)"
+        case .rolloutNotOpen(let name, let state, let command):
+            "the rollout of '\(name)' is \(state.rawValue); `rollout \(command)` needs a running, soaking or paused rollout"
         }
     }
 }

@@ -29,7 +29,7 @@ public enum DesiredStateComposer {
                 winners[module.name] = (deployment, module)
             }
         }
-        let modules = winners.values.map { $0.module.spec(bundleURL: bundleURL($0.module.digest)) }
+        let modules = winners.values.map { $0.module.spec(bundleURL: bundleURL) }
             .sorted { ($0.startupOrder, $0.name) < ($1.startupOrder, $1.name) }
         let contributors = Set(winners.values.map { DeploymentReference(name: $0.deployment.name, priority: $0.deployment.priority) })
             .sorted { ($0.priority, $1.name) > ($1.priority, $0.name) }

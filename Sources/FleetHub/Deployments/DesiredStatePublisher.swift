@@ -24,12 +24,7 @@ public struct DesiredStatePublisher: Sendable {
     /// Publishes all pending states and returns the devices published.
     @discardableResult
     public func publishPending() async throws -> [String] {
-        let rows = try workspace.database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT deviceId, revision, envelope FROM desiredState WHERE publishedRevision < revision ORDER BY deviceId")
-        }
-        guard !rows.isEmpty else { return [] }
+        guard try !pending().isEmpty else { return [] }
         let config = try workspace.config()
         var configuration = try workspace.brokerConnection(
             clientId: "fleethub-\(UUID().uuidString.prefix(8))", logger: Logger(label: "fleethub.publish"))
@@ -39,27 +34,65 @@ public struct DesiredStatePublisher: Sendable {
         do {
             try await client.connect()
         } catch {
-            throw PublishError.brokerUnavailable(config.broker, reason: "\(error)", pending: rows.count)
+            throw PublishError.brokerUnavailable(config.broker, reason: "\(error)", pending: try pending().count)
         }
         defer { client.disconnect() }
-        var published: [String] = []
-        for row in rows {
-            let deviceId: String = row["deviceId"]
-            let revision: Int = row["revision"]
-            let envelope: Data = row["envelope"]
-            do {
-                try await client.publish(Topics.desired(deviceId), payload: envelope, qos: .atLeastOnce, retain: true)
-            } catch {
-                throw PublishError.brokerUnavailable(config.broker, reason: "\(error)", pending: rows.count - published.count)
+        return try await publishPending(using: client)
+    }
+
+    /// How many publishes wait for their PUBACK at once: a wave of a thousand devices
+    /// goes out in one round trip per this many, not one per device.
+    public static let publishesInFlight = 64
+
+    /// Publishes all pending states over `client`, which is connected (or reconnecting).
+    @discardableResult
+    public func publishPending(using client: MQTTClient) async throws -> [String] {
+        let rows = try workspace.database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT deviceId, revision, envelope FROM desiredState WHERE publishedRevision < revision ORDER BY deviceId")
+        }
+        guard !rows.isEmpty else { return [] }
+        let broker = try workspace.config().broker
+        let states = rows.map { row in (deviceId: row["deviceId"] as String, revision: row["revision"] as Int, envelope: row["envelope"] as Data) }
+        var published: [(deviceId: String, revision: Int)] = []
+        var failure: (any Error)?
+        await withTaskGroup(of: (String, Int, (any Error)?).self) { group in
+            var next = states.makeIterator()
+            func add() -> Bool {
+                guard let state = next.next() else { return false }
+                group.addTask {
+                    do {
+                        try await client.publish(Topics.desired(state.deviceId), payload: state.envelope, qos: .atLeastOnce, retain: true)
+                        return (state.deviceId, state.revision, nil)
+                    } catch {
+                        return (state.deviceId, state.revision, error)
+                    }
+                }
+                return true
             }
-            try await workspace.database.write { db in
+            for _ in 0..<Self.publishesInFlight where !add() { break }
+            while let (deviceId, revision, error) = await group.next() {
+                if let error {
+                    failure = failure ?? error
+                } else {
+                    published.append((deviceId, revision))
+                }
+                if failure == nil { _ = add() }
+            }
+        }
+        let acknowledged = published
+        try await workspace.database.write { db in
+            for state in acknowledged {
                 try db.execute(
                     sql: "UPDATE desiredState SET publishedRevision = ? WHERE deviceId = ? AND publishedRevision < ?",
-                    arguments: [revision, deviceId, revision])
+                    arguments: [state.revision, state.deviceId, state.revision])
             }
-            published.append(deviceId)
         }
-        return published
+        if let failure {
+            throw PublishError.brokerUnavailable(broker, reason: "\(failure)", pending: states.count - published.count)
+        }
+        return published.map(\.deviceId).sorted()
     }
 }
 

@@ -11,7 +11,7 @@ enum DesiredStateStager {
     /// Returns the ids of the devices that got a new revision.
     static func stage(_ db: Database, workspace: Workspace, now: Date = Date()) throws -> [String] {
         let config = try workspace.config()
-        let deployments = try DeploymentStore.all(db)
+        let layers = try DeploymentLayers(db)
         let tagsByDevice = try DeploymentStore.deviceTags(db)
         var previous: [String: (revision: Int, content: String)] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT deviceId, revision, content FROM desiredState") {
@@ -22,7 +22,8 @@ enum DesiredStateStager {
         for deviceId in Set(tagsByDevice.keys).union(previous.keys).sorted() {
             let content: DesiredContent
             if let tags = tagsByDevice[deviceId] {
-                content = DesiredStateComposer.compose(tags: tags, deployments: deployments, bundleURL: config.bundleURL)
+                content = DesiredStateComposer.compose(
+                    tags: tags, deployments: layers.deployments(for: deviceId), bundleURL: config.bundleURL)
             } else {
                 content = DesiredContent(deployments: [], modules: [])
             }
@@ -43,6 +44,52 @@ enum DesiredStateStager {
                 arguments: [deviceId, revision, text, envelope])
             changed.append(deviceId)
         }
+        // An assignment is matched with reports from the first revision that carries it.
+        try db.execute(
+            sql: """
+                UPDATE deploymentAssignment SET revision = COALESCE(
+                    (SELECT revision FROM desiredState WHERE desiredState.deviceId = deploymentAssignment.deviceId), 0)
+                WHERE revision = 0
+                """)
         return changed
+    }
+}
+
+/// Which version of each deployment applies to each device: the one a rollout
+/// assigned it, else the deployment's stable version (none while a first rollout
+/// has not completed).
+struct DeploymentLayers {
+    private var latest: [ResolvedDeployment]
+    private var stable: [String: (version: Int, promoted: Bool)] = [:]
+    private var assignments: [String: [String: (version: Int, promoted: Bool)]] = [:]
+    private var versions: [String: [Int: ResolvedDeployment]] = [:]
+
+    init(_ db: Database) throws {
+        latest = try DeploymentStore.all(db)
+        for row in try Row.fetchAll(db, sql: "SELECT name, stableVersion, stablePromoted FROM deployment WHERE stableVersion IS NOT NULL") {
+            stable[row["name"]] = (row["stableVersion"], row["stablePromoted"])
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT deployment, deviceId, version, promoted FROM deploymentAssignment") {
+            assignments[row["deployment"], default: [:]][row["deviceId"]] = (row["version"], row["promoted"])
+        }
+        for deployment in latest {
+            var wanted = Set(assignments[deployment.name]?.values.map(\.version) ?? [])
+            if let version = stable[deployment.name]?.version { wanted.insert(version) }
+            for version in wanted {
+                var definition = try DeploymentStore.version(version, of: deployment.name, db: db).definition
+                // Versions of one deployment keep its place in the layering order.
+                definition.sequence = deployment.sequence
+                versions[deployment.name, default: [:]][version] = definition
+            }
+        }
+    }
+
+    func deployments(for deviceId: String) -> [ResolvedDeployment] {
+        latest.compactMap { deployment in
+            guard let choice = assignments[deployment.name]?[deviceId] ?? stable[deployment.name],
+                let definition = versions[deployment.name]?[choice.version]
+            else { return nil }
+            return choice.promoted ? definition.promoted : definition
+        }
     }
 }

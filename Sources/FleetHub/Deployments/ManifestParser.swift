@@ -5,10 +5,14 @@ import Yams
 /// Reads deployment manifests from YAML, field by field, so that every error names
 /// the file, the line and the field, and unknown fields are refused rather than ignored.
 public enum ManifestParser {
-    static let topFields: Set<String> = ["name", "priority", "target", "modules"]
+    static let topFields: Set<String> = ["name", "priority", "target", "modules", "rollout"]
     static let moduleFields: Set<String> = [
-        "name", "bundle", "desiredStatus", "restartPolicy", "startupOrder", "workers", "env", "telemetry",
+        "name", "bundle", "desiredStatus", "restartPolicy", "startupOrder", "workers", "env", "telemetry", "shadow",
     ]
+    static let shadowFields: Set<String> = ["bundle", "sampleRate", "workers"]
+    static let rolloutFields: Set<String> = ["waves", "canaryFirst", "soakSeconds", "abort", "onAbort", "promoteWhen"]
+    static let abortFields: Set<String> = ["failedPercent", "minDevices", "errorRateFactor", "p99Factor", "timeoutSeconds"]
+    static let promoteFields: Set<String> = ["shadowAgreement", "minSamples"]
     static let telemetryFields: Set<String> = ["sampleRate", "collectInputs", "collectOutputs"]
 
     public static func parse(fileAt path: String) throws -> ParsedManifest {
@@ -59,8 +63,14 @@ public enum ManifestParser {
             }
             modules.append(module)
         }
-        let manifest = DeploymentManifest(name: name, priority: priority, target: target, modules: modules)
-        return ParsedManifest(manifest: manifest, file: file, lines: reader.lines)
+        let rollout = try top["rollout"].map { try reader.rollout($0, field: "rollout") }
+        if let gate = rollout?.promoteWhen, !modules.contains(where: { $0.shadow != nil }) {
+            throw reader.error(
+                "rollout.promoteWhen", top["rollout"]?.mapping?["promoteWhen"],
+                "promotes shadows, but no module names a shadow: add `shadow: {bundle: NAME:VERSION, sampleRate: 0.25}` to a module (or remove promoteWhen \(gate.shadowAgreement))")
+        }
+        let manifest = DeploymentManifest(name: name, priority: priority, target: target, modules: modules, rollout: rollout)
+        return ParsedManifest(manifest: manifest, file: file, text: text, lines: reader.lines)
     }
 }
 
@@ -150,7 +160,114 @@ struct NodeReader {
             startupOrder: try int(fields, "startupOrder", field: "\(prefix).startupOrder", default: 0),
             workers: workers,
             env: try env(fields["env"], field: "\(prefix).env"),
-            telemetry: try telemetry(fields["telemetry"], field: "\(prefix).telemetry"))
+            telemetry: try telemetry(fields["telemetry"], field: "\(prefix).telemetry"),
+            shadow: try fields["shadow"].map { try shadow($0, field: "\(prefix).shadow", live: bundle) })
+    }
+
+    mutating func shadow(_ node: Node, field: String, live: String) throws -> DeploymentManifest.Shadow {
+        let fields = try mapping(node, field: field, allowed: ManifestParser.shadowFields)
+        let bundle = try string(fields, "bundle", field: "\(field).bundle")
+        guard (try? VersionedName(parsingExact: bundle)) != nil else {
+            throw error("\(field).bundle", fields["bundle"], "'\(bundle)' is not a packaged module reference name:version (e.g. iris-scorer:2)")
+        }
+        guard bundle != live else {
+            throw error("\(field).bundle", fields["bundle"], "the shadow is the live bundle \(live); name the version to evaluate")
+        }
+        guard let rate = try number(fields, "sampleRate", field: "\(field).sampleRate"), (0...1).contains(rate), rate > 0 else {
+            throw error("\(field).sampleRate", fields["sampleRate"], "expected a number above 0 and at most 1 (the share of requests mirrored)")
+        }
+        let workers = try int(fields, "workers", field: "\(field).workers", default: 1)
+        guard workers >= 1 else { throw error("\(field).workers", fields["workers"], "must be at least 1") }
+        return DeploymentManifest.Shadow(bundle: bundle, sampleRate: rate, workers: workers)
+    }
+
+    /// A number, or nil when the key is absent.
+    mutating func number(_ mapping: Node.Mapping, _ key: String, field: String) throws -> Double? {
+        guard let node = try scalar(mapping, key, field: field) else { return nil }
+        guard let value = node.float else { throw error(field, node, "expected a number, found '\(node.scalar?.string ?? "")'") }
+        return value
+    }
+
+    mutating func rollout(_ node: Node, field: String) throws -> RolloutPolicy {
+        let fields = try mapping(node, field: field, allowed: ManifestParser.rolloutFields)
+        guard let wavesNode = fields["waves"] else {
+            throw error("\(field).waves", node, "missing; list the waves, e.g. waves: [1, 10%, 50%, 100%]")
+        }
+        lines["\(field).waves"] = wavesNode.mark?.line
+        guard let sequence = wavesNode.sequence, !sequence.isEmpty else {
+            throw error("\(field).waves", wavesNode, "expected a non-empty list of device counts or percentages, e.g. [1, 10%, 50%, 100%]")
+        }
+        var waves: [WaveSize] = []
+        for (index, item) in sequence.enumerated() {
+            let text = item.scalar?.string ?? ""
+            guard let wave = WaveSize(parsing: text) else {
+                throw error("\(field).waves[\(index)]", item, "'\(text)' is not a wave size: a device count (1 or more) or a percentage (above 0% up to 100%)")
+            }
+            if let previous = waves.last(where: { Self.sameUnit($0, wave) }), wave.count(of: 1_000_000) <= previous.count(of: 1_000_000) {
+                throw error("\(field).waves[\(index)]", item, "waves must grow: \(wave) does not follow \(previous) (each wave is the total reached so far)")
+            }
+            waves.append(wave)
+        }
+        let canary: String? = try fields["canaryFirst"].map { _ in
+            let text = try string(fields, "canaryFirst", field: "\(field).canaryFirst")
+            do {
+                _ = try TargetExpression(parsing: text)
+            } catch {
+                throw self.error("\(field).canaryFirst", fields["canaryFirst"], "\(error)")
+            }
+            return text
+        }
+        let soak = try int(fields, "soakSeconds", field: "\(field).soakSeconds", default: 60)
+        guard soak >= 0 else { throw error("\(field).soakSeconds", fields["soakSeconds"], "must be 0 or more seconds") }
+        let promote = try fields["promoteWhen"].map { try promotion($0, field: "\(field).promoteWhen") }
+        return RolloutPolicy(
+            waves: waves, canaryFirst: canary, soakSeconds: soak,
+            abort: try fields["abort"].map { try abortCriteria($0, field: "\(field).abort") } ?? AbortCriteria(),
+            onAbort: try choice(fields, "onAbort", field: "\(field).onAbort", default: .halt),
+            promoteWhen: promote)
+    }
+
+    private static func sameUnit(_ a: WaveSize, _ b: WaveSize) -> Bool {
+        switch (a, b) {
+        case (.devices, .devices), (.percent, .percent): true
+        default: false
+        }
+    }
+
+    mutating func abortCriteria(_ node: Node, field: String) throws -> AbortCriteria {
+        let fields = try mapping(node, field: field, allowed: ManifestParser.abortFields)
+        var criteria = AbortCriteria()
+        if let percent = try number(fields, "failedPercent", field: "\(field).failedPercent") {
+            guard (0..<100).contains(percent) else {
+                throw error("\(field).failedPercent", fields["failedPercent"], "expected a percentage from 0 to below 100, found \(percent)")
+            }
+            criteria.failedPercent = percent
+        }
+        criteria.minDevices = try int(fields, "minDevices", field: "\(field).minDevices", default: 1)
+        guard criteria.minDevices >= 1 else { throw error("\(field).minDevices", fields["minDevices"], "must be at least 1") }
+        for (key, path) in [("errorRateFactor", \AbortCriteria.errorRateFactor), ("p99Factor", \AbortCriteria.p99Factor)] {
+            guard let factor = try number(fields, key, field: "\(field).\(key)") else { continue }
+            guard factor >= 1 else {
+                throw error("\(field).\(key)", fields[key], "expected a factor of 1 or more (how many times worse than the previous version), found \(factor)")
+            }
+            criteria[keyPath: path] = factor
+        }
+        criteria.timeoutSeconds = try int(fields, "timeoutSeconds", field: "\(field).timeoutSeconds", default: 300)
+        guard criteria.timeoutSeconds >= 1 else {
+            throw error("\(field).timeoutSeconds", fields["timeoutSeconds"], "must be at least 1 second")
+        }
+        return criteria
+    }
+
+    mutating func promotion(_ node: Node, field: String) throws -> PromotionGate {
+        let fields = try mapping(node, field: field, allowed: ManifestParser.promoteFields)
+        let text = try string(fields, "shadowAgreement", field: "\(field).shadowAgreement")
+        guard let comparison = Comparison(parsing: text), (0...1).contains(comparison.value) else {
+            throw error("\(field).shadowAgreement", fields["shadowAgreement"], "'\(text)' is not a comparison with a share from 0 to 1, e.g. \">= 0.98\"")
+        }
+        let samples = try int(fields, "minSamples", field: "\(field).minSamples", default: 100)
+        guard samples >= 1 else { throw error("\(field).minSamples", fields["minSamples"], "must be at least 1") }
+        return PromotionGate(shadowAgreement: comparison, minSamples: samples)
     }
 
     mutating func env(_ node: Node?, field: String) throws -> [String: String] {

@@ -60,12 +60,19 @@ public struct FleetHealth: Sendable {
             HealthDerivation.summary(of: $0, stored: snapshot.stored[$0.id], now: now, policy: policy)
         }
         let rollouts = try rollouts(of: DeploymentStore(workspace: workspace).list(), snapshot: snapshot)
+        let staged = try RolloutStore(workspace: workspace, policy: policy).all()
         let alerts = HealthDerivation.alerts(
             summaries: summaries, reports: snapshot.reports, rollouts: rollouts, now: now, policy: policy)
+            + staged.filter { $0.state == .halted }.map { rollout in
+                HealthAlert(
+                    kind: .rolloutHalted, subject: rollout.deployment,
+                    message: "rollout of \(rollout.deployment) version \(rollout.version) halted at wave \(rollout.wave + 1) of \(rollout.waveSizes.count): \(rollout.reason ?? "no reason recorded"); `fleethub deployment rollback \(rollout.deployment)` or `fleethub rollout promote \(rollout.deployment)`")
+            }
         return FleetOverview(
             devices: summaries.count, online: summaries.filter { $0.connectivity == .online }.count,
             offline: summaries.filter { $0.connectivity == .offline }.count,
-            unknown: summaries.filter { $0.connectivity == .unknown }.count, alerts: alerts, rollouts: rollouts)
+            unknown: summaries.filter { $0.connectivity == .unknown }.count, alerts: alerts, rollouts: rollouts,
+            stagedRollouts: staged)
     }
 
     /// Messages refused so far, by reason.
@@ -106,7 +113,7 @@ public struct FleetHealth: Sendable {
         }
     }
 
-    private static func stored(_ db: Database, deviceId: String?) throws -> [String: StoredHealth] {
+    static func stored(_ db: Database, deviceId: String?) throws -> [String: StoredHealth] {
         let rows = try deviceId.map {
             try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth WHERE deviceId = ?", arguments: [$0])
         } ?? Row.fetchAll(db, sql: "SELECT * FROM deviceHealth")

@@ -83,6 +83,7 @@ public struct HealthAlert: Codable, Equatable, Sendable {
         case deviceOffline = "device-offline"
         case restartLoop = "restart-loop"
         case deploymentFailing = "deployment-failing"
+        case rolloutHalted = "rollout-halted"
     }
 
     public var kind: Kind
@@ -108,4 +109,6 @@ public struct FleetOverview: Codable, Equatable, Sendable {
     public var unknown: Int
     public var alerts: [HealthAlert]
     public var rollouts: [DeploymentRollout]
+    /// The latest staged rollout of each deployment that has one.
+    public var stagedRollouts: [Rollout]
 }

@@ -32,7 +32,7 @@ public enum HealthDerivation {
         {
             return (.offline, changed)
         }
-        let silentSince = stored.lastSeenAt.addingTimeInterval(policy.heartbeatTimeout)
+        let silentSince = stored.lastSeenAt.addingTimeInterval(policy.heartbeatTimeout(announced: stored.report?.reportIntervalSeconds))
         return silentSince < now ? (.offline, silentSince) : (.online, nil)
     }
 
@@ -55,11 +55,15 @@ public enum HealthDerivation {
         of deployment: ResolvedDeployment, desiredRevision: Int?, report: HealthReport?
     ) -> RolloutState {
         guard let report, let desiredRevision, report.desired.revision >= desiredRevision else { return .pending }
+        // A revision covers every deployment layered on the device: another one's
+        // failing module is not this deployment's failure.
+        let own = Set(deployment.modules.map(\.name))
+        let blamesThis = report.desired.modules.map { !own.isDisjoint(with: $0) } ?? true
         switch report.desired.status {
         case .applying: return .pending
-        case .failed: return .failed
-        case .rolledBack: return .rolledBack
-        case .applied:
+        case .failed where blamesThis: return .failed
+        case .rolledBack where blamesThis: return .rolledBack
+        case .applied, .failed, .rolledBack:
             let running = Set(report.modules.filter { $0.status == .running }.map(\.name))
             let shouldRun = deployment.modules.filter { $0.desiredStatus == .running }.map(\.name)
             return shouldRun.allSatisfy(running.contains) ? .applied : .moduleNotRunning

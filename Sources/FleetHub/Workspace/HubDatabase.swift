@@ -94,6 +94,7 @@ enum HubDatabase {
             }
         }
         HealthSchema.register(in: &migrator)
+        RolloutSchema.register(in: &migrator)
         return migrator
     }
 }
