@@ -44,7 +44,7 @@ final class HubFixture: Sendable {
 
     /// Parses and deploys manifest `text`.
     @discardableResult
-    func deploy(_ text: String, file: String = "manifest.yaml") throws -> RolloutChange {
-        try deployments.deploy(ManifestParser.parse(text, file: file))
+    func deploy(_ text: String, file: String = "manifest.yaml", now: Date = Date()) throws -> RolloutChange {
+        try deployments.deploy(ManifestParser.parse(text, file: file), now: now)
     }
 }

@@ -85,6 +85,12 @@ public struct InferenceFigures: Codable, Equatable, Sendable {
     /// The median over devices of each device's p99, in milliseconds; nil without requests.
     public var p99Ms: Double?
 
+    public init(requests: Int, errors: Int, p99Ms: Double?) {
+        self.requests = requests
+        self.errors = errors
+        self.p99Ms = p99Ms
+    }
+
     public var errorRate: Double? { requests > 0 ? Double(errors) / Double(requests) : nil }
 }
 

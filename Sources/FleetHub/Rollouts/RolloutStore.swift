@@ -1,4 +1,3 @@
-import Crypto
 import FleetCore
 import Foundation
 import GRDB
@@ -165,8 +164,7 @@ public struct RolloutStore: Sendable {
     /// Device order: those `first` selects, then the rest, each by a stable hash of the
     /// id, so the same fleet always gets the same waves.
     static func order(_ devices: [String], first: (String) -> Bool) -> [String] {
-        func key(_ id: String) -> String { SHA256.hash(data: Data(id.utf8)).map { String(format: "%02x", $0) }.joined() }
-        let keyed = devices.map { ($0, key($0)) }
+        let keyed = devices.map { ($0, ContentDigest(of: Data($0.utf8)).hex) }
         let sorted = keyed.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.map(\.0)
         return sorted.filter(first) + sorted.filter { !first($0) }
     }
