@@ -52,15 +52,16 @@ final class SimulatedDevice: Sendable {
     }
 
     /// Publishes one health report (QoS 1, retained): the latest desired state as its
-    /// modules' `FLEET_SIMULATOR_*` variables say it went (see `Outcome`), or one
-    /// module `scorer` before any desired state arrived.
+    /// modules' `FLEET_SIMULATOR_*` variables say it went (see `Behaviour`), or one
+    /// module `scorer` while no desired state with modules arrived. After
+    /// `startCrashLoop`, the first module crash-loops.
     func report(revision: Int) async throws {
         let looping = crashLooping.withLock { $0 }
         let uptime = Int(Date().timeIntervalSince(startedAt))
         let applied = state.withLock { $0 }
         var modules: [ModuleHealth]
         var desired = DesiredStateStatus(revision: revision, status: .applied)
-        if let applied, applied.revision == revision {
+        if let applied, applied.revision == revision, !applied.modules.isEmpty {
             modules = applied.modules.map { module in
                 let behaviour = Behaviour(module.spec.env)
                 let since = Int(Date().timeIntervalSince(applied.at))
@@ -77,6 +78,12 @@ final class SimulatedDevice: Sendable {
                             bundleDigest: shadow.bundle.digest, status: .running, samples: samples,
                             agreed: Int(Double(samples) * behaviour.shadowAgreement), p50Ms: 1, p99Ms: 2)
                     })
+            }
+            if looping {
+                modules[0].status = .backoff
+                modules[0].restarts = 99
+                modules[0].lastExitCode = 1
+                modules[0].lastError = "simulated crash"
             }
             let failing = applied.modules.filter { Behaviour($0.spec.env).outcome != .applied }
             if let worst = failing.first {
