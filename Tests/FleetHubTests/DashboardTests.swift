@@ -52,7 +52,7 @@ struct DashboardTests {
         ])
         defer { simulator.stop() }
         let health = FleetHealth(workspace: hub.workspace)
-        #expect(try await HealthFixture.eventually(timeout: .seconds(20)) {
+        #expect(try await eventually(timeout: .seconds(20)) {
             let overview = try health.overview()
             let reported = try health.devices().allSatisfy { $0.modulesTotal == 1 }
             return overview.online == 5 && reported && overview.alerts.contains { $0.kind == .restartLoop }

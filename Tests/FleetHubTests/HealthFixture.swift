@@ -47,14 +47,4 @@ enum HealthFixture {
         logger.logLevel = .critical
         return HealthIngestion(workspace: workspace, flushInterval: .milliseconds(50), logger: logger)
     }
-
-    /// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
-    static func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if try condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try condition()
-    }
 }

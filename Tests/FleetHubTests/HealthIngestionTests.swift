@@ -28,7 +28,7 @@ struct HealthIngestionTests {
         try await device.publish(Topics.reported("ghost"), payload: try FleetJSON.encode(HealthFixture.report("ghost")), qos: .atLeastOnce)
         try await device.publish(Topics.reported("gw-2"), payload: good, qos: .atLeastOnce)
 
-        #expect(try await HealthFixture.eventually {
+        #expect(try await eventually {
             try health.rejections().reduce(0) { $0 + $1.count } == 4 && health.device(id: "gw-1").report != nil
         })
         let rejected = Dictionary(uniqueKeysWithValues: try health.rejections().map { ($0.reason, $0.count) })
@@ -46,7 +46,7 @@ struct HealthIngestionTests {
         try ingestion.refreshRegisteredDevices()
         try await device.publish(Topics.reported("gw-3"), payload: try FleetJSON.encode(HealthFixture.report("gw-3")), qos: .atLeastOnce)
         try await device.publish(Topics.reported("gw-2"), payload: try FleetJSON.encode(HealthFixture.report("gw-2", revision: 2)), qos: .atLeastOnce)
-        #expect(try await HealthFixture.eventually {
+        #expect(try await eventually {
             try health.device(id: "gw-2").report?.desired.revision == 2 && health.device(id: "gw-3").report != nil
         })
         #expect(ingestion.counters.reports == 3)
@@ -80,7 +80,7 @@ struct HealthIngestionTests {
         let online = try await HealthFixture.client(broker)
         defer { online.disconnect() }
         try await online.publish(Topics.connection("gw-1"), payload: Data(#"{"online":true}"#.utf8), qos: .atLeastOnce, retain: true)
-        #expect(try await HealthFixture.eventually { try health.device(id: "gw-1").summary.connectivity == .online })
+        #expect(try await eventually { try health.device(id: "gw-1").summary.connectivity == .online })
 
         // mosquitto_sub plays the device: it connects with the offline last will, and is
         // killed once it is connected (it printed the retained online state).
@@ -92,9 +92,9 @@ struct HealthIngestionTests {
             "--will-topic", Topics.connection("gw-1"), "--will-payload", #"{"online":false}"#, "--will-qos", "1", "--will-retain",
         ], outputPath: output)
         defer { device.stop() }
-        #expect(try await HealthFixture.eventually { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("true") == true })
+        #expect(try await eventually { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("true") == true })
         device.signal(SIGKILL)
-        #expect(try await HealthFixture.eventually { try health.device(id: "gw-1").summary.connectivity == .offline })
+        #expect(try await eventually { try health.device(id: "gw-1").summary.connectivity == .offline })
         #expect(try health.device(id: "gw-1").summary.offlineSince != nil)
     }
 }

@@ -17,7 +17,7 @@ public final class RolloutController: Sendable {
 
     public init(
         workspace: Workspace, policy: HealthPolicy = HealthPolicy(), interval: Duration = .milliseconds(250),
-        reconnectGrace: Duration = .seconds(10), logger: Logger = Logger(label: "fleethub.rollout")
+        reconnectGrace: Duration = .seconds(5), logger: Logger = Logger(label: "fleethub.rollout")
     ) {
         self.workspace = workspace
         store = RolloutStore(workspace: workspace, policy: policy)
