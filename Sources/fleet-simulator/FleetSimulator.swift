@@ -24,6 +24,8 @@ struct FleetSimulator: AsyncParsableCommand {
     @Option(help: "After this many seconds, the first device's module starts crash-looping; its report time is printed.")
     var changeAfter: Double?
     @Option(help: "Where to write the JSON summary (default: stdout).") var summary: String?
+    @Flag(help: "Also write, per device, when each revision arrived and when the device first reported it.")
+    var perDevice = false
     @Option(help: "Stop early (and write the summary) once this file exists.") var stopFile: String?
 
     /// libmosquitto's network thread waits with select(), which cannot watch a file
@@ -89,7 +91,8 @@ struct FleetSimulator: AsyncParsableCommand {
         }
         let result = Summary(
             devices: devices, connectSeconds: connectSeconds, reportsPublished: counts.published.load(ordering: .relaxed),
-            reportFailures: counts.failed.load(ordering: .relaxed), revisions: Summary.revisions(of: fleet))
+            reportFailures: counts.failed.load(ordering: .relaxed), revisions: Summary.revisions(of: fleet),
+            perDevice: perDevice ? Summary.timings(of: fleet) : nil)
         for device in fleet { device.stop() }
         let data = try FleetJSON.prettyEncoder().encode(result)
         if let summary {
@@ -125,6 +128,23 @@ struct Summary: Codable {
     var reportsPublished: Int
     var reportFailures: Int
     var revisions: [String: Revision]
+    /// Per device and revision: when it arrived and when the device first reported it
+    /// (seconds since 1970), with `--per-device`.
+    var perDevice: [String: [String: Timing]]?
+
+    struct Timing: Codable {
+        var arrived: Double
+        var reported: Double?
+    }
+
+    static func timings(of fleet: [SimulatedDevice]) -> [String: [String: Timing]] {
+        Dictionary(uniqueKeysWithValues: fleet.map { device in
+            let reports = device.firstReports
+            return (device.id, Dictionary(uniqueKeysWithValues: device.arrivals.map { revision, at in
+                ("\(revision)", Timing(arrived: at.timeIntervalSince1970, reported: reports[revision]?.timeIntervalSince1970))
+            }))
+        })
+    }
 
     static func revisions(of fleet: [SimulatedDevice]) -> [String: Revision] {
         var result: [String: Revision] = [:]

@@ -11,6 +11,7 @@ final class SimulatedDevice: Sendable {
     private let client: MQTTClient
     private let startedAt = Date()
     private let received = Mutex<[Int: Date]>([:])
+    private let reported = Mutex<[Int: Date]>([:])
     private let crashLooping = Mutex(false)
     private let hubKey: HubPublicKey?
     private let reportInterval: Int
@@ -105,7 +106,12 @@ final class SimulatedDevice: Sendable {
             telemetry: TelemetryHealth(buffered: Int.random(in: 0...500), oldestAgeSeconds: 5, uploaded: 1000, dropped: 0),
             reportIntervalSeconds: reportInterval)
         try await client.publish(Topics.reported(id), payload: FleetJSON.encode(report), qos: .atLeastOnce, retain: true)
+        let sent = Date()
+        reported.withLock { if $0[revision] == nil { $0[revision] = sent } }
     }
+
+    /// When the device first reported each revision (after its PUBACK).
+    var firstReports: [Int: Date] { reported.withLock { $0 } }
 
     /// From now on, reports show the module crash-looping (the change the benchmark times).
     func startCrashLoop() { crashLooping.withLock { $0 = true } }
