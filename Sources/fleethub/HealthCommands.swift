@@ -16,10 +16,11 @@ struct DevicesCommand: ParsableCommand {
         let devices = try FleetHealth(workspace: workspace.open()).devices(now: now)
         if output.json { return try Output.json(devices) }
         Output.table(
-            ["DEVICE", "STATUS", "REVISION", "MODULES", "RESTARTS", "LAST SEEN"],
+            ["DEVICE", "STATUS", "REVISION", "MODULES", "RESTARTS", "LAST SEEN", "RUNNING"],
             devices.map { device in
                 [device.id, device.connectivity.rawValue, HealthOutput.revision(device), "\(device.modulesRunning)/\(device.modulesTotal)",
-                 "\(device.restarts)", device.lastSeen.map { HealthOutput.ago($0, now: now) } ?? "never"]
+                 "\(device.restarts)", device.lastSeen.map { HealthOutput.ago($0, now: now) } ?? "never",
+                 device.running.joined(separator: ", ")]
             })
     }
 }
@@ -64,10 +65,11 @@ extension DeploymentCommand {
             print("targeted: \(rollout.targeted)")
             print(RolloutState.allCases.map { "\($0.rawValue): \(rollout.count($0))" }.joined(separator: "  "))
             Output.table(
-                ["DEVICE", "STATE", "REVISION", "ERROR"],
+                ["DEVICE", "STATE", "REVISION", "RUNNING", "ERROR"],
                 rollout.devices.map { entry in
                     [entry.deviceId, entry.state.rawValue,
-                     "\(entry.reportedRevision.map(String.init) ?? "-")/\(entry.desiredRevision.map(String.init) ?? "-")", entry.error ?? ""]
+                     "\(entry.reportedRevision.map(String.init) ?? "-")/\(entry.desiredRevision.map(String.init) ?? "-")",
+                     entry.running.joined(separator: ", "), entry.error ?? ""]
                 })
         }
     }
@@ -91,9 +93,13 @@ enum HealthOutput {
         if let error = report.desired.error { Swift.print("revision error: \(error)") }
         Swift.print("runtime: \(report.runtimeVersion)  uptime: \(report.uptimeSeconds)s  cpu: \(report.system.cpuPercent)%")
         Swift.print("telemetry: \(report.telemetry.buffered) buffered, \(report.telemetry.uploaded) uploaded, \(report.telemetry.dropped) dropped")
-        for module in report.modules {
+        for (module, label) in zip(report.modules, summary.running) {
             let latency = module.inference.map { "  p50 \($0.p50Ms) ms p99 \($0.p99Ms) ms" } ?? ""
-            Swift.print("running module: \(module.name)  \(module.status.rawValue)  restarts \(module.restarts)\(module.lastError.map { "  error: \($0)" } ?? "")\(latency)")
+            Swift.print("running module: \(label)  \(module.status.rawValue)  restarts \(module.restarts)\(module.lastError.map { "  error: \($0)" } ?? "")\(latency)")
+            if let shadow = module.shadow {
+                Swift.print(
+                    "  shadow: \(shadow.bundleDigest)  \(shadow.status.rawValue)  \(shadow.samples) samples, agreement \(shadow.agreement.map { String(format: "%.4f", $0) } ?? "-"), \(shadow.errors) errors, p99 \(shadow.p99Ms) ms\(shadow.lastError.map { "  error: \($0)" } ?? "")")
+            }
         }
     }
 }

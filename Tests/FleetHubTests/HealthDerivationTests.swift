@@ -72,7 +72,7 @@ struct HealthDerivationTests {
         func summary(_ id: String, offlineFor: TimeInterval?) -> DeviceHealthSummary {
             DeviceHealthSummary(
                 id: id, tags: [:], connectivity: offlineFor == nil ? .online : .offline, modulesRunning: 1, modulesTotal: 1,
-                restarts: 0, lastSeen: now, offlineSince: offlineFor.map { now.addingTimeInterval(-$0) })
+                restarts: 0, lastSeen: now, offlineSince: offlineFor.map { now.addingTimeInterval(-$0) }, running: [])
         }
         let reports = [
             "loop": HealthFixture.report("loop", modules: [HealthFixture.module("iris", status: .backoff, restarts: 5, error: "exit 1")]),

@@ -153,6 +153,25 @@ struct RolloutServeTests {
         let received = fleet.delivered.digests.withLock { $0 }
         #expect(received.filter { $0.value.contains(v3) }.map(\.key) == [canary])
         #expect(try FleetHealth(workspace: fleet.hub.workspace).alerts().contains { $0.kind == .rolloutHalted })
+        if let browser = Fixtures.which("chromium") ?? (Fixtures.isCI ? "chromium" : nil) {
+            // As DashboardTests does: headless Chromium cannot answer the Basic challenge.
+            var access = try HTTPAccess.load(from: fleet.hub.workspace)
+            access.publicReads = true
+            try access.save(in: fleet.hub.workspace)
+            let page = try Fixtures.run(browser, [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000",
+                "--dump-dom", "http://127.0.0.1:\(fleet.port)/rollouts/iris-prod",
+            ])
+            #expect(page.contains(#"id="rollout-state">halted<"#))
+            #expect(page.contains("\(canary) rolled-back"))
+            #expect(page.contains("iris-scorer:3 (model iris:3)"))
+            let overview = try Fixtures.run(browser, [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000",
+                "--dump-dom", "http://127.0.0.1:\(fleet.port)/",
+            ])
+            #expect(overview.contains(#"data-kind="rollout-halted""#))
+            #expect(overview.contains(#"data-rollout="iris-prod""#))
+        }
 
         // Killed with SIGKILL in the middle of a rollout, the hub resumes from its wave.
         _ = try await fleet.deploy("iris-scorer:1", rollout: "rollout:\n  waves: [1, 2, 100%]\n  soakSeconds: 3")

@@ -4,7 +4,7 @@ import Hummingbird
 import Mustache
 
 /// The web dashboard of `fleethub serve`: server-rendered HTML (Mustache templates)
-/// at `/`, `/devices/{id}` and `/deployments/{name}`, which refreshes its `<main>`
+/// at `/`, `/devices/{id}`, `/deployments/{name}` and `/rollouts/{name}`, which refreshes its `<main>`
 /// from `?fragment=1` without a full reload; the same data as JSON under
 /// `/v1/health/…`; and Prometheus text at `/metrics`. Nothing is fetched from
 /// elsewhere: no external script, style or font.
@@ -40,8 +40,17 @@ public struct Dashboard: Sendable {
         router.get("/deployments/:name") { request, context in
             let name = try context.parameters.require("name")
             let deployment = try DeploymentStore(workspace: health.workspace).show(name: name)
-            let view = DashboardViews.deployment(deployment, rollout: try health.rollout(deployment: name))
+            let staged = try RolloutStore(workspace: health.workspace).all().first { $0.deployment == name }
+            let view = DashboardViews.deployment(deployment, rollout: try health.rollout(deployment: name), staged: staged)
             return try html(request, title: name, template: "deployment", view: view)
+        }
+        router.get("/rollouts/:name") { request, context in
+            let name = try context.parameters.require("name")
+            let status = try RolloutStore(workspace: health.workspace, policy: health.policy).status(deployment: name)
+            return try html(request, title: "rollout \(name)", template: "rollout", view: DashboardViews.rollout(status, now: Date()))
+        }
+        router.get("/v1/rollouts/:name") { _, context in
+            try JSONResponse.ok(RolloutStore(workspace: health.workspace, policy: health.policy).status(deployment: context.parameters.require("name")))
         }
         router.get("/v1/health/overview") { _, _ in try JSONResponse.ok(health.overview()) }
         router.get("/v1/health/devices") { _, _ in try JSONResponse.ok(health.devices()) }

@@ -4,7 +4,7 @@
 /// few seconds by fetching the same page with `?fragment=1`.
 enum DashboardTemplates {
     static let all: [String: String] = [
-        "page": page, "overview": overview, "device": device, "deployment": deployment,
+        "page": page, "overview": overview, "device": device, "deployment": deployment, "rollout": rollout,
     ]
 
     static let page = """
@@ -25,6 +25,7 @@ enum DashboardTemplates {
         th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e3e8ee;font-size:13px}
         th{background:#eef2f6}
         .online{color:#17803d;font-weight:600} .offline{color:#c2261d;font-weight:600} .unknown{color:#7a8594}
+        .rollout-completed,.ok-yes{color:#17803d;font-weight:600} .rollout-halted,.rollout-aborted,.ok-no{color:#c2261d;font-weight:600} .rollout-running,.rollout-soaking{color:#2f6fd6;font-weight:600}
         .pill{display:inline-block;padding:1px 8px;border-radius:10px;background:#e3e8ee;font-size:12px;margin-right:4px}
         .alert{background:#fff4f2;border-left:4px solid #c2261d;padding:6px 10px;margin:4px 0;font-size:13px}
         .ok{background:#effaf2;border-left:4px solid #17803d;padding:6px 10px;font-size:13px}
@@ -67,6 +68,10 @@ enum DashboardTemplates {
         <table id="deployments"><tr><th>deployment</th><th>targeted</th><th>rollout</th><th>applied</th><th>pending</th><th>failed</th><th>rolled back</th><th>module not running</th></tr>
         {{#rollouts}}<tr><td><a href="/deployments/{{name}}">{{name}}</a></td><td>{{targeted}}</td><td>{{> bar}}</td><td>{{applied}}</td><td>{{pending}}</td><td>{{failed}}</td><td>{{rolledBack}}</td><td>{{moduleNotRunning}}</td></tr>{{/rollouts}}
         </table>
+        {{#hasStaged}}<h2>Rollouts</h2>
+        <table id="rollouts"><tr><th>deployment</th><th>version</th><th>state</th><th>wave</th><th>updated</th><th>reason</th></tr>
+        {{#staged}}<tr data-rollout="{{deployment}}"><td><a href="/rollouts/{{deployment}}">{{deployment}}</a></td><td>{{version}}</td><td class="rollout-{{state}}">{{state}}</td><td>{{wave}}</td><td>{{updated}}</td><td>{{reason}}</td></tr>{{/staged}}
+        </table>{{/hasStaged}}
         <h2>Devices</h2>
         <form method="get" action="/">tag <input name="tag" value="{{filter.tag}}" placeholder="key=value">
         status <select name="status">{{#filter.statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/filter.statuses}}</select>
@@ -92,8 +97,8 @@ enum DashboardTemplates {
         {{#desiredError}}<div class="alert">{{.}}</div>{{/desiredError}}
         <p>runtime {{runtimeVersion}} · up {{uptime}} · CPU {{cpu}} · memory {{memory}} · tags {{#summary.tags}}<span class="pill">{{.}}</span>{{/summary.tags}}</p>
         <h2>Modules</h2>
-        <table id="modules"><tr><th>module</th><th>status</th><th>restarts</th><th>last exit</th><th>last error</th><th>inferences</th><th>p50 / p99 ms</th><th>bundle</th></tr>
-        {{#modules}}<tr><td>{{name}}</td><td>{{status}}</td><td>{{restarts}}</td><td>{{lastExitCode}}</td><td>{{lastError}}</td><td>{{inferences}}</td><td>{{latency}}</td><td><code>{{digest}}</code></td></tr>{{/modules}}
+        <table id="modules"><tr><th>module</th><th>status</th><th>restarts</th><th>last exit</th><th>last error</th><th>inferences</th><th>p50 / p99 ms</th><th>bundle</th><th>shadow</th></tr>
+        {{#modules}}<tr><td>{{name}}</td><td>{{status}}</td><td>{{restarts}}</td><td>{{lastExitCode}}</td><td>{{lastError}}</td><td>{{inferences}}</td><td>{{latency}}</td><td>{{label}}</td><td>{{shadow}}</td></tr>{{/modules}}
         </table>
         <h2>Recent reports</h2>
         {{#charts}}<figure style="display:inline-block;margin:0 16px 0 0"><figcaption>{{title}} (max {{maximum}})</figcaption>
@@ -113,8 +118,32 @@ enum DashboardTemplates {
         <div class="card"><b>{{moduleNotRunning}}</b>module not running</div>
         </div>
         <p>{{> bar}}</p>
-        <table id="rollout"><tr><th>device</th><th>state</th><th>revision reported / desired</th><th>error</th></tr>
-        {{#devices}}<tr><td><a href="/devices/{{deviceId}}">{{deviceId}}</a></td><td>{{state}}</td><td>{{revision}}</td><td>{{error}}</td></tr>{{/devices}}
+        <table id="rollout"><tr><th>device</th><th>state</th><th>revision reported / desired</th><th>running</th><th>error</th></tr>
+        {{#devices}}<tr><td><a href="/devices/{{deviceId}}">{{deviceId}}</a></td><td>{{state}}</td><td>{{revision}}</td><td>{{running}}</td><td>{{error}}</td></tr>{{/devices}}
         </table>
+        {{#hasRollout}}<p><a href="/rollouts/{{name}}">staged rollout of version {{version}}</a></p>{{/hasRollout}}
+        """
+
+    static let rollout = """
+        <h1>Rollout of {{deployment}} version {{version}} <span class="rollout-{{state}}" id="rollout-state">{{state}}</span></h1>
+        <p>previous version {{previous}} · <a href="/deployments/{{deployment}}">deployment</a></p>
+        {{#reason}}<div class="alert" id="rollout-reason">{{.}}</div>{{/reason}}
+        {{#waiting}}<div class="alert" id="rollout-waiting">waiting: {{.}}</div>{{/waiting}}
+        <div class="cards">
+        <div class="card"><b id="rollout-wave">{{wave}}</b>wave</div>
+        <div class="card"><b>{{updated}}</b>updated</div>
+        {{#counts}}<div class="card"><b>{{count}}</b>{{state}}</div>{{/counts}}
+        </div>
+        <h2>Criteria</h2>
+        <table id="criteria"><tr><th>criterion</th><th>value</th><th>threshold</th><th>ok</th><th>detail</th></tr>
+        {{#criteria}}<tr><td>{{name}}</td><td>{{value}}</td><td>{{threshold}}</td><td class="{{okClass}}">{{ok}}</td><td>{{detail}}</td></tr>{{/criteria}}
+        </table>
+        {{#shadow}}<p id="shadow">shadow: {{.}}</p>{{/shadow}}
+        <h2>Devices</h2>
+        <table id="rollout-devices"><tr><th>device</th><th>wave</th><th>state</th><th>modules</th><th>error</th></tr>
+        {{#devices}}<tr><td><a href="/devices/{{deviceId}}">{{deviceId}}</a></td><td>{{wave}}</td><td>{{state}}</td><td>{{modules}}</td><td>{{error}}</td></tr>{{/devices}}
+        </table>
+        <h2>History</h2>
+        <ul id="rollout-events">{{#events}}<li>{{.}}</li>{{/events}}</ul>
         """
 }

@@ -61,10 +61,15 @@ enum DashboardViews {
 
     struct AlertRow { var kind: String; var message: String }
 
+    struct StagedRow { var deployment: String, version: Int, state: String, wave: String, updated: String, reason: String }
+
     struct Overview {
         var counts: Counts
         var alerts: [AlertRow]
         var rollouts: [RolloutRow]
+        var staged: [StagedRow]
+        /// Stored, not computed: the templates see only stored properties.
+        var hasStaged: Bool
         var filter: Filter
         var devices: [DeviceRow]
     }
@@ -85,12 +90,19 @@ enum DashboardViews {
                 devices: overview.devices, online: overview.online, offline: overview.offline, unknown: overview.unknown,
                 alerts: overview.alerts.count),
             alerts: overview.alerts.map { AlertRow(kind: $0.kind.rawValue, message: $0.message) }, rollouts: overview.rollouts.map(RolloutRow.init),
+            staged: overview.stagedRollouts.map { rollout in
+                StagedRow(
+                    deployment: rollout.deployment, version: rollout.version, state: rollout.state.rawValue,
+                    wave: "\(rollout.wave + 1) of \(rollout.waveSizes.count)",
+                    updated: "\(rollout.updatedDevices.count) of \(rollout.devices.count)", reason: rollout.reason ?? rollout.waiting ?? "")
+            },
+            hasStaged: !overview.stagedRollouts.isEmpty,
             filter: Filter(tag: tag, statuses: statuses), devices: shown.map { DeviceRow($0, now: now) })
     }
 
     struct ModuleRow {
         var name: String, status: String, restarts: Int, lastExitCode: String, lastError: String
-        var inferences: String, latency: String, digest: String
+        var inferences: String, latency: String, label: String, shadow: String
     }
 
     struct Chart { var title: String; var maximum: String; var width: Int; var height: Int; var points: String }
@@ -105,13 +117,16 @@ enum DashboardViews {
 
     static func device(_ detail: DeviceHealthDetail, now: Date) -> DevicePage {
         let report = detail.report
-        let modules = (report?.modules ?? []).map { module in
+        let modules = zip(report?.modules ?? [], detail.summary.running).map { module, label in
             ModuleRow(
                 name: module.name, status: module.status.rawValue, restarts: module.restarts,
                 lastExitCode: module.lastExitCode.map { "\($0)" } ?? "-", lastError: module.lastError ?? "-",
                 inferences: module.inference.map { "\($0.count) (\($0.errors) errors)" } ?? "-",
                 latency: module.inference.map { String(format: "%.1f / %.1f", $0.p50Ms, $0.p99Ms) } ?? "-",
-                digest: String(module.bundleDigest.description.prefix(19)))
+                label: String(label.dropFirst(module.name.count + 2)),
+                shadow: module.shadow.map { shadow in
+                    "\(shadow.status.rawValue): \(shadow.samples) samples, agreement \(shadow.agreement.map { String(format: "%.3f", $0) } ?? "-"), p99 \(String(format: "%.1f", shadow.p99Ms)) ms"
+                } ?? "-")
         }
         let history = detail.history
         let charts = history.count < 2 ? [] : [
@@ -143,28 +158,69 @@ enum DashboardViews {
             points: points.joined(separator: " "))
     }
 
-    struct RolloutEntryRow { var deviceId: String, state: String, revision: String, error: String }
+    struct RolloutEntryRow { var deviceId: String, state: String, revision: String, running: String, error: String }
 
     struct DeploymentPage {
         var name: String, target: String, priority: Int, modules: [String]
         var targeted: Int, applied: Int, pending: Int, failed: Int, rolledBack: Int, moduleNotRunning: Int
         var segments: [Segment]
         var devices: [RolloutEntryRow]
+        var version: Int
+        var hasRollout: Bool
     }
 
-    static func deployment(_ deployment: ResolvedDeployment, rollout: DeploymentRollout) -> DeploymentPage {
+    static func deployment(_ deployment: ResolvedDeployment, rollout: DeploymentRollout, staged: Rollout?) -> DeploymentPage {
         let row = RolloutRow(rollout)
         return DeploymentPage(
             name: deployment.name, target: deployment.target, priority: deployment.priority,
-            modules: deployment.modules.map { "\($0.name) (\($0.bundle))" }, targeted: row.targeted, applied: row.applied,
+            modules: deployment.modules.map { "\($0.name): \($0.label)" }, targeted: row.targeted, applied: row.applied,
             pending: row.pending, failed: row.failed, rolledBack: row.rolledBack, moduleNotRunning: row.moduleNotRunning,
             segments: row.segments,
             devices: rollout.devices.map { entry in
                 RolloutEntryRow(
                     deviceId: entry.deviceId, state: entry.state.rawValue,
                     revision: "\(entry.reportedRevision.map { "\($0)" } ?? "-") / \(entry.desiredRevision.map { "\($0)" } ?? "-")",
-                    error: entry.error ?? "")
-            })
+                    running: entry.running.joined(separator: ", "), error: entry.error ?? "")
+            },
+            version: staged?.version ?? deployment.version, hasRollout: staged != nil)
+    }
+
+    struct CountCard { var state: String; var count: Int }
+    struct CriterionRow { var name: String, value: String, threshold: String, ok: String, okClass: String, detail: String }
+    struct RolloutDeviceRow { var deviceId: String, wave: Int, state: String, modules: String, error: String }
+
+    struct RolloutPage {
+        var deployment: String, version: Int, previous: String, state: String, wave: String, updated: String
+        var reason: String?, waiting: String?
+        var counts: [CountCard]
+        var criteria: [CriterionRow]
+        var shadow: String?
+        var devices: [RolloutDeviceRow]
+        var events: [String]
+    }
+
+    static func rollout(_ status: RolloutStatus, now: Date) -> RolloutPage {
+        RolloutPage(
+            deployment: status.deployment, version: status.version, previous: status.previousVersion.map { "\($0)" } ?? "none",
+            state: status.state.rawValue, wave: "\(status.wave) of \(status.waves)", updated: "\(status.updated) of \(status.targeted)",
+            reason: status.reason, waiting: status.waiting,
+            counts: RolloutDeviceState.allCases.compactMap { state in
+                let count = status.devices[state.rawValue] ?? 0
+                return count > 0 ? CountCard(state: state.rawValue, count: count) : nil
+            },
+            criteria: status.criteria.map { criterion in
+                CriterionRow(
+                    name: criterion.name, value: criterion.value.map { String(format: "%.4g", $0) } ?? "-",
+                    threshold: criterion.threshold, ok: criterion.ok ? "yes" : "no", okClass: criterion.ok ? "ok-yes" : "ok-no",
+                    detail: criterion.detail)
+            },
+            shadow: status.shadow.map { shadow in
+                "\(shadow.samples) samples, agreement \(shadow.agreement.map { String(format: "%.4f", $0) } ?? "-"), \(shadow.errors) errors, promoted on \(shadow.promotedDevices) device(s)"
+            },
+            devices: status.perDevice.map {
+                RolloutDeviceRow(deviceId: $0.deviceId, wave: $0.wave, state: $0.state.rawValue, modules: $0.modules.joined(separator: ", "), error: $0.error ?? "")
+            },
+            events: status.events.reversed().map { "\(ago($0.at, now: now)): \($0.message)" })
     }
 
     static func splitTag(_ tag: String) -> (String, String) {

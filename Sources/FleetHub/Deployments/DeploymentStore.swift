@@ -302,11 +302,7 @@ public struct DeploymentStore: Sendable {
             throw parsed.error(field, "\(error)")
         }
         let module = try ModuleRegistry.module(row)
-        var models: [String] = []
-        for model in module.manifest.models where !models.contains("\(model.name):\(model.version)") {
-            models.append("\(model.name):\(model.version)")
-        }
-        return Packaged(kind: module.kind, digest: module.digest, size: module.size, models: models)
+        return Packaged(kind: module.kind, digest: module.digest, size: module.size, models: module.models)
     }
 
     static func seconds(_ date: Date) -> Date {

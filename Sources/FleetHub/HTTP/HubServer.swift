@@ -136,7 +136,10 @@ struct JSONErrorMiddleware: RouterMiddleware {
         } catch let error as RegistryError {
             return Self.body(.notFound, error.description)
         } catch let error as DeploymentError {
-            return Self.body(.notFound, error.description)
+            switch error {
+            case .rolloutNotOpen: return Self.body(.conflict, error.description)
+            default: return Self.body(.notFound, error.description)
+            }
         } catch {
             return Self.body(.internalServerError, "\(error)")
         }

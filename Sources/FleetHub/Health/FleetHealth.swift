@@ -18,7 +18,7 @@ public struct FleetHealth: Sendable {
     public func devices(now: Date = Date()) throws -> [DeviceHealthSummary] {
         let snapshot = try self.snapshot()
         return snapshot.devices.map {
-            HealthDerivation.summary(of: $0, stored: snapshot.stored[$0.id], now: now, policy: policy)
+            HealthDerivation.summary(of: $0, stored: snapshot.stored[$0.id], now: now, policy: policy, labels: snapshot.labels)
         }
     }
 
@@ -40,7 +40,8 @@ public struct FleetHealth: Sendable {
             }
         }
         return DeviceHealthDetail(
-            summary: HealthDerivation.summary(of: device, stored: stored, now: now, policy: policy),
+            summary: HealthDerivation.summary(
+                of: device, stored: stored, now: now, policy: policy, labels: try ModuleRegistry(workspace: workspace).labels()),
             report: stored?.report, history: history)
     }
 
@@ -57,7 +58,7 @@ public struct FleetHealth: Sendable {
     public func overview(now: Date = Date()) throws -> FleetOverview {
         let snapshot = try self.snapshot()
         let summaries = snapshot.devices.map {
-            HealthDerivation.summary(of: $0, stored: snapshot.stored[$0.id], now: now, policy: policy)
+            HealthDerivation.summary(of: $0, stored: snapshot.stored[$0.id], now: now, policy: policy, labels: snapshot.labels)
         }
         let rollouts = try rollouts(of: DeploymentStore(workspace: workspace).list(), snapshot: snapshot)
         let staged = try RolloutStore(workspace: workspace, policy: policy).all()
@@ -91,6 +92,7 @@ public struct FleetHealth: Sendable {
         var stored: [String: StoredHealth]
         var reports: [String: HealthReport] { stored.compactMapValues(\.report) }
         var tags: [String: [String: String]]
+        var labels: [ContentDigest: String]
     }
 
     private func snapshot() throws -> Snapshot {
@@ -98,7 +100,8 @@ public struct FleetHealth: Sendable {
         let stored = try workspace.database.read { db in try Self.stored(db, deviceId: nil) }
         return Snapshot(
             devices: devices, stored: stored,
-            tags: Dictionary(uniqueKeysWithValues: devices.map { ($0.id, $0.tags) }))
+            tags: Dictionary(uniqueKeysWithValues: devices.map { ($0.id, $0.tags) }),
+            labels: try ModuleRegistry(workspace: workspace).labels())
     }
 
     private func rollouts(of deployments: [ResolvedDeployment], snapshot: Snapshot) throws -> [DeploymentRollout] {
@@ -109,7 +112,8 @@ public struct FleetHealth: Sendable {
             let target = try TargetExpression(parsing: deployment.target)
             let targeted = snapshot.tags.filter { target.matches($0.value) }.map(\.key)
             return HealthDerivation.rollout(
-                of: deployment, targeted: targeted, desiredRevisions: desired, reports: snapshot.reports)
+                of: deployment, targeted: targeted, desiredRevisions: desired, reports: snapshot.reports,
+                labels: snapshot.labels)
         }
     }
 

@@ -26,6 +26,8 @@ public struct DeviceHealthSummary: Codable, Equatable, Sendable {
     public var lastSeen: Date?
     /// When the device went offline (last will, or the heartbeat timeout ran out).
     public var offlineSince: Date?
+    /// Each module it reports, as `iris: iris-scorer:2 (model iris:3)`.
+    public var running: [String]
 }
 
 /// `fleethub device show`: the summary, the latest report and the recent history.
@@ -66,6 +68,8 @@ public struct DeploymentRollout: Codable, Equatable, Sendable {
         public var desiredRevision: Int?
         public var reportedRevision: Int?
         public var error: String?
+        /// This deployment's modules as the device reports them, `iris: iris-scorer:2 (model iris:3)`.
+        public var running: [String]
     }
 
     public var deployment: String

@@ -36,8 +36,9 @@ public enum HealthDerivation {
         return silentSince < now ? (.offline, silentSince) : (.online, nil)
     }
 
+    /// - Parameter labels: how to name a bundle digest to people (`iris-scorer:2 (model iris:3)`).
     public static func summary(
-        of device: Device, stored: StoredHealth?, now: Date, policy: HealthPolicy
+        of device: Device, stored: StoredHealth?, now: Date, policy: HealthPolicy, labels: [ContentDigest: String] = [:]
     ) -> DeviceHealthSummary {
         let (connectivity, offlineSince) = connectivity(of: stored, now: now, policy: policy)
         let modules = stored?.report?.modules ?? []
@@ -46,7 +47,7 @@ public enum HealthDerivation {
             reportedRevision: stored?.report?.desired.revision, revisionStatus: stored?.report?.desired.status,
             desiredRevision: device.revision, modulesRunning: modules.filter { $0.status == .running }.count,
             modulesTotal: modules.count, restarts: modules.reduce(0) { $0 + $1.restarts }, lastSeen: stored?.lastSeenAt,
-            offlineSince: offlineSince)
+            offlineSince: offlineSince, running: modules.map { moduleLabel($0, labels: labels) })
     }
 
     /// Where a device stands with a deployment, given the revision the hub staged for
@@ -70,17 +71,24 @@ public enum HealthDerivation {
         }
     }
 
+    /// `iris: iris-scorer:2 (model iris:3)`, or the digest when the hub does not know it.
+    public static func moduleLabel(_ module: ModuleHealth, labels: [ContentDigest: String]) -> String {
+        "\(module.name): \(labels[module.bundleDigest] ?? module.bundleDigest.description)"
+    }
+
     public static func rollout(
         of deployment: ResolvedDeployment, targeted: [String], desiredRevisions: [String: Int],
-        reports: [String: HealthReport]
+        reports: [String: HealthReport], labels: [ContentDigest: String] = [:]
     ) -> DeploymentRollout {
+        let own = Set(deployment.modules.map(\.name))
         let entries = targeted.sorted().map { deviceId in
             let report = reports[deviceId]
             let state = rolloutState(of: deployment, desiredRevision: desiredRevisions[deviceId], report: report)
             return DeploymentRollout.Entry(
                 deviceId: deviceId, state: state, desiredRevision: desiredRevisions[deviceId],
                 reportedRevision: report?.desired.revision,
-                error: state == .failed || state == .rolledBack ? report?.desired.error : nil)
+                error: state == .failed || state == .rolledBack ? report?.desired.error : nil,
+                running: (report?.modules ?? []).filter { own.contains($0.name) }.map { moduleLabel($0, labels: labels) })
         }
         var counts = Dictionary(uniqueKeysWithValues: RolloutState.allCases.map { ($0.rawValue, 0) })
         for entry in entries { counts[entry.state.rawValue, default: 0] += 1 }

@@ -14,6 +14,15 @@ public struct ModuleVersion: Codable, Equatable, Sendable {
     public var manifest: ModuleManifest
 
     public var reference: String { "\(name):\(version)" }
+
+    /// The registered models packaged in the bundle, `name:version`, each once.
+    public var models: [String] {
+        var models: [String] = []
+        for model in manifest.models where !models.contains("\(model.name):\(model.version)") {
+            models.append("\(model.name):\(model.version)")
+        }
+        return models
+    }
 }
 
 /// What `fleethub module package` is asked to build.
@@ -121,6 +130,15 @@ public struct ModuleRegistry: Sendable {
                 arguments: [name]
             ).map(Self.module)
         }
+    }
+
+    /// How people see each packaged bundle: `iris-scorer:2 (model iris:3)`, by digest.
+    public func labels() throws -> [ContentDigest: String] {
+        var labels: [ContentDigest: String] = [:]
+        for module in try list() where labels[module.digest] == nil {
+            labels[module.digest] = ModuleLabel.text(bundle: module.reference, models: module.models)
+        }
+        return labels
     }
 
     /// The version `reference` names, or the latest when it has no version.
