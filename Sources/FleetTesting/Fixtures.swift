@@ -19,6 +19,19 @@ public enum Fixtures {
         isCI || which(program) != nil
     }
 
+    /// The path of the package's executable `name` as `swift build` made it: beside the
+    /// test bundle, or in an enclosing build folder.
+    public static func builtExecutable(_ name: String) -> String {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent(name).path), folder.path != "/" {
+            folder.deleteLastPathComponent()
+        }
+        let found = folder.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: found) { return found }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/\(name)").path
+    }
+
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
     public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

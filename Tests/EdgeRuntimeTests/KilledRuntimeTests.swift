@@ -8,15 +8,7 @@ import Testing
 @Suite(.serialized, .enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct KilledRuntimeTests {
     /// `.build/debug/edge-runtime`, next to the test bundle.
-    static var executable: URL {
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while !FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent("edge-runtime").path),
-            folder.path != "/"
-        {
-            folder.deleteLastPathComponent()
-        }
-        return folder.appendingPathComponent("edge-runtime")
-    }
+    static var executable: URL { URL(fileURLWithPath: Fixtures.builtExecutable("edge-runtime")) }
 
     static func start(config: String, log: String) throws -> ChildProcess {
         try ChildProcess(

@@ -8,14 +8,7 @@ import Testing
 /// `mosquitto_sub` plays the device.
 @Suite(.enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct CommandLineTests {
-    /// The `fleethub` built next to this test bundle.
-    static let executable: String = {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("fleethub").path
-        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/fleethub").path
-    }()
+    static let executable = Fixtures.builtExecutable("fleethub")
 
     @Test func operatorWorkflowPublishesASignedRetainedState() async throws {
         let broker = try await MosquittoBroker.start()

@@ -13,14 +13,6 @@ import FoundationNetworking
 /// `fleet-simulator` over a real mosquitto; the dashboard is rendered by headless Chromium.
 @Suite(.enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct DashboardTests {
-    static func executable(_ name: String) -> String {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent(name).path
-        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/\(name)").path
-    }
-
     /// A hub with five simulated devices reporting every second (the first one's module
     /// crash-loops), a deployment to them, and `fleethub serve`'s HTTP side and ingestion.
     /// `body` gets the hub, its base URL and the viewer token the dashboard needs.
@@ -47,7 +39,7 @@ struct DashboardTests {
         var iterator = ready.stream.makeAsyncIterator()
         let port = try #require(await iterator.next())
 
-        let simulator = try ChildProcess(Self.executable("fleet-simulator"), [
+        let simulator = try ChildProcess(Fixtures.builtExecutable("fleet-simulator"), [
             "--broker", broker.url, "--devices", "5", "--interval", "1", "--duration", "60", "--change-after", "0.5",
         ])
         defer { simulator.stop() }
@@ -137,7 +129,7 @@ struct DashboardTests {
     @Test func healthCommandsPrintJSON() async throws {
         try await withFedHub { hub, _, _ in
             func fleethub(_ arguments: String...) throws -> Data {
-                Data(try Fixtures.run(Self.executable("fleethub"), arguments + ["--workspace", hub.workspace.root.path]).utf8)
+                Data(try Fixtures.run(Fixtures.builtExecutable("fleethub"), arguments + ["--workspace", hub.workspace.root.path]).utf8)
             }
             let devices = try FleetJSON.decode([DeviceHealthSummary].self, from: fleethub("devices", "--json"))
             #expect(devices.map(\.id) == (0..<5).map { String(format: "sim-%05d", $0) })

@@ -9,14 +9,9 @@ import Testing
 /// Staged rollouts end to end: a real mosquitto, a real `fleethub serve` process that
 /// advances them, and the real `fleet-simulator` as the fleet, told through each
 /// module's `FLEET_SIMULATOR_OUTCOME` whether the version applies, fails or rolls back.
-/// An independent subscriber records every desired state the broker delivers.
+/// An independent subscriber (`DesiredStateRecorder`) records every desired state the broker delivers.
 @Suite(.enabled(if: Fixtures.shouldRun(needing: "mosquitto")), .serialized)
 struct RolloutServeTests {
-    /// Every module digest the broker delivered to each device on its desired topic.
-    final class Deliveries: Sendable {
-        let digests = Mutex<[String: Set<ContentDigest>]>([:])
-    }
-
     /// The fleet, the hub, `fleethub serve` and the subscriber, stopped by `stop()`.
     final class ServedFleet: Sendable {
         let broker: MosquittoBroker
@@ -26,8 +21,7 @@ struct RolloutServeTests {
         let serveLog: String
         let port: Int
         private let serve = Mutex<ChildProcess?>(nil)
-        private let subscriber: MQTTClient
-        let delivered: Deliveries
+        let recorder: DesiredStateRecorder
 
         init(devices: Int, perProcess: Int = 250) async throws {
             let broker = try await MosquittoBroker.start()
@@ -41,22 +35,10 @@ struct RolloutServeTests {
             port = try Fixtures.freePort()
             serveLog = hub.directory.file("serve.log")
 
-            var logger = Logger(label: "rollout-test.subscriber")
-            logger.logLevel = .critical
-            subscriber = try MQTTClient(MQTTConfiguration(
-                host: "127.0.0.1", port: broker.port, clientId: "independent-subscriber", connectTimeout: .seconds(5),
-                acknowledgementTimeout: .seconds(5), logger: logger))
-            try await subscriber.connect()
             let key = hub.workspace.signingKey.publicKey
-            let deliveries = Deliveries()
-            delivered = deliveries
-            try await subscriber.subscribe("fleet/v1/devices/+/desired") { message in
-                let id = message.topic.split(separator: "/")[3]
-                guard let state = try? key.open(message.payload, for: String(id)) else { return }
-                deliveries.digests.withLock { $0[String(id), default: []].formUnion(state.modules.map(\.bundle.digest)) }
-            }
+            recorder = try await DesiredStateRecorder(brokerPort: broker.port, hubKey: key)
             simulators = try stride(from: 0, to: devices, by: perProcess).map { first in
-                try ChildProcess(DashboardTests.executable("fleet-simulator"), [
+                try ChildProcess(Fixtures.builtExecutable("fleet-simulator"), [
                     "--broker", broker.url, "--devices", "\(min(perProcess, devices - first))", "--first-index", "\(first)",
                     "--interval", "1", "--duration", "600", "--hub-key", key.base64,
                 ])
@@ -66,7 +48,7 @@ struct RolloutServeTests {
 
         func startServe() throws {
             let process = try ChildProcess(
-                DashboardTests.executable("fleethub"),
+                Fixtures.builtExecutable("fleethub"),
                 ["serve", "--workspace", hub.workspace.root.path, "--http", "127.0.0.1:\(port)"], outputPath: serveLog)
             serve.withLock { $0 = process }
         }
@@ -119,7 +101,7 @@ struct RolloutServeTests {
         func stop() {
             serve.withLock { $0?.stop() }
             for simulator in simulators { simulator.stop() }
-            subscriber.disconnect()
+            recorder.stop()
             broker.stop()
         }
     }
@@ -150,8 +132,7 @@ struct RolloutServeTests {
         #expect(halted.reason?.contains("\(canary) rolled-back") == true)
         #expect(try await eventually { try fleet.hub.devices.desiredState(id: canary)?.modules.first?.bundle.digest == v2 })
         try await Task.sleep(for: .seconds(2))
-        let received = fleet.delivered.digests.withLock { $0 }
-        #expect(received.filter { $0.value.contains(v3) }.map(\.key) == [canary])
+        #expect(fleet.recorder.devices(thatReceived: v3) == [canary])
         #expect(try FleetHealth(workspace: fleet.hub.workspace).alerts().contains { $0.kind == .rolloutHalted })
         if let browser = Fixtures.which("chromium") ?? (Fixtures.isCI ? "chromium" : nil) {
             // As DashboardTests does: headless Chromium cannot answer the Basic challenge.

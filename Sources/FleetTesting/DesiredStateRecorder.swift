@@ -1,0 +1,37 @@
+import FleetCore
+import Foundation
+import Logging
+import Synchronization
+
+/// An independent subscriber to every device's desired-state topic: records which
+/// module bundles the broker delivered to each device, verified with the hub's key,
+/// so a test can prove that a device never received a version.
+public final class DesiredStateRecorder: Sendable {
+    private let client: MQTTClient
+    private let received = Received()
+
+    private final class Received: Sendable {
+        let digests = Mutex<[String: Set<ContentDigest>]>([:])
+    }
+
+    public init(brokerPort: Int, hubKey: HubPublicKey) async throws {
+        var logger = Logger(label: "test.desired-state-recorder")
+        logger.logLevel = .critical
+        client = try MQTTClient(MQTTConfiguration(
+            host: "127.0.0.1", port: brokerPort, clientId: "recorder-\(UUID().uuidString.prefix(8))",
+            connectTimeout: .seconds(5), acknowledgementTimeout: .seconds(5), logger: logger))
+        try await client.connect()
+        try await client.subscribe(Topics.desired("+")) { [received] message in
+            let id = String(message.topic.split(separator: "/")[3])
+            guard let state = try? hubKey.open(message.payload, for: id) else { return }
+            received.digests.withLock { $0[id, default: []].formUnion(state.modules.map(\.bundle.digest)) }
+        }
+    }
+
+    /// The devices that were ever sent a state running `digest`.
+    public func devices(thatReceived digest: ContentDigest) -> [String] {
+        received.digests.withLock { $0.filter { $0.value.contains(digest) }.map(\.key).sorted() }
+    }
+
+    public func stop() { client.disconnect() }
+}
