@@ -260,7 +260,8 @@ public actor Supervisor {
     private func startScoring(_ name: String, _ program: ScoringProgram) {
         guard var module = modules[name] else { return }
         let configuration = ScoringConfiguration(
-            module: name, moduleDirectory: module.launch.folder, entry: program.entry, python: program.python,
+            module: name, moduleDirectory: module.launch.folder, entry: program.entry, models: program.models,
+            python: program.python,
             workers: program.workers, environment: environment(of: module.launch), requestTimeout: scoring.requestTimeout,
             logFile: dataDirectory.log(of: name))
         let host = ScoringHost(
