@@ -313,6 +313,8 @@ public actor Supervisor {
         module.log.write(Data("edge-runtime: \(reason)\n".utf8))
         // Recorded before the await, so a module replaced meanwhile is not taken for this one.
         childExited(name, pid: nil, exitCode: 1, error: reason)
+        // Until it runs again, the local API answers 503 with why, not 404.
+        scoring.modules.setFailed(name, lastError: reason)
         await host.stop()
     }
 
