@@ -124,6 +124,8 @@ struct Answer: CustomStringConvertible {
     var status: Int
     var body: Data
     var headers: [String: String]
+    /// The media type of `Content-Type`, without parameters.
+    var mediaType: String
 
     init(_ request: ScoringRequest, to url: String) async throws {
         var urlRequest = URLRequest(url: URL(string: url)!)
@@ -136,6 +138,8 @@ struct Answer: CustomStringConvertible {
         let http = response as? HTTPURLResponse
         status = http?.statusCode ?? 0
         body = data
+        mediaType = http?.value(forHTTPHeaderField: "Content-Type")?.split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         headers = [:]
         for name in ["x-request-id", "x-ms-request-id", "x-ms-client-request-id"] {
             headers[name] = http?.value(forHTTPHeaderField: name)
@@ -159,12 +163,15 @@ struct Answer: CustomStringConvertible {
 
     var json: Any? { try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) }
 
-    /// Whether this (our) answer says what azmlinfsrv's does: the same JSON for a result;
-    /// for an error, every member of azmlinfsrv's body (its `message`) with the same value,
-    /// and ours' own `error` and `module` besides.
+    /// Whether this (our) answer says what azmlinfsrv's does, in the same media type: the
+    /// same bytes for a body that is not JSON (a `@rawhttp` script's CSV), the same JSON for
+    /// a result, and for an error of ours every member of azmlinfsrv's body (its `message`)
+    /// with the same value, and our own `error` and `module` besides.
     func matches(_ theirs: Answer) -> Bool {
-        guard let mine = json, let other = theirs.json else { return false }
-        guard theirs.status != 200 else { return Self.canonical(mine) == Self.canonical(other) }
+        guard mediaType == theirs.mediaType else { return false }
+        guard let other = theirs.json else { return body == theirs.body }
+        guard let mine = json else { return false }
+        if Self.canonical(mine) == Self.canonical(other) { return true }
         guard let mine = mine as? [String: Any], let other = other as? [String: Any],
             mine["error"] is String, mine["module"] is String
         else { return false }
@@ -176,5 +183,5 @@ struct Answer: CustomStringConvertible {
         return data.map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
     }
 
-    var description: String { "\(status) \(String(decoding: body, as: UTF8.self)) \(headers)" }
+    var description: String { "\(status) \(mediaType) \(String(decoding: body, as: UTF8.self)) \(headers)" }
 }

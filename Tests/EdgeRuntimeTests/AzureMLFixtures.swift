@@ -22,6 +22,9 @@ enum AzureMLFixtures {
         case requestHeaders = "request-headers"
         /// The v1 SDK's `Model.get_model_path(name)`, answering `json.dumps(...)` (MLOpsPython).
         case sdkV1 = "sdk-v1"
+        /// azmlinfsrv's `@rawhttp`: `run(request)` reads the Flask request and answers JSON,
+        /// CSV or an `AMLResponse` error of its own.
+        case rawHTTP = "raw-http"
 
         var testDescription: String { rawValue }
 
@@ -33,7 +36,7 @@ enum AzureMLFixtures {
             switch self {
             case .plain: "model/iris.pkl"
             case .schemaNumpy, .schemaStandard: "models/iris.pkl"
-            case .requestHeaders, .sdkV1: "iris.pkl"
+            case .requestHeaders, .sdkV1, .rawHTTP: "iris.pkl"
             }
         }
 
@@ -44,13 +47,14 @@ enum AzureMLFixtures {
             case .schemaStandard: AzureMLFixtures.schemaStandardScript
             case .requestHeaders: AzureMLFixtures.requestHeadersScript
             case .sdkV1: AzureMLFixtures.sdkV1Script
+            case .rawHTTP: AzureMLFixtures.rawHTTPScript
             }
         }
 
         /// A request this style scores.
         var goodBody: String {
             switch self {
-            case .plain, .sdkV1, .requestHeaders: #"{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#
+            case .plain, .sdkV1, .requestHeaders, .rawHTTP: #"{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#
             case .schemaNumpy: #"{"iris": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#
             case .schemaStandard: AzureMLFixtures.standardBody
             }
@@ -91,6 +95,13 @@ enum AzureMLFixtures {
                     formRequest(#"{"iris": [[5.1, 3.5, 1.4, 0.2]]}"#),
                     ScoringRequest("JSON with charset", #"{"iris": [[5.1, 3.5, 1.4, 0.2]]}"#, contentType: "application/json; charset=utf-8"),
                     ScoringRequest("vendor +json type", #"{"iris": [[5.1, 3.5, 1.4, 0.2]]}"#, contentType: "application/vnd.iris+json"),
+                ] + common
+            case .rawHTTP:
+                return [
+                    ScoringRequest("two rows", rows),
+                    ScoringRequest("caller header", rows, headers: ["x-caller": "line-3"]),
+                    ScoringRequest("CSV in, CSV out", "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n", contentType: "text/csv"),
+                    formRequest(rows),
                 ] + common
             case .schemaStandard:
                 return [
@@ -269,6 +280,42 @@ enum AzureMLFixtures {
                 "caller": request_headers.get("X-Caller", "anonymous"),
                 "contentType": request_headers.get("Content-Type"),
                 "requestId": request_headers.get("X-Request-Id"),
+            }
+        """
+
+    static let rawHTTPScript = """
+        import json
+        import os
+
+        import joblib
+        import numpy
+        from azureml_inference_server_http.api.aml_request import rawhttp
+        from azureml_inference_server_http.api.aml_response import AMLResponse
+
+        model = None
+
+
+        def init():
+            global model
+            model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "iris.pkl"))
+
+
+        @rawhttp
+        def run(request):
+            if request.method != "POST":
+                return AMLResponse("only POST is served", 405)
+            if request.content_type == "text/csv":
+                lines = request.get_data(as_text=True).splitlines()
+                rows = [[float(value) for value in line.split(",")] for line in lines if line]
+                labels = model.predict(numpy.array(rows)).tolist()
+                return AMLResponse("\\n".join(str(label) for label in labels), 200, {"Content-Type": "text/csv"})
+            try:
+                rows = json.loads(request.get_data(False))["data"]
+            except (ValueError, KeyError, TypeError) as error:
+                return AMLResponse({"problem": type(error).__name__}, 422, json_str=True)
+            return {
+                "predictions": model.predict(numpy.array(rows)).tolist(),
+                "caller": request.headers.get("X-Caller", "anonymous"),
             }
         """
 

@@ -8,7 +8,7 @@ import Foundation
 final class ScoringWorker: @unchecked Sendable {
     /// What a worker's `run` call came to.
     enum Outcome {
-        case output([UInt8])
+        case output(ScoringResponse)
         case raised([UInt8])
         /// The scoring host refused the request before `run`, as azmlinfsrv would.
         case rejected(RejectedRequest)
@@ -91,7 +91,7 @@ final class ScoringWorker: @unchecked Sendable {
             let failure = PythonException(json: json)
             stop()
             throw .startFailed(module: module, reason: "init() raised \(failure.type): \(failure.message)")
-        case .closed, .output, .raised, .rejected:
+        case .closed, .output, .response, .raised, .rejected:
             if lock.withLock({ killedByWatchdog }) {
                 stop(grace: .zero)
                 throw .startFailed(module: module, reason: "init() took longer than \(timeout)")
@@ -108,13 +108,20 @@ final class ScoringWorker: @unchecked Sendable {
         defer { watchdog.cancel() }
         guard channel.sendRequest(body, headers: headers) else { return .died(timedOut: false) }
         switch channel.receive() {
-        case .output(let json): return .output(json)
+        case .output(let json): return .output(.json(json))
+        case .response(let frame):
+            guard let response = ScoringResponse(frame: frame) else { return .raised(Self.unreadableResponse) }
+            return .output(response)
         case .raised(let json): return .raised(json)
         case .rejected(let json): return .rejected(RejectedRequest(json: json))
         case .closed, .ready, .initFailed:
             return .died(timedOut: lock.withLock { killedByWatchdog })
         }
     }
+
+    /// What a `H` frame that does not parse comes to: an exception of the scoring host.
+    private static let unreadableResponse = Array(
+        #"{"type": "ScoringHostError", "message": "the scoring host sent an HTTP response that does not parse"}"#.utf8)
 
     /// Asks the worker's process group to exit (SIGTERM) without waiting; safe to call
     /// while a request is in flight on `queue`, which then ends.

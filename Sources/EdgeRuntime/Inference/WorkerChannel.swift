@@ -12,6 +12,8 @@ final class WorkerChannel: @unchecked Sendable {
         case initFailed([UInt8])
         /// `run` returned this JSON.
         case output([UInt8])
+        /// `run` returned an HTTP response of its own (see `ScoringResponse(frame:)`).
+        case response([UInt8])
         /// `run` raised; the JSON describes the exception.
         case raised([UInt8])
         /// The request was refused before `run`; the JSON gives the status and message.
@@ -63,6 +65,7 @@ final class WorkerChannel: @unchecked Sendable {
         case UInt8(ascii: "R"): return .ready
         case UInt8(ascii: "I"): return .initFailed(payload)
         case UInt8(ascii: "O"): return .output(payload)
+        case UInt8(ascii: "H"): return .response(payload)
         case UInt8(ascii: "E"): return .raised(payload)
         case UInt8(ascii: "B"): return .rejected(payload)
         default: return .closed

@@ -6,7 +6,7 @@ import Logging
 /// The device's local inference API (DESIGN §7) over HTTP on loopback, and also on a
 /// Unix socket when configured:
 ///
-/// - `POST /v1/modules/{name}/score` — the body goes to `run` as azmlinfsrv passes it; the JSON result comes back.
+/// - `POST /v1/modules/{name}/score` — the body goes to `run` as azmlinfsrv passes it; its result comes back.
 /// - `GET /v1/modules/{name}/health`, `GET /v1/health` — readiness and inference counters.
 /// - `POST /v1/modules/{name}/telemetry` — a JSON body becomes a custom telemetry record.
 ///
@@ -81,8 +81,8 @@ public struct LocalAPIServer: Sendable {
             case .failure(let response): return response
             }
             do throws(ScoringError) {
-                let json = try await host.score(Array(body.readableBytesView), headers: Self.scoringHeaders(request))
-                return Self.json(.ok, json)
+                let answer = try await host.respond(Array(body.readableBytesView), headers: Self.scoringHeaders(request))
+                return Self.response(answer)
             } catch {
                 return Self.json(.init(code: error.httpStatus), ScoringErrorBody(error).json)
             }
@@ -159,6 +159,16 @@ public struct LocalAPIServer: Sendable {
         guard let lastError = modules.failure(of: name) else { return unknownModule(name) }
         let failure = ScoringError.moduleFailed(module: name, lastError: lastError)
         return json(.serviceUnavailable, ScoringErrorBody(failure).json)
+    }
+
+    /// A scoring answer as it is: status, headers (those that are valid HTTP) and body.
+    private static func response(_ answer: ScoringResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            if let name = HTTPFields.Element.Name(name) { fields.append(HTTPFields.Element(name: name, value: value)) }
+        }
+        return Response(
+            status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
     /// The request's headers for `run(…, request_headers)`, with the authority as `host`

@@ -10,9 +10,11 @@ an existing ``score.py`` works unchanged:
 * ``run`` is called per request, chosen once from its signature (see ``Caller``): an
   undecorated ``run(raw_data)`` gets the body as a string; a ``run`` decorated with
   inference-schema's ``@input_schema`` gets the JSON body's members by name; a ``run``
-  that declares ``request_headers`` also gets the request's headers;
+  that declares ``request_headers`` also gets the request's headers; a ``run`` with
+  azmlinfsrv's ``@rawhttp`` gets the request as a Flask request;
 * its result is serialised to JSON (dicts, lists, strings, numbers, and numpy arrays
-  and scalars; ``None`` is ``{}``, as azmlinfsrv answers it).
+  and scalars; ``None`` is ``{}``, as azmlinfsrv answers it), except an HTTP response
+  of its own (azmlinfsrv's ``AMLResponse``), which goes back as it is.
 
 The runtime talks to this process over one Unix stream socket passed as a file
 descriptor, with length-prefixed frames: a 4-byte big-endian length, then a
@@ -23,6 +25,8 @@ one-byte kind, then the payload.
   host -> runtime   ``R`` (ready: ``init()`` returned)
                     ``I`` + JSON {"type", "message", "traceback"} (``init()`` raised; the host exits 3)
                     ``O`` + JSON result (``run`` returned)
+                    ``H`` + 4-byte big-endian length + JSON {"status", "headers": [[name, value], ...]}
+                    + body (``run`` returned an HTTP response of its own)
                     ``E`` + JSON {"type", "message", "traceback"} (``run`` raised; the host stays up)
                     ``B`` + JSON {"status", "message"} (the request was refused before ``run``:
                     400 or 415 with azmlinfsrv's message, or 500 for a body that is not text)
@@ -132,6 +136,29 @@ def asks_for_raw_request():
     return bool(getattr(aml_request, "_rawHttpRequested", False))
 
 
+def flask_request(body, headers):
+    """The request as azmlinfsrv hands it to a ``@rawhttp`` ``run``: a Flask request for
+    ``POST /score``. Flask is there: ``@rawhttp`` comes from a package that needs it."""
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+
+    fields = [(name, value) for name, value in headers.items() if name not in ("Content-Type", "Content-Length")]
+    environ = EnvironBuilder(
+        method="POST", path="/score", headers=fields, data=body, content_type=headers.get("Content-Type"))
+    return Request(environ.get_environ())
+
+
+def http_response(result):
+    """``run``'s result as (status, headers, body) when it is an HTTP response of its own
+    (azmlinfsrv's ``AMLResponse`` is a Flask one), which azmlinfsrv answers as it is; None
+    for any other result. Only a script that imported werkzeug can return one."""
+    wrappers = sys.modules.get("werkzeug.wrappers")
+    if wrappers is None or not isinstance(result, wrappers.Response):
+        return None
+    headers = [[name, value] for name, value in result.headers.items() if name.lower() != "content-length"]
+    return result.status_code, headers, result.get_data()
+
+
 def is_json(content_type):
     """``Content-Type`` is JSON as Flask's ``request.is_json`` decides it."""
     mimetype = content_type.split(";", 1)[0].strip().lower()
@@ -152,6 +179,7 @@ class Caller:
     """Calls the script's ``run`` as azmlinfsrv does, decided once from its signature:
 
     * ``request_headers``, when declared, gets the request's headers as a dict;
+    * with ``@rawhttp``: the first other parameter gets the Flask request;
     * decorated with ``@input_schema``: the body must be a JSON object (415 for another
       ``Content-Type``, 400 when it is not JSON or not an object, 500 when it is not
       even text, as azmlinfsrv answers); each other parameter
@@ -164,10 +192,9 @@ class Caller:
         parameters = list(inspect.signature(run).parameters.values())
         if any(p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters):
             raise TypeError("run() cannot accept positional-only arguments, *args, or **kwargs.")
-        if asks_for_raw_request():
-            raise TypeError(
-                "run() is decorated with @rawhttp, which this runtime does not support; "
-                "take the body as run(raw_data) and the headers as request_headers instead")
+        self.raw_http = asks_for_raw_request()
+        if self.raw_http and is_schema_decorated(run):
+            raise TypeError("run() cannot be decorated with both @rawhttp and @input_schema")
         self.run = run
         self.wants_headers = any(p.name == "request_headers" for p in parameters)
         inputs = [p for p in parameters if p.name != "request_headers"]
@@ -179,7 +206,12 @@ class Caller:
         self.raw = inputs[0].name
 
     def __call__(self, body, headers):
-        arguments = self.members(body, headers) if self.named is not None else {self.raw: self.text(body)}
+        if self.raw_http:
+            arguments = {self.raw: flask_request(body, headers)}
+        elif self.named is not None:
+            arguments = self.members(body, headers)
+        else:
+            arguments = {self.raw: self.text(body)}
         if self.wants_headers:
             arguments["request_headers"] = headers
         return self.run(**arguments)
@@ -229,6 +261,12 @@ def serve(channel, caller):
         headers, body = split_request(message[1])
         try:
             result = caller(body, headers)
+            response = http_response(result)
+            if response is not None:
+                status, fields, content = response
+                meta = dumps({"status": status, "headers": fields}).encode()
+                channel.send(ord("H"), struct.pack(">I", len(meta)) + meta + content)
+                continue
             payload = b"{}" if result is None else dumps(result, default=to_json_compatible).encode()
         except Rejected as rejected:
             channel.send(ord("B"), rejected.describe())
