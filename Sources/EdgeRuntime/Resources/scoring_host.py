@@ -181,9 +181,9 @@ class Caller:
     * ``request_headers``, when declared, gets the request's headers as a dict;
     * with ``@rawhttp``: the first other parameter gets the Flask request;
     * decorated with ``@input_schema``: the body must be a JSON object (415 for another
-      ``Content-Type``, 400 when it is not JSON or not an object, 500 when it is not
-      even text, as azmlinfsrv answers); each other parameter
-      gets the member of its name, or its default (400 when neither is there);
+      ``Content-Type``, 400 when it is not JSON or not an object, 500 when it is not even
+      text, as azmlinfsrv answers); each other parameter gets the member of its name, or
+      its default (400 when neither is there);
     * undecorated: the first other parameter gets the body as a string (400 when it is
       not UTF-8).
     """
@@ -203,15 +203,15 @@ class Caller:
                 'run() needs to accept an argument other than "request_headers".' if self.wants_headers
                 else "run() needs to accept an argument for input data.")
         self.named = inputs if is_schema_decorated(run) else None
-        self.raw = inputs[0].name
+        self.first = inputs[0].name
 
     def __call__(self, body, headers):
         if self.raw_http:
-            arguments = {self.raw: flask_request(body, headers)}
+            arguments = {self.first: flask_request(body, headers)}
         elif self.named is not None:
             arguments = self.members(body, headers)
         else:
-            arguments = {self.raw: self.text(body)}
+            arguments = {self.first: self.text(body)}
         if self.wants_headers:
             arguments["request_headers"] = headers
         return self.run(**arguments)
