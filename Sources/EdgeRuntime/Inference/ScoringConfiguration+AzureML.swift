@@ -1,7 +1,7 @@
 import Foundation
 
 /// A registered model, by the name and version module.json records for it.
-public struct ScoringModel: Sendable, Equatable, Hashable {
+public struct ScoringModel: Sendable, Equatable {
     public var name: String
     public var version: Int
 
