@@ -158,6 +158,55 @@ struct LocalAPITests {
         }
     }
 
+    @Test func aModuleWhoseInitRaisesAnswers503WithItsLastErrorAndHealthListsItFailing() async throws {
+        let directory = try TemporaryDirectory()
+        let dataDirectory = DataDirectory(directory.url.appending(path: "data"))
+        try dataDirectory.create()
+        let modules = LocalModules()
+        // A long back-off keeps the module failed for the whole test.
+        let supervisor = Supervisor(
+            store: try StateStore(url: dataDirectory.database), dataDirectory: dataDirectory,
+            settings: RuntimeSettings(backoff: BackoffSchedule(initial: .seconds(60))), logger: Self.quietLogger,
+            scoring: ScoringServices(modules: modules))
+        let folder = try InferenceFixtures.behaviourModule(in: directory.url, name: "broken")
+        await supervisor.run(
+            ModuleLaunch(
+                name: "broken", digest: ContentDigest(of: Data("broken".utf8)), folder: folder, command: [],
+                environment: ["FAIL_INIT": "1"], restartPolicy: .always,
+                scoring: ScoringProgram(
+                    entry: "score.py", python: InferenceFixtures.python, workers: 1, telemetry: TelemetrySettings())))
+        #expect(await eventually { await supervisor.statuses().first?.lastError != nil })
+        #expect(await supervisor.statuses().first?.status == .backoff)
+        let reason = "init() raised RuntimeError: model file is missing"
+        try await Self.serving(modules) { port in
+            let api = APIClient(port: port)
+            let (score, scoreBody) = try await api.post("/v1/modules/broken/score", #"{"action": "echo"}"#)
+            #expect(score == 503)
+            let error = try JSONSerialization.jsonObject(with: scoreBody) as? [String: String]
+            #expect(error?["module"] == "broken")
+            #expect(error?["error"]?.contains(reason) == true)
+            #expect(error?["message"] == error?["error"])
+
+            let (health, healthBody) = try await api.get("/v1/modules/broken/health")
+            #expect(health == 503)
+            let module = try JSONSerialization.jsonObject(with: healthBody) as? [String: Any]
+            #expect(module?["ready"] as? Bool == false)
+            #expect(module?["failing"] as? Bool == true)
+            #expect((module?["lastError"] as? String)?.contains(reason) == true)
+
+            let (all, allBody) = try await api.get("/v1/health")
+            #expect(all == 200)
+            let runtime = try JSONSerialization.jsonObject(with: allBody) as? [String: Any]
+            #expect(runtime?["status"] as? String == "degraded")
+            let listed = (runtime?["modules"] as? [[String: Any]])?.first { $0["module"] as? String == "broken" }
+            #expect(listed?["failing"] as? Bool == true)
+            #expect((listed?["lastError"] as? String)?.contains(reason) == true)
+
+            await supervisor.stop("broken")
+            #expect(try await api.post("/v1/modules/broken/score", "{}").0 == 404)
+        }
+    }
+
     // MARK: - Harness
 
     /// Cancelling the server at the end of a test makes Hummingbird log errors; hide them.
@@ -187,6 +236,22 @@ struct LocalAPITests {
         try await host.start()
         let modules = LocalModules()
         modules.set(host)
+        do {
+            try await Self.serving(
+                modules, maxBodyBytes: maxBodyBytes, telemetry: telemetry, unixSocketPath: unixSocketPath
+            ) { port in try await body(APIClient(port: port)) }
+        } catch {
+            await host.stop()
+            throw error
+        }
+        await host.stop()
+    }
+
+    /// Runs `body` with the port of a local API serving `modules` on 127.0.0.1, then stops it.
+    static func serving(
+        _ modules: LocalModules, maxBodyBytes: Int = 1 << 20, telemetry: (any LocalTelemetrySink)? = nil,
+        unixSocketPath: String? = nil, _ body: (Int) async throws -> Void
+    ) async throws {
         let (ports, listening) = AsyncStream.makeStream(of: Int.self)
         let server = LocalAPIServer(
             configuration: LocalAPIConfiguration(port: 0, unixSocketPath: unixSocketPath, maxBodyBytes: maxBodyBytes), modules: modules,
@@ -195,15 +260,13 @@ struct LocalAPITests {
         var iterator = ports.makeAsyncIterator()
         let port = await iterator.next() ?? 0
         do {
-            try await body(APIClient(port: port))
+            try await body(port)
         } catch {
             serving.cancel()
-            await host.stop()
             throw error
         }
         serving.cancel()
         _ = await serving.result
-        await host.stop()
     }
 }
 

@@ -4,10 +4,12 @@ public struct InferenceEvent: Sendable {
     public var module: String
     /// The request body as `run(raw_data)` received it.
     public var input: String
-    /// The JSON `run` returned, or the JSON error the caller got.
+    /// The answer's body (the JSON `run` returned, or the body of a response it returned),
+    /// or the JSON error the caller got.
     public var output: String
     public var latency: Duration
-    /// The HTTP status the caller got (200, 400, 500, 503, 504).
+    /// The HTTP status the caller got (200, 400, 415, 500, 503, 504, or the status of a
+    /// response `run` returned).
     public var status: Int
 
     public init(module: String, input: String, output: String, latency: Duration, status: Int) {

@@ -10,8 +10,11 @@ public struct ScoringConfiguration: Sendable {
     public var moduleDirectory: URL
     /// The scoring script inside `moduleDirectory` (module.json's `entry`, e.g. `score.py`).
     public var entry: String
-    /// The model folder `score.py` sees in `AZUREML_MODEL_DIR` and `MODEL_DIR`.
+    /// The unpacked model folder, `MODEL_DIR` (and `AZUREML_MODEL_DIR` when `models` is empty).
     public var modelDirectory: URL
+    /// The registered models the bundle ships in `modelDirectory` (module.json's `models`),
+    /// laid out under `azureml-models/` as Azure ML does (see `azureMLModelDirectory`).
+    public var models: [ScoringModel]
     /// The Python that runs the workers: the module venv's `bin/python`, or a name
     /// looked up in `PATH` such as `python3`.
     public var python: String
@@ -30,7 +33,7 @@ public struct ScoringConfiguration: Sendable {
     public var logFile: URL?
 
     public init(
-        module: String, moduleDirectory: URL, entry: String, modelDirectory: URL? = nil,
+        module: String, moduleDirectory: URL, entry: String, modelDirectory: URL? = nil, models: [ScoringModel] = [],
         python: String = "python3", hostScript: URL = ScoringHostScript.bundled, workers: Int = 1,
         environment: [String: String] = [:], requestTimeout: Duration = .seconds(30),
         startTimeout: Duration = .seconds(120), logFile: URL? = nil
@@ -39,6 +42,7 @@ public struct ScoringConfiguration: Sendable {
         self.moduleDirectory = moduleDirectory
         self.entry = entry
         self.modelDirectory = modelDirectory ?? moduleDirectory.appending(path: "model")
+        self.models = models
         self.python = python
         self.hostScript = hostScript
         self.workers = max(1, workers)

@@ -51,6 +51,15 @@ public final class ScoringHost: @unchecked Sendable {
     /// Throws `ScoringError.startFailed` (and stops the workers already started) if a
     /// worker cannot start, `init()` raised, or it took longer than `startTimeout`.
     public func start() async throws(ScoringError) {
+        do throws(ScoringError) {
+            try configuration.layOutAzureMLModels()
+        } catch {
+            lock.withLock {
+                lastError = error.description
+                stopped = true
+            }
+            throw error
+        }
         let results = await withTaskGroup(of: Result<(Int, ScoringWorker), ScoringError>.self) { group in
             for index in 0..<configuration.workers {
                 group.addTask { await self.launch(index: index) }
@@ -99,14 +108,24 @@ public final class ScoringHost: @unchecked Sendable {
     /// The last start failure or crash, for health reports.
     public var lastFailure: String? { lock.withLock { lastError } }
 
-    /// Scores one request body as `run(raw_data)` and returns the JSON result.
-    public func score(_ body: [UInt8]) async throws(ScoringError) -> [UInt8] {
+    /// Scores one request and returns the body of its answer: `run`'s JSON result (or the
+    /// body of an HTTP response `run` returned). See `respond`.
+    public func score(_ body: [UInt8], headers: [(name: String, value: String)] = []) async throws(ScoringError) -> [UInt8] {
+        try await respond(body, headers: headers).body
+    }
+
+    /// Scores one request and returns the answer to send. `run` gets the body, or its JSON
+    /// members by name, and `headers` when it declares `request_headers`, or the request
+    /// itself with `@rawhttp`, as azmlinfsrv calls it.
+    public func respond(
+        _ body: [UInt8], headers: [(name: String, value: String)] = []
+    ) async throws(ScoringError) -> ScoringResponse {
         let startedAt = ContinuousClock.now
-        let result = await scoreOutcome(body)
+        let result = await scoreOutcome(body, headers: headers)
         let latency = ContinuousClock.now - startedAt
         switch result {
-        case .success:
-            statistics.record(latency: latency, failed: false)
+        case .success(let response):
+            statistics.record(latency: latency, failed: response.status >= 500)
         case .failure(let error):
             statistics.record(latency: latency, failed: error.httpStatus >= 500)
         }
@@ -114,9 +133,9 @@ public final class ScoringHost: @unchecked Sendable {
             let output: String
             let status: Int
             switch result {
-            case .success(let json):
-                output = String(decoding: json, as: UTF8.self)
-                status = 200
+            case .success(let response):
+                output = String(decoding: response.body, as: UTF8.self)
+                status = response.status
             case .failure(let error):
                 output = String(decoding: ScoringErrorBody(error).json, as: UTF8.self)
                 status = error.httpStatus
@@ -154,13 +173,9 @@ public final class ScoringHost: @unchecked Sendable {
         logger.info("scoring module stopped", metadata: ["module": "\(module)"])
     }
 
-    private func scoreOutcome(_ body: [UInt8]) async -> Result<[UInt8], ScoringError> {
-        guard !body.isEmpty else {
-            return .failure(.badRequest(module: module, reason: "the body is empty"))
-        }
-        guard String(validating: body, as: UTF8.self) != nil else {
-            return .failure(.badRequest(module: module, reason: "the body is not UTF-8 text"))
-        }
+    private func scoreOutcome(
+        _ body: [UInt8], headers: [(name: String, value: String)]
+    ) async -> Result<ScoringResponse, ScoringError> {
         let checkout: (Int, ScoringWorker)
         switch await checkOut() {
         case .success(let slot): checkout = slot
@@ -168,15 +183,22 @@ public final class ScoringHost: @unchecked Sendable {
         }
         let (index, worker) = checkout
         let timeout = configuration.requestTimeout
-        let outcome = await Self.onQueue(worker.queue) { worker.score(body, timeout: timeout) }
+        let outcome = await Self.onQueue(worker.queue) { worker.score(body, headers: headers, timeout: timeout) }
         switch outcome {
-        case .output(let json):
+        case .output(let response):
             checkIn(index: index, worker: worker)
-            return .success(json)
+            return .success(response)
         case .raised(let json):
             checkIn(index: index, worker: worker)
             let exception = PythonException(json: json)
             return .failure(.runRaised(module: module, type: exception.type, message: exception.message))
+        case .rejected(let rejection):
+            checkIn(index: index, worker: worker)
+            switch rejection.status {
+            case 415: return .failure(.unsupportedMediaType(module: module, reason: rejection.message))
+            case 500: return .failure(.undecodableBody(module: module, reason: rejection.message))
+            default: return .failure(.badRequest(module: module, reason: rejection.message))
+            }
         case .died(let timedOut):
             let failure: ScoringError =
                 timedOut

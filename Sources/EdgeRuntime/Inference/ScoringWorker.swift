@@ -8,8 +8,10 @@ import Foundation
 final class ScoringWorker: @unchecked Sendable {
     /// What a worker's `run` call came to.
     enum Outcome {
-        case output([UInt8])
+        case output(ScoringResponse)
         case raised([UInt8])
+        /// The scoring host refused the request before `run`, as azmlinfsrv would.
+        case rejected(RejectedRequest)
         /// The worker is gone; `timedOut` when the watchdog killed it.
         case died(timedOut: Bool)
     }
@@ -38,12 +40,13 @@ final class ScoringWorker: @unchecked Sendable {
         let arguments = [
             configuration.python, "-u", configuration.hostScript.path,
             "--module-dir", configuration.moduleDirectory.path, "--entry", configuration.entry,
-            "--model-dir", configuration.modelDirectory.path, "--channel-fd", String(Self.channelFD),
+            "--channel-fd", String(Self.channelFD),
         ]
         var environment = ProcessInfo.processInfo.environment
         environment.merge(configuration.environment) { _, module in module }
-        environment["AZUREML_MODEL_DIR"] = configuration.modelDirectory.path
+        environment["AZUREML_MODEL_DIR"] = configuration.azureMLModelDirectory.path
         environment["MODEL_DIR"] = configuration.modelDirectory.path
+        environment["AML_APP_ROOT"] = configuration.appRoot.path
         environment["FLEET_MODULE"] = configuration.module
         environment["FLEET_WORKER_INDEX"] = String(index)
 
@@ -88,7 +91,7 @@ final class ScoringWorker: @unchecked Sendable {
             let failure = PythonException(json: json)
             stop()
             throw .startFailed(module: module, reason: "init() raised \(failure.type): \(failure.message)")
-        case .closed, .output, .raised:
+        case .closed, .output, .response, .raised, .rejected:
             if lock.withLock({ killedByWatchdog }) {
                 stop(grace: .zero)
                 throw .startFailed(module: module, reason: "init() took longer than \(timeout)")
@@ -99,18 +102,26 @@ final class ScoringWorker: @unchecked Sendable {
     }
 
     /// Runs one request; blocks until the reply, or until the watchdog killed the worker.
-    func score(_ body: [UInt8], timeout: Duration) -> Outcome {
+    func score(_ body: [UInt8], headers: [(name: String, value: String)], timeout: Duration) -> Outcome {
         let watchdog = DispatchWorkItem { [self] in killForTimeout() }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: watchdog)
         defer { watchdog.cancel() }
-        guard channel.sendRequest(body) else { return .died(timedOut: false) }
+        guard channel.sendRequest(body, headers: headers) else { return .died(timedOut: false) }
         switch channel.receive() {
-        case .output(let json): return .output(json)
+        case .output(let json): return .output(.json(json))
+        case .response(let frame):
+            guard let response = ScoringResponse(frame: frame) else { return .raised(Self.unreadableResponse) }
+            return .output(response)
         case .raised(let json): return .raised(json)
+        case .rejected(let json): return .rejected(RejectedRequest(json: json))
         case .closed, .ready, .initFailed:
             return .died(timedOut: lock.withLock { killedByWatchdog })
         }
     }
+
+    /// What a `H` frame that does not parse comes to: an exception of the scoring host.
+    private static let unreadableResponse = Array(
+        #"{"type": "ScoringHostError", "message": "the scoring host sent an HTTP response that does not parse"}"#.utf8)
 
     /// Asks the worker's process group to exit (SIGTERM) without waiting; safe to call
     /// while a request is in flight on `queue`, which then ends.
@@ -166,6 +177,23 @@ struct PythonException: Decodable {
 
     init(type: String, message: String) {
         self.type = type
+        self.message = message
+    }
+}
+
+/// A request the scoring host refused before `run` (JSON `{"status", "message"}`): 400 or
+/// 415, with azmlinfsrv's message.
+struct RejectedRequest: Decodable {
+    var status: Int
+    var message: String
+
+    init(json: [UInt8]) {
+        self = (try? JSONDecoder().decode(Self.self, from: Data(json)))
+            ?? RejectedRequest(status: 400, message: String(decoding: json, as: UTF8.self))
+    }
+
+    init(status: Int, message: String) {
+        self.status = status
         self.message = message
     }
 }

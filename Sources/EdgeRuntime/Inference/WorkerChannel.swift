@@ -12,8 +12,12 @@ final class WorkerChannel: @unchecked Sendable {
         case initFailed([UInt8])
         /// `run` returned this JSON.
         case output([UInt8])
+        /// `run` returned an HTTP response of its own (see `ScoringResponse(frame:)`).
+        case response([UInt8])
         /// `run` raised; the JSON describes the exception.
         case raised([UInt8])
+        /// The request was refused before `run`; the JSON gives the status and message.
+        case rejected([UInt8])
         /// The worker closed the channel (it exited or was killed).
         case closed
     }
@@ -26,15 +30,16 @@ final class WorkerChannel: @unchecked Sendable {
         self.fd = fd
     }
 
-    /// Sends a request body; false when the worker is gone.
-    func sendRequest(_ body: [UInt8]) -> Bool {
+    /// Sends a request: its headers (JSON `[[name, value], …]`, after their 4-byte length) and
+    /// body; false when the worker is gone.
+    func sendRequest(_ body: [UInt8], headers: [(name: String, value: String)]) -> Bool {
+        let headerJSON = Array((try? JSONEncoder().encode(headers.map { [$0.name, $0.value] })) ?? Data("[]".utf8))
         var frame = [UInt8]()
-        frame.reserveCapacity(body.count + 5)
-        let length = UInt32(body.count + 1)
-        frame.append(contentsOf: [
-            UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff),
-            UInt8(ascii: "Q"),
-        ])
+        frame.reserveCapacity(body.count + headerJSON.count + 9)
+        frame.append(contentsOf: Self.bigEndian(UInt32(body.count + headerJSON.count + 5)))
+        frame.append(UInt8(ascii: "Q"))
+        frame.append(contentsOf: Self.bigEndian(UInt32(headerJSON.count)))
+        frame.append(contentsOf: headerJSON)
         frame.append(contentsOf: body)
         return frame.withUnsafeBytes { buffer in
             var offset = 0
@@ -60,7 +65,9 @@ final class WorkerChannel: @unchecked Sendable {
         case UInt8(ascii: "R"): return .ready
         case UInt8(ascii: "I"): return .initFailed(payload)
         case UInt8(ascii: "O"): return .output(payload)
+        case UInt8(ascii: "H"): return .response(payload)
         case UInt8(ascii: "E"): return .raised(payload)
+        case UInt8(ascii: "B"): return .rejected(payload)
         default: return .closed
         }
     }
@@ -72,6 +79,10 @@ final class WorkerChannel: @unchecked Sendable {
             return !closed
         }
         if first { _ = Glibc.close(fd) }
+    }
+
+    private static func bigEndian(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff), UInt8(value & 0xff)]
     }
 
     private func readExactly(_ count: Int) -> [UInt8]? {

@@ -6,13 +6,14 @@ import Logging
 /// The device's local inference API (DESIGN §7) over HTTP on loopback, and also on a
 /// Unix socket when configured:
 ///
-/// - `POST /v1/modules/{name}/score` — the body goes to `run(raw_data)`; the JSON result comes back.
+/// - `POST /v1/modules/{name}/score` — the body goes to `run` as azmlinfsrv passes it; its result comes back.
 /// - `GET /v1/modules/{name}/health`, `GET /v1/health` — readiness and inference counters.
 /// - `POST /v1/modules/{name}/telemetry` — a JSON body becomes a custom telemetry record.
 ///
-/// Errors are JSON `{"error": "...", "module": "..."}` with 400, 404, 413, 500, 503 or
-/// 504. A scoring request never waits longer than the module's request timeout for a
-/// worker plus the timeout for `run`.
+/// Errors are JSON `{"error": "...", "module": "...", "message": "..."}` with 400, 404, 413,
+/// 415, 431, 500, 503 or 504; `message` is azmlinfsrv's for the same failure, and every answer
+/// carries azmlinfsrv's request id headers (`RequestIDs`). A scoring request never waits
+/// longer than the module's request timeout for a worker plus the timeout for `run`.
 public struct LocalAPIServer: Sendable {
     public let configuration: LocalAPIConfiguration
     private let modules: LocalModules
@@ -66,10 +67,11 @@ public struct LocalAPIServer: Sendable {
         let telemetry = telemetry
         let limit = configuration.maxBodyBytes
         let logger = logger
+        router.add(middleware: RequestIDMiddleware())
 
         router.post("/v1/modules/:name/score") { request, context -> Response in
             let name = context.parameters.get("name") ?? ""
-            guard let entry = modules.lookUp(name) else { return Self.unknownModule(name) }
+            guard let entry = modules.lookUp(name) else { return Self.unknownModule(name, in: modules) }
             guard let host = entry else {
                 return Self.error(.notFound, "module \(name) is not a python-scoring module; it has no score endpoint", module: name)
             }
@@ -79,8 +81,8 @@ public struct LocalAPIServer: Sendable {
             case .failure(let response): return response
             }
             do throws(ScoringError) {
-                let json = try await host.score(Array(body.readableBytesView))
-                return Self.json(.ok, json)
+                let answer = try await host.respond(Array(body.readableBytesView), headers: Self.scoringHeaders(request))
+                return Self.response(answer)
             } catch {
                 return Self.json(.init(code: error.httpStatus), ScoringErrorBody(error).json)
             }
@@ -88,13 +90,18 @@ public struct LocalAPIServer: Sendable {
 
         router.get("/v1/modules/:name/health") { _, context -> Response in
             let name = context.parameters.get("name") ?? ""
-            guard let entry = modules.lookUp(name) else { return Self.unknownModule(name) }
+            guard let entry = modules.lookUp(name) else {
+                guard let lastError = modules.failure(of: name) else { return Self.unknownModule(name) }
+                return Self.json(.serviceUnavailable, Self.encode(LocalModuleHealth(failed: name, lastError: lastError)))
+            }
             let health = LocalModuleHealth(name: name, scoring: entry)
             return Self.json(health.ready ? .ok : .serviceUnavailable, Self.encode(health))
         }
 
         router.get("/v1/health") { _, _ -> Response in
-            let health = modules.all.map { LocalModuleHealth(name: $0.name, scoring: $0.scoring) }
+            let health = (modules.all.map { LocalModuleHealth(name: $0.name, scoring: $0.scoring) }
+                + modules.failed.map { LocalModuleHealth(failed: $0.name, lastError: $0.lastError) })
+                .sorted { $0.module < $1.module }
             let ready = health.allSatisfy(\.ready)
             return Self.json(.ok, Self.encode(LocalRuntimeHealth(status: ready ? "ok" : "degraded", modules: health)))
         }
@@ -147,6 +154,30 @@ public struct LocalAPIServer: Sendable {
         error(.notFound, "no module named \(name) runs on this device", module: name)
     }
 
+    /// 503 with its last error for a module that failed and is not serving, else 404.
+    private static func unknownModule(_ name: String, in modules: LocalModules) -> Response {
+        guard let lastError = modules.failure(of: name) else { return unknownModule(name) }
+        let failure = ScoringError.moduleFailed(module: name, lastError: lastError)
+        return json(.serviceUnavailable, ScoringErrorBody(failure).json)
+    }
+
+    /// A scoring answer as it is: status, headers (those that are valid HTTP) and body.
+    private static func response(_ answer: ScoringResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            if let name = HTTPFields.Element.Name(name) { fields.append(HTTPFields.Element(name: name, value: value)) }
+        }
+        return Response(
+            status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    /// The request's headers for `run(…, request_headers)`, with the authority as `host`
+    /// (HTTP/1's Host header, which the request keeps apart from the other fields).
+    private static func scoringHeaders(_ request: Request) -> [(name: String, value: String)] {
+        let host = request.head.authority.map { [(name: "host", value: $0)] } ?? []
+        return host + request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+    }
+
     private static func error(_ status: HTTPResponse.Status, _ message: String, module: String) -> Response {
         json(status, ScoringErrorBody(error: message, module: module).json)
     }
@@ -169,6 +200,8 @@ struct LocalModuleHealth: Encodable {
     var module: String
     var ready: Bool
     var scoring: Bool
+    /// True for a module that failed (e.g. its `init()` raised) and is not serving.
+    var failing: Bool
     var workers: Int?
     var restarts: Int?
     var lastError: String?
@@ -178,10 +211,19 @@ struct LocalModuleHealth: Encodable {
         module = name
         scoring = host != nil
         ready = host?.isReady ?? true
+        failing = false
         workers = host?.configuration.workers
         restarts = host?.restartCount
         lastError = host?.lastFailure
         inference = host?.inferenceStats
+    }
+
+    init(failed name: String, lastError: String) {
+        module = name
+        ready = false
+        scoring = true
+        failing = true
+        self.lastError = lastError
     }
 }
 

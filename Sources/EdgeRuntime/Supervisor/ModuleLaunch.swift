@@ -50,8 +50,13 @@ public struct ModuleLaunch: Sendable, Equatable {
                 restartPolicy: spec.restartPolicy)
         case .pythonScoring:
             guard let python else { throw ModuleLaunchError.noEnvironment(module: spec.name) }
+            var models: [ScoringModel] = []
+            for file in manifest.models where !models.contains(ScoringModel(name: file.name, version: file.version)) {
+                models.append(ScoringModel(name: file.name, version: file.version))
+            }
             let program = ScoringProgram(
-                entry: manifest.entry ?? "score.py", python: python, workers: spec.workers, telemetry: spec.telemetry)
+                entry: manifest.entry ?? "score.py", python: python, workers: spec.workers, telemetry: spec.telemetry,
+                models: models)
             self.init(
                 name: spec.name, digest: spec.bundle.digest, folder: folder, command: [], environment: environment,
                 restartPolicy: spec.restartPolicy, scoring: program)
@@ -68,12 +73,15 @@ public struct ScoringProgram: Sendable, Equatable {
     public var workers: Int
     /// Which requests become inference telemetry records, and what they hold.
     public var telemetry: TelemetrySettings
+    /// The registered models in the bundle (module.json's `models`, one entry per name and version).
+    public var models: [ScoringModel]
 
-    public init(entry: String, python: String, workers: Int, telemetry: TelemetrySettings) {
+    public init(entry: String, python: String, workers: Int, telemetry: TelemetrySettings, models: [ScoringModel] = []) {
         self.entry = entry
         self.python = python
         self.workers = workers
         self.telemetry = telemetry
+        self.models = models
     }
 }
 

@@ -260,7 +260,8 @@ public actor Supervisor {
     private func startScoring(_ name: String, _ program: ScoringProgram) {
         guard var module = modules[name] else { return }
         let configuration = ScoringConfiguration(
-            module: name, moduleDirectory: module.launch.folder, entry: program.entry, python: program.python,
+            module: name, moduleDirectory: module.launch.folder, entry: program.entry, models: program.models,
+            python: program.python,
             workers: program.workers, environment: environment(of: module.launch), requestTimeout: scoring.requestTimeout,
             logFile: dataDirectory.log(of: name))
         let host = ScoringHost(
@@ -312,6 +313,8 @@ public actor Supervisor {
         module.log.write(Data("edge-runtime: \(reason)\n".utf8))
         // Recorded before the await, so a module replaced meanwhile is not taken for this one.
         childExited(name, pid: nil, exitCode: 1, error: reason)
+        // Until it runs again, the local API answers 503 with why, not 404.
+        scoring.modules.setFailed(name, lastError: reason)
         await host.stop()
     }
 
