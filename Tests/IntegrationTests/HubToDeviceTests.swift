@@ -9,12 +9,8 @@ import Testing
 /// `edge-runtime run` on the device downloads and starts it.
 @Suite(.serialized, .enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct HubToDeviceTests {
-    static func executable(_ name: String) -> String {
-        KilledRuntimeTests.executable.deletingLastPathComponent().appendingPathComponent(name).path
-    }
-
     @Test func fleethubDeployReachesARunningModule() async throws {
-        let fleethub = Self.executable("fleethub")
+        let fleethub = Fixtures.builtExecutable("fleethub")
         #expect(FileManager.default.isExecutableFile(atPath: fleethub), "build the package first: swift build")
         let directory = try TemporaryDirectory(prefix: "hub-to-device")
         let workspace = directory.file("hub")
@@ -42,7 +38,7 @@ struct HubToDeviceTests {
         let server = try ChildProcess(fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))
         defer { server.stop() }
         let runtime = try ChildProcess(
-            Self.executable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
+            Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
             outputPath: directory.file("runtime.log"))
         defer { runtime.stop() }
         #expect(await eventually { Fixtures.isListening(port: httpPort) })
