@@ -167,6 +167,25 @@ struct RolloutServeTests {
         #expect(try await eventually { try fleet.running().values.allSatisfy { $0 == v1 } })
     }
 
+    @Test func aRolloutWaitsWhileTheBrokerIsDownAndSaysSo() async throws {
+        let fleet = try await ServedFleet(devices: 5)
+        defer { fleet.stop() }
+        let v2 = try fleet.digest("iris-scorer:2")
+        _ = try await fleet.deploy("iris-scorer:1", rollout: "")
+        _ = try await fleet.deploy("iris-scorer:2", rollout: "rollout:\n  waves: [1, 100%]\n  soakSeconds: 4")
+        _ = try await fleet.waitFor(.soaking)
+        fleet.broker.kill()
+        #expect(try await eventually { try fleet.rollout().waiting?.contains("unreachable") == true })
+        let status = try RolloutStore(workspace: fleet.hub.workspace).status(deployment: "iris-prod")
+        #expect(status.waiting?.contains("is unreachable") == true)
+        try await Task.sleep(for: .seconds(6))
+        #expect(try fleet.rollout().state == .soaking)
+        try await fleet.broker.restart()
+        let done = try await fleet.waitFor(.completed)
+        #expect(done.waiting == nil)
+        #expect(try await eventually { try fleet.running().values.filter { $0 == v2 }.count == 5 })
+    }
+
     @Test func aThousandSimulatedDevicesCompleteAFourWaveRollout() async throws {
         let fleet = try await ServedFleet(devices: 1000)
         defer { fleet.stop() }

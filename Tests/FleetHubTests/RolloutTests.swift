@@ -306,6 +306,31 @@ struct RolloutTests {
         #expect(try hub.devices.desiredState(id: next)?.modules.first?.bundle.digest == v1.digest)
     }
 
+    @Test func aShadowThatCannotStartHaltsAGatedRollout() async throws {
+        try hub.deploy(manifest())
+        let text = """
+            name: iris-prod
+            priority: 10
+            target: site=plant-1
+            modules:
+              - name: iris
+                bundle: iris-scorer:1
+                shadow: {bundle: iris-scorer:2, sampleRate: 1}
+            rollout:
+              waves: [1, 100%]
+              promoteWhen: {shadowAgreement: ">= 0.98", minSamples: 10}
+            """
+        let rollout = try #require(try hub.deploy(text, file: "shadow.yaml").rollout)
+        try await report(
+            rollout.devices[0], shadow: ShadowHealth(bundleDigest: v2.digest, status: .failed, lastError: "init() raised ImportError"),
+            at: Date())
+        let halted = try #require(try store.advance().first)
+        #expect(halted.state == .halted)
+        #expect(halted.reason == "shadowRunning: the shadow cannot be evaluated on \(rollout.devices[0]) failed: init() raised ImportError")
+        // The live module was never touched.
+        #expect(try staged(rollout.devices[0]) == v1.digest)
+    }
+
     @Test func manifestsWithRolloutErrorsAreRefusedWithFileAndLine() throws {
         func refusal(_ rollout: String) -> String {
             do {

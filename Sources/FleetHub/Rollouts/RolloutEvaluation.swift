@@ -111,6 +111,19 @@ public enum RolloutEvaluation {
             if enough, holds {
                 promotable = waiting.filter { states[$0] == .healthy }
             }
+            let broken = waiting.compactMap { id -> String? in
+                guard let observation = observations[id],
+                    let shadow = shadowHealth(of: version, on: observation), shadow.status != .running
+                else { return nil }
+                let waited = now.timeIntervalSince(observation.assignedAt) >= TimeInterval(policy.abort.timeoutSeconds)
+                guard shadow.status == .failed || waited else { return nil }
+                return "\(id) \(shadow.status.rawValue)\(shadow.lastError.map { ": \($0)" } ?? "")"
+            }
+            if !broken.isEmpty {
+                check(RolloutCriterion(
+                    name: "shadowRunning", value: nil, threshold: "every shadow running", ok: false,
+                    detail: "the shadow cannot be evaluated on \(broken.prefix(5).joined(separator: ", "))"))
+            }
             if !waiting.isEmpty, breaches.isEmpty {
                 return Outcome(
                     states: states, criteria: criteria, shadow: shadow,
@@ -235,6 +248,14 @@ public enum RolloutEvaluation {
         return RolloutCriterion(
             name: "p99Factor", value: p99, threshold: threshold, ok: p99 <= base * factor,
             detail: "p99 \(format(p99)) ms against \(format(base)) ms before")
+    }
+
+    /// What one device reports of the shadow of one of `version`'s modules.
+    static func shadowHealth(of version: ResolvedDeployment, on observation: RolloutObservation) -> ShadowHealth? {
+        let shadows = Dictionary(version.modules.compactMap { module in module.shadow.map { (module.name, $0.digest) } }) { first, _ in first }
+        return observation.report?.modules.lazy.compactMap { module in
+            module.shadow.flatMap { shadows[module.name] == $0.bundleDigest ? $0 : nil }
+        }.first
     }
 
     /// The shadows' counters summed over `devices` (only shadows of this version's bundles).
