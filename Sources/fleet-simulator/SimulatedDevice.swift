@@ -5,7 +5,7 @@ import Synchronization
 
 /// One simulated device: its own MQTT session with the offline last will, the
 /// retained online state, its desired-state subscription, and health reports as
-/// the runtime sends them (DESIGN §3, §6).
+/// the runtime sends them (docs/contract.md, §6).
 final class SimulatedDevice: Sendable {
     let id: String
     private let client: MQTTClient

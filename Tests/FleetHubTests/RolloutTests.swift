@@ -164,6 +164,10 @@ struct RolloutTests {
         #expect(halted.state == .halted)
         #expect(halted.events.last?.message.contains("reverted 1 device(s) to version 1") == true)
         #expect(try staged(canary) == v1.digest)
+        // The status keeps what the rollout saw when it halted.
+        let status = try store.status(deployment: "iris-prod", now: start.addingTimeInterval(10))
+        #expect(status.devices["failed"] == 1)
+        #expect(status.criteria.first { $0.name == "failedPercent" }?.ok == false)
     }
 
     @Test func aMuchHigherErrorRateHaltsOnTheErrorRateCriterion() async throws {

@@ -7,7 +7,7 @@ public typealias InferenceStatsSource = @Sendable () async -> [String: Inference
 /// The telemetry buffer's depth and upload counts.
 public typealias TelemetryHealthSource = @Sendable () async -> TelemetryHealth
 
-/// Publishes the device's health report (DESIGN §6) retained with QoS 1 on
+/// Publishes the device's health report (docs/contract.md) retained with QoS 1 on
 /// `Topics.reported(deviceId)`, so the hub always holds the latest one: after every
 /// change in the state database (a module started, crashed or backed off; a revision
 /// was accepted, applied, failed or rolled back; a desired message was refused), on

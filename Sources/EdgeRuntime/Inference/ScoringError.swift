@@ -1,5 +1,5 @@
 /// Why a scoring request or a scoring module failed. Each case maps to the local
-/// API's status code (DESIGN §7) through `httpStatus`.
+/// API's status code (docs/contract.md) through `httpStatus`.
 public enum ScoringError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The body is not something `run` can take, refused as azmlinfsrv refuses it (not UTF-8
     /// for `run(raw_data)`; not a JSON object, or a parameter missing, for a `run` decorated

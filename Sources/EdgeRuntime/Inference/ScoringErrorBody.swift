@@ -1,6 +1,6 @@
 import Foundation
 
-/// The JSON error body of the local API (DESIGN §7): `{"error": "...", "module": "...",
+/// The JSON error body of the local API (docs/contract.md): `{"error": "...", "module": "...",
 /// "message": "..."}`, plus the exception's `type` when `run` raised. `message` is what
 /// `azmlinfsrv` answers in its `{"message": ...}` body for the same failure, word for word,
 /// so a client written for Azure ML reads it; `error` is this runtime's fuller account.

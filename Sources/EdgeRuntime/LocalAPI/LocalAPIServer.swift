@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 
-/// The device's local inference API (DESIGN §7) over HTTP on loopback, and also on a
+/// The device's local inference API (docs/contract.md) over HTTP on loopback, and also on a
 /// Unix socket when configured:
 ///
 /// - `POST /v1/modules/{name}/score` — the body goes to `run` as azmlinfsrv passes it; its result comes back.

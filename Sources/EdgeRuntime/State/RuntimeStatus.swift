@@ -25,7 +25,7 @@ public struct RuntimeStatus: Codable, Equatable, Sendable {
         self.modules = modules
     }
 
-    /// The modules in the shape of a health report (DESIGN §6).
+    /// The modules in the shape of a health report (docs/contract.md).
     public var moduleHealth: [ModuleHealth] {
         modules.map {
             ModuleHealth(

@@ -27,7 +27,7 @@ public struct TelemetryBatch: Equatable, Sendable {
         try lines.split(separator: UInt8(ascii: "\n")).map { try FleetJSON.decode(TelemetryRecord.self, from: Data($0)) }
     }
 
-    /// `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{firstSeq}-{lastSeq}.jsonl.gz` (DESIGN §8); no leading
+    /// `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{firstSeq}-{lastSeq}.jsonl.gz` (docs/contract.md); no leading
     /// slash when the prefix is empty.
     public func objectKey(prefix: String, deviceId: String) -> String {
         let name = "\(deviceId)/\(day)/\(firstSeq)-\(lastSeq).jsonl.gz"

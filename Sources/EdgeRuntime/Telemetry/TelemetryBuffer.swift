@@ -4,7 +4,7 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// The device's store-and-forward buffer for telemetry (DESIGN §8): a SQLite file in WAL mode.
+/// The device's store-and-forward buffer for telemetry (docs/contract.md): a SQLite file in WAL mode.
 ///
 /// Durability: `append` returns only after the transaction holding the record committed with
 /// `synchronous = FULL`, which in WAL mode fsyncs the WAL on every commit. A record whose append returned

@@ -1,6 +1,6 @@
 import Foundation
 
-/// How much telemetry a device keeps while its store is unreachable (DESIGN §8). When a limit is hit the
+/// How much telemetry a device keeps while its store is unreachable (docs/contract.md). When a limit is hit the
 /// buffer drops the oldest records and counts them, so a long outage costs old data, never the device's disk.
 public struct TelemetryBufferLimits: Codable, Equatable, Sendable {
     /// Most records kept; the oldest go first when an append would exceed it.

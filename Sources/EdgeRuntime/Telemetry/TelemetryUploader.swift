@@ -1,7 +1,7 @@
 import FleetCore
 import Foundation
 
-/// Ships the buffer to the owner's store (DESIGN §8): batches in seq order, each a gzip JSON-lines
+/// Ships the buffer to the owner's store (docs/contract.md): batches in seq order, each a gzip JSON-lines
 /// object at `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{firstSeq}-{lastSeq}.jsonl.gz`, deleted from the
 /// buffer only after the store acknowledged it.
 ///

@@ -23,7 +23,7 @@ public struct WrittenBundle: Equatable, Sendable {
     public var manifest: ModuleManifest
 }
 
-/// Writes module bundles (DESIGN §5) deterministically: entries sorted by path, every
+/// Writes module bundles (docs/contract.md) deterministically: entries sorted by path, every
 /// timestamp fixed, permissions reduced to 0644/0755, so the same manifest and the
 /// same file contents always give the same archive bytes and the same digest.
 ///

@@ -1,4 +1,4 @@
-/// Where the device's local inference API listens (DESIGN §7), as `fleethub device add
+/// Where the device's local inference API listens (docs/contract.md), as `fleethub device add
 /// --local-api HOST:PORT` writes it into the device config (`localAPI:`). Every field
 /// is optional; the runtime fills in the defaults (127.0.0.1:8765).
 public struct LocalAPISettings: Codable, Equatable, Sendable {
@@ -38,7 +38,7 @@ public struct LocalAPISettings: Codable, Equatable, Sendable {
 }
 
 /// How much telemetry the device buffers while its storage is unreachable, and how often
-/// it records runtime metrics (DESIGN §8), as the device config's `telemetry:` section.
+/// it records runtime metrics (docs/contract.md), as the device config's `telemetry:` section.
 /// Absent fields take the runtime's defaults.
 public struct TelemetryBufferSettings: Codable, Equatable, Sendable {
     /// Most records kept; the oldest are dropped beyond it.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where a device's telemetry goes (DESIGN §8), as `fleethub device add --storage …` writes it into the
+/// Where a device's telemetry goes (docs/contract.md), as `fleethub device add --storage …` writes it into the
 /// device config (`storage:`); the runtime turns it into a store with `destination()`. The secret lives in `credentialsFile` (AWS shared-credentials format), never here.
 public struct StorageSettings: Codable, Equatable, Sendable {
     /// `s3://BUCKET/PREFIX` or `file:///absolute/folder`.

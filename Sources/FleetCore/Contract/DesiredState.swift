@@ -1,6 +1,6 @@
 import Foundation
 
-/// What the hub wants one device to run (DESIGN §4). The hub signs its exact bytes;
+/// What the hub wants one device to run (docs/contract.md). The hub signs its exact bytes;
 /// the device accepts it only with a valid signature and a higher `revision`.
 public struct DesiredState: Codable, Equatable, Sendable {
     public var deviceId: String
@@ -93,7 +93,7 @@ public struct ModuleSpec: Codable, Equatable, Sendable {
 }
 
 /// A new version of a scoring module run beside the live one before it serves
-/// (DESIGN §10): the device mirrors a sample of the live requests to it, off the
+/// (docs/contract.md): the device mirrors a sample of the live requests to it, off the
 /// response path, and reports how its answers compare. The live answer never
 /// changes and never waits for the shadow.
 public struct ShadowSpec: Codable, Equatable, Sendable {
@@ -123,7 +123,7 @@ public struct BundleReference: Codable, Equatable, Hashable, Sendable {
     }
 }
 
-/// What a scoring module records about its requests (DESIGN §8).
+/// What a scoring module records about its requests (docs/contract.md).
 public struct TelemetrySettings: Codable, Equatable, Sendable {
     /// The share of requests recorded, from 0 (none) to 1 (all).
     public var sampleRate: Double

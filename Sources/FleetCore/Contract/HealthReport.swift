@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a device tells the hub about itself (DESIGN §6): published retained on every
+/// What a device tells the hub about itself (docs/contract.md): published retained on every
 /// change and every `reportInterval` seconds, so the hub always has the latest.
 public struct HealthReport: Codable, Equatable, Sendable {
     public var deviceId: String

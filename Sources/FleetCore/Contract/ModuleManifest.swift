@@ -1,6 +1,6 @@
 import Foundation
 
-/// `module.json`, the table of contents of a module bundle (DESIGN §5). The runtime
+/// `module.json`, the table of contents of a module bundle (docs/contract.md). The runtime
 /// checks every file of an unpacked bundle against it before running anything.
 public struct ModuleManifest: Codable, Equatable, Sendable {
     public var name: String

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One line of telemetry in the owner's storage (DESIGN §8).
+/// One line of telemetry in the owner's storage (docs/contract.md).
 public struct TelemetryRecord: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
         case inference, custom, metric, shadow

@@ -108,7 +108,7 @@ public struct HubPublicKey: Sendable, Equatable {
     }
 }
 
-/// The signed desired-state envelope (DESIGN §4).
+/// The signed desired-state envelope (docs/contract.md).
 public struct SignedEnvelope: Codable, Equatable, Sendable {
     /// Base64 of the payload's exact JSON bytes.
     public var payload: String

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// Writes the files that make an Eclipse Mosquitto broker enforce the contract's
-/// access rules (DESIGN §3): a `password_file` with every device's login (and the
+/// access rules (docs/contract.md): a `password_file` with every device's login (and the
 /// hub's, when the workspace has one), and an `acl_file` that lets a device read only
 /// its own desired state and write only its own reports, and the hub all of `fleet/v1/`.
 /// For a plain-MQTT (insecure) setup; `BrokerConfiguration` writes the TLS one.

@@ -17,7 +17,7 @@ public enum HealthMessage: Equatable, Sendable {
 /// Why a message on a device topic was not stored. Each is counted, logged and
 /// shown by `/metrics`; the hub carries on.
 public enum HealthRejection: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The body is not the JSON of DESIGN §6 (or of a connection state).
+    /// The body is not the JSON of docs/contract.md (or of a connection state).
     case malformed(topic: String, reason: String)
     /// The body is larger than the hub accepts.
     case oversized(topic: String, bytes: Int, limit: Int)
@@ -50,7 +50,7 @@ public enum HealthRejection: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case .malformed(let topic, let reason):
-            "rejected the message on '\(topic)': not a valid health report or connection state (\(reason)); the device's runtime must publish the JSON of DESIGN.md §6"
+            "rejected the message on '\(topic)': not a valid health report or connection state (\(reason)); the device's runtime must publish the JSON of docs/contract.md"
         case .oversized(let topic, let bytes, let limit):
             "rejected the message on '\(topic)': \(bytes) bytes is over the \(limit)-byte limit for health messages"
         case .unknownDevice(let topic, let deviceId):

@@ -57,7 +57,7 @@ public struct PackageRequest: Sendable {
     }
 }
 
-/// Packages modules into bundles (DESIGN §5), stores them content-addressed, and
+/// Packages modules into bundles (docs/contract.md), stores them content-addressed, and
 /// finds them again.
 public struct ModuleRegistry: Sendable {
     public let workspace: Workspace

@@ -55,6 +55,14 @@ public struct Rollout: Codable, Equatable, Sendable {
     public var updatedAt: Date
     /// What happened, oldest first: waves published, promotions, the halt.
     public var events: [Event]
+    /// The criteria and device states when it halted, completed or was aborted, which
+    /// `rollout status` shows from then on (a revert changes what the devices run).
+    public var final: FinalOutcome?
+
+    public struct FinalOutcome: Codable, Equatable, Sendable {
+        public var criteria: [RolloutCriterion]
+        public var states: [String: RolloutDeviceState]
+    }
 
     public struct Event: Codable, Equatable, Sendable {
         public var at: Date

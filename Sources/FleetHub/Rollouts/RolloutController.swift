@@ -37,6 +37,7 @@ public final class RolloutController: Sendable {
         let publisher = DesiredStatePublisher(workspace: workspace)
         defer { client.disconnect() }
         var connectedSince: ContinuousClock.Instant?
+        var everConnected = false
         while !Task.isCancelled {
             if !client.isConnected {
                 if connectedSince != nil { logger.warning("rollouts wait: lost the broker \(broker)") }
@@ -51,8 +52,12 @@ public final class RolloutController: Sendable {
                 }
             }
             if let since = connectedSince, ContinuousClock.now - since < reconnectGrace {
-                note(waiting: "the broker \(broker) is back; waiting for devices to report again")
+                // Reports that arrived while the hub did not listen are stale until devices report again.
+                if everConnected {
+                    note(waiting: "the broker \(broker) is back; waiting for devices to report again")
+                }
             } else {
+                everConnected = true
                 step(publisher: publisher, client: client)
                 do {
                     try await publisher.publishPending(using: client)

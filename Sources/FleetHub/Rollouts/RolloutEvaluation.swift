@@ -81,7 +81,9 @@ public enum RolloutEvaluation {
         let failedBreached = failing.count >= policy.abort.minDevices && failedShare > policy.abort.failedPercent
         check(RolloutCriterion(
             name: "failedPercent", value: failedShare,
-            threshold: "<= \(format(policy.abort.failedPercent))% (or fewer than \(policy.abort.minDevices) devices)",
+            threshold: policy.abort.failedPercent == 0 && policy.abort.minDevices == 1
+                ? "no updated device fails"
+                : "at most \(format(policy.abort.failedPercent))%, or fewer than \(policy.abort.minDevices) devices",
             ok: !failedBreached,
             detail: "\(failing.count) of \(updated.count) updated devices failed, rolled back or timed out (\(format(failedShare))%)"
                 + (failing.isEmpty ? "" : ": " + failing.prefix(5).map { "\($0) \(states[$0]!.rawValue)" }.joined(separator: ", "))))

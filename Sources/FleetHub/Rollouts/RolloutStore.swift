@@ -59,6 +59,9 @@ public struct RolloutStore: Sendable {
                 let observations = try Self.observations(of: rollout, db: db, policy: policy, now: now)
                 let outcome = RolloutEvaluation.evaluate(rollout, version: version, observations: observations, now: now)
                 try Self.take(outcome.decision, on: &rollout, version: version, db: db, now: now)
+                if !rollout.state.isOpen {
+                    rollout.final = Rollout.FinalOutcome(criteria: outcome.criteria, states: outcome.states)
+                }
                 rollout.waiting = nil
                 if rollout != before { try Self.save(rollout, db: db) }
                 if rollout.events.count > before.events.count { changed.append(rollout) }
@@ -138,7 +141,7 @@ public struct RolloutStore: Sendable {
             waveSizes: policy.waveSizes(total: devices.count), wave: 0, state: .running, waveStartedAt: now,
             healthySince: nil, reason: nil, waiting: nil,
             baseline: RolloutEvaluation.baseline(of: basis, reports: reports, devices: devices),
-            createdAt: now, updatedAt: now, events: [])
+            createdAt: now, updatedAt: now, events: [], final: nil)
         rollout.record(
             "started: version \(version.version) to \(devices.count) device(s) in \(rollout.waveSizes.count) wave(s) \(rollout.waveSizes.map(String.init).joined(separator: ", ")); wave 1: \(rollout.currentWaveDevices.count) device(s)",
             at: now)
@@ -311,12 +314,18 @@ public struct RolloutStore: Sendable {
     static func status(of rollout: Rollout, db: Database, policy: HealthPolicy, now: Date) throws -> RolloutStatus {
         let version = try DeploymentStore.version(rollout.version, of: rollout.deployment, db: db).definition
         let observations = try observations(of: rollout, db: db, policy: policy, now: now)
-        let outcome = RolloutEvaluation.evaluate(rollout, version: version, observations: observations, now: now)
+        var outcome = RolloutEvaluation.evaluate(rollout, version: version, observations: observations, now: now)
+        if let final = rollout.final, rollout.state != .completed {
+            outcome.criteria = final.criteria
+            outcome.states = final.states
+        }
         var counts = Dictionary(uniqueKeysWithValues: RolloutDeviceState.allCases.map { ($0.rawValue, 0) })
         var entries: [RolloutStatus.DeviceEntry] = []
         for (index, id) in rollout.devices.enumerated() {
-            // A device a finished rollout no longer assigns is back on the stable version.
-            let state = observations[id] == nil && !rollout.state.isOpen ? .waiting : outcome.states[id] ?? .waiting
+            // A device a finished rollout no longer assigns is back on the stable version;
+            // a halted or aborted one shows the state it was in when it ended.
+            let state = observations[id] == nil && !rollout.state.isOpen && rollout.final == nil
+                ? .waiting : outcome.states[id] ?? .waiting
             counts[state.rawValue, default: 0] += 1
             let wave = (rollout.waveSizes.firstIndex { index < $0 } ?? rollout.waveSizes.count - 1) + 1
             let content = observations[id]?.promoted == true ? version.promoted : version

@@ -5,7 +5,7 @@ import Foundation
 /// that requires a client certificate from the hub's CA, takes each client's identity
 /// from its certificate's common name, checks the CA's revocation list, allows no
 /// anonymous client, and an ACL that confines every device to its own topics
-/// (DESIGN §3) while the hub identity may use all of `fleet/v1/`.
+/// (docs/contract.md) while the hub identity may use all of `fleet/v1/`.
 public struct BrokerConfiguration: Sendable {
     public let workspace: Workspace
     /// `HOST:PORT` to listen on; nil takes the port of the workspace's broker URL, on
