@@ -88,7 +88,8 @@ struct RuntimeRolloutTests {
             return try #require(ContentDigest(String(output.split(separator: " ")[1]).trimmingCharacters(in: .whitespacesAndNewlines)))
         }
 
-        func deploy(_ module: String, kind: String = "", rollout: String) throws {
+        /// Deploys `fleet-app` with module `app` running `module` (and `shadow` beside it).
+        func deploy(_ module: String, shadow: String? = nil, rollout: String) throws {
             let manifest = directory.file("deployment-\(UUID().uuidString.prefix(4)).yaml")
             try """
                 name: fleet-app
@@ -98,6 +99,7 @@ struct RuntimeRolloutTests {
                   - name: app
                     bundle: \(module)
                     restartPolicy: always
+                \(shadow.map { "    shadow: {bundle: \($0), sampleRate: 1.0}" } ?? "")
                 \(rollout)
                 """.write(toFile: manifest, atomically: true, encoding: .utf8)
             try hub("deploy", manifest)
@@ -214,5 +216,52 @@ struct RuntimeRolloutTests {
         let halted = try await fleet.waitFor(.halted, timeout: .seconds(30))
         #expect(halted.reason?.hasPrefix("errorRateFactor: error rate 0.5 over 40 requests") == true, "\(halted.reason ?? "")")
         #expect(fleet.recorder.devices(thatReceived: bad) == [canary])
+    }
+
+    /// A live scorer and two challengers: one that disagrees on 30 % of the inputs and
+    /// one that agrees. Only the second is promoted under `shadowAgreement >= 0.98`.
+    @Test(.enabled(if: Fixtures.shouldRun(needing: "python3")))
+    func aShadowIsPromotedOnlyWhenItAgrees() async throws {
+        let fleet = try await RealFleet(devices: 2)
+        defer { fleet.stop() }
+        let label = "import json\n\ndef init():\n    pass\n\ndef run(raw_data):\n    n = json.loads(raw_data)['n']\n"
+        let live = try fleet.packageScorer("app", score: label + "    return {'label': n % 3}\n")
+        let disagreeing = try fleet.packageScorer("app", score: label + "    return {'label': (n + 1) % 3 if n % 10 < 3 else n % 3}\n")
+        let agreeing = try fleet.packageScorer("app", score: label + "    return {'label': n % 3, 'score': 1.0}\n")
+        try fleet.deploy("app:1", rollout: "")
+        #expect(await eventually(timeout: .seconds(120)) { fleet.allRun(live) }, "\(fleet.log("gw-1"))")
+
+        let gate = "rollout:\n  waves: [1, 100%]\n  soakSeconds: 1\n  promoteWhen: {shadowAgreement: \">= 0.98\", minSamples: 50}"
+        func shadowSamples(_ id: String) -> Int {
+            (try? FleetHealth(workspace: fleet.workspace()).device(id: id).report?.modules.first?.shadow?.samples) ?? 0
+        }
+
+        try fleet.deploy("app:1", shadow: "app:2", rollout: gate)
+        let canary = try fleet.rollout().devices[0]
+        #expect(await eventually(timeout: .seconds(120)) {
+            (try? FleetHealth(workspace: fleet.workspace()).device(id: canary).report?.modules.first?.shadow?.status) == .running
+        }, "\(fleet.log(canary))")
+        // The live answers never change while the shadow runs.
+        #expect(try await fleet.score(canary, count: 100) == 100)
+        let halted = try await fleet.waitFor(.halted, timeout: .seconds(60))
+        #expect(halted.reason?.contains("shadowAgreement") == true, "\(halted.reason ?? "")")
+        #expect(halted.reason?.contains("agreement 0.7") == true, "\(halted.reason ?? "")")
+        #expect(fleet.running(canary).digest == live)
+        #expect(fleet.recorder.devices(thatReceived: disagreeing).isEmpty)
+
+        try fleet.deploy("app:1", shadow: "app:3", rollout: gate)
+        #expect(await eventually(timeout: .seconds(120)) {
+            (try? FleetHealth(workspace: fleet.workspace()).device(id: canary).report?.modules.first?.shadow?.bundleDigest) == agreeing
+        })
+        #expect(try await fleet.score(canary, count: 60) == 60)
+        #expect(await eventually(timeout: .seconds(60)) { fleet.running(canary).digest == agreeing && fleet.running(canary).running })
+        let second = fleet.ids.first { $0 != canary }!
+        #expect(await eventually(timeout: .seconds(120)) {
+            (try? FleetHealth(workspace: fleet.workspace()).device(id: second).report?.modules.first?.shadow?.status) == .running
+        })
+        #expect(try await fleet.score(second, count: 60) == 60)
+        _ = try await fleet.waitFor(.completed, timeout: .seconds(60))
+        #expect(await eventually { fleet.allRun(agreeing) })
+        #expect(shadowSamples(canary) == 0)
     }
 }

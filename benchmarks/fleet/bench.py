@@ -5,19 +5,16 @@ Measures the hub's report ingest rate, CPU and RSS, the time until `fleethub dev
 shows a change a device reported, and the fan-out time of a deployment to every
 device (from `fleethub deploy` until each simulated device received the new desired
 state). Usage: bench.py --devices 1000 [--interval 10] [--bin .build/release]
-Writes results-N.json beside this file. Loopback only; every process it starts is
-stopped at the end.
+Prints a JSON summary and writes it as results-N.json into the run's folder (or
+--out FILE), never over the committed results beside this file. Loopback only;
+every process it starts is stopped at the end.
 """
-import argparse, json, os, resource, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, resource, sys, time, urllib.request
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.abspath(os.path.join(here, "..", ".."))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, here)
+from fleetbench import FleetRun  # noqa: E402
 
 
 def cpu_seconds(pid):
@@ -46,9 +43,9 @@ def main():
     parser.add_argument("--interval", type=float, default=10)
     parser.add_argument("--window", type=float, default=30, help="seconds over which CPU and ingest rate are measured")
     parser.add_argument("--bin", default=os.path.join(root, ".build", "release"))
+    parser.add_argument("--out", help="where to write the JSON summary (default: the run's folder)")
     args = parser.parse_args()
     n = args.devices
-    fleethub = os.path.join(args.bin, "fleethub")
     simulator_bin = os.path.join(args.bin, "fleet-simulator")
     # Each simulated device holds a socket and libmosquitto's wake-up socket pair, and
     # the broker a socket per device: raise the open-file limit (root may raise the hard one).
@@ -58,50 +55,13 @@ def main():
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    work = tempfile.mkdtemp(prefix="fleet-bench-")
-    mqtt_port, http_port = free_port(), free_port()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write(open(os.path.join(here, "mosquitto.conf")).read() + f"listener {mqtt_port} 127.0.0.1\n")
-    processes = []
-
-    def start(cmd, log):
-        p = subprocess.Popen(cmd, stdout=open(os.path.join(work, log), "w"), stderr=subprocess.STDOUT)
-        processes.append(p)
-        return p
-
-    ws = os.path.join(work, "hub")
-    def hub(*a):
-        return subprocess.run([fleethub, *a, "--workspace", ws], check=True, capture_output=True, text=True).stdout
-
-    try:
-        broker = start(["mosquitto", "-c", conf], "mosquitto.log")
-        time.sleep(0.5)
-        hub("init", "--insecure", "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--public-url", f"http://127.0.0.1:{http_port}")
+    with FleetRun(args.bin, "fleet-bench-") as run:
+        run.start_hub(n)
+        hub, start, work, deploy = run.hub, run.start, run.work, run.deploy
+        mqtt_port, http_port = run.mqtt_port, run.http_port
         token = next(line.split(": ", 1)[1] for line in hub("access", "show").splitlines() if line.startswith("viewer token"))
-        src = os.path.join(work, "src")
-        os.makedirs(src)
-        open(os.path.join(src, "run.sh"), "w").write("#!/bin/sh\nexec sleep 3600\n")
-        hub("module", "package", "--name", "scorer", "--kind", "process", "--command", "sh run.sh", "--source", src)
-        # `device add` hashes a broker password per device and restages the fleet each
-        # time; for 10,000 devices the benchmark registers them in one transaction.
-        db = sqlite3.connect(os.path.join(ws, "hub.sqlite"))
-        now = time.strftime("%Y-%m-%d %H:%M:%S.000", time.gmtime())
-        ids = [f"sim-{i:05d}" for i in range(n)]
-        db.executemany("INSERT INTO device (id, createdAt) VALUES (?, ?)", [(i, now) for i in ids])
-        db.executemany("INSERT INTO deviceTag (deviceId, key, value) VALUES (?, 'fleet', 'bench')", [(i,) for i in ids])
-        db.commit()
-        db.close()
-        manifest = os.path.join(work, "bench.yaml")
-        def deploy(level):
-            open(manifest, "w").write(
-                f"name: bench\npriority: 1\ntarget: fleet=bench\nmodules:\n  - name: scorer\n    bundle: scorer:1\n"
-                f"    env: {{LEVEL: '{level}'}}\n")
-            t0 = time.time()
-            hub("deploy", manifest)
-            return t0, time.time()
         deploy("1")
-        serve = start([fleethub, "serve", "--http", f"127.0.0.1:{http_port}", "--workspace", ws], "serve.log")
+        serve = run.start_serve()
         url = f"http://127.0.0.1:{http_port}"
         for _ in range(100):
             try:
@@ -191,16 +151,7 @@ def main():
             "simulatorReportFailures": result["reportFailures"],
         }
         print(json.dumps(out, indent=2))
-        json.dump(out, open(os.path.join(here, f"results-{n}.json"), "w"), indent=2)
-    finally:
-        for p in reversed(processes):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        print(f"logs in {work}", file=sys.stderr)
+        json.dump(out, open(args.out or os.path.join(work, f"results-{n}.json"), "w"), indent=2)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ Usage: rollout.py [--devices 1000] [--bin .build/release]
 Prints a JSON summary and writes it to the run's temporary folder (never over a
 committed file). Loopback only; every process it starts is stopped at the end.
 """
-import argparse, json, os, resource, sqlite3, subprocess, sys, tempfile, time
+import argparse, json, os, resource, sys, time
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.abspath(os.path.join(here, "..", ".."))
 sys.path.insert(0, here)
-from bench import free_port  # noqa: E402
+from fleetbench import FleetRun  # noqa: E402
 
 
 def main():
@@ -28,62 +28,24 @@ def main():
     parser.add_argument("--bin", default=os.path.join(root, ".build", "release"))
     args = parser.parse_args()
     n = args.devices
-    fleethub = os.path.join(args.bin, "fleethub")
-    simulator_bin = os.path.join(args.bin, "fleet-simulator")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    work = tempfile.mkdtemp(prefix="fleet-rollout-bench-")
-    mqtt_port, http_port = free_port(), free_port()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write(open(os.path.join(here, "mosquitto.conf")).read() + f"listener {mqtt_port} 127.0.0.1\n")
-    processes = []
+    with FleetRun(args.bin, "fleet-rollout-bench-") as run:
+        hub, start, work = run.hub, run.start, run.work
 
-    def start(cmd, log):
-        p = subprocess.Popen(cmd, stdout=open(os.path.join(work, log), "w"), stderr=subprocess.STDOUT)
-        processes.append(p)
-        return p
+        def wait(condition, timeout, what):
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                if condition():
+                    return
+                time.sleep(0.5)
+            raise SystemExit(f"rollout.py: timed out waiting for {what}; logs in {work}")
 
-    ws = os.path.join(work, "hub")
-
-    def hub(*a):
-        return subprocess.run([fleethub, *a, "--workspace", ws], check=True, capture_output=True, text=True).stdout
-
-    manifest = os.path.join(work, "bench.yaml")
-
-    def deploy(level, rollout=""):
-        open(manifest, "w").write(
-            f"name: bench\npriority: 1\ntarget: fleet=bench\nmodules:\n  - name: scorer\n    bundle: scorer:1\n"
-            f"    env: {{LEVEL: '{level}'}}\n{rollout}")
-        hub("deploy", manifest)
-
-    def wait(condition, timeout, what):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if condition():
-                return
-            time.sleep(0.5)
-        raise SystemExit(f"rollout.py: timed out waiting for {what}; logs in {work}")
-
-    try:
-        start(["mosquitto", "-c", conf], "mosquitto.log")
-        time.sleep(0.5)
-        hub("init", "--insecure", "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--public-url", f"http://127.0.0.1:{http_port}")
-        src = os.path.join(work, "src")
-        os.makedirs(src)
-        open(os.path.join(src, "run.sh"), "w").write("#!/bin/sh\nexec sleep 3600\n")
-        hub("module", "package", "--name", "scorer", "--kind", "process", "--command", "sh run.sh", "--source", src)
-        # As bench.py does: register the fleet in one transaction.
-        db = sqlite3.connect(os.path.join(ws, "hub.sqlite"))
-        now = time.strftime("%Y-%m-%d %H:%M:%S.000", time.gmtime())
-        ids = [f"sim-{i:05d}" for i in range(n)]
-        db.executemany("INSERT INTO device (id, createdAt) VALUES (?, ?)", [(i, now) for i in ids])
-        db.executemany("INSERT INTO deviceTag (deviceId, key, value) VALUES (?, 'fleet', 'bench')", [(i,) for i in ids])
-        db.commit()
-        db.close()
-        deploy("1")
-        start([fleethub, "serve", "--http", f"127.0.0.1:{http_port}", "--workspace", ws], "serve.log")
+        run.start_hub(n)
+        run.deploy("1")
+        run.start_serve()
+        serve_started = time.time()
 
         per_process = 250
         sims, summaries, logs = [], [], []
@@ -92,7 +54,7 @@ def main():
             count = min(per_process, n - first)
             summaries.append(os.path.join(work, f"summary-{first}.json"))
             logs.append(f"simulator-{first}.log")
-            sims.append(start([simulator_bin, "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--devices", str(count),
+            sims.append(start([run.simulator, "--broker", f"mqtt://127.0.0.1:{run.mqtt_port}", "--devices", str(count),
                                "--first-index", str(first), "--interval", "10", "--duration", "900",
                                "--summary", summaries[-1], "--stop-file", stop_file, "--per-device"], logs[-1]))
 
@@ -101,9 +63,12 @@ def main():
             return all(d.get("reportedRevision") == d.get("desiredRevision") and d.get("revisionStatus") == revision_status
                        for d in devices) and len(devices) == n
         wait(lambda: all_on("applied"), 180, "every device to report version 1")
+        # `fleethub serve` evaluates rollouts only from 5 s after it connected to the
+        # broker (reports stored before may be stale); measure after that.
+        time.sleep(max(0, serve_started + 6 - time.time()))
 
         started = time.time()
-        deploy("2", "rollout:\n  waves: [1, 10%, 50%, 100%]\n  soakSeconds: 0\n")
+        run.deploy("2", "rollout:\n  waves: [1, 10%, 50%, 100%]\n  soakSeconds: 0\n")
         wait(lambda: json.loads(hub("rollout", "status", "bench", "--json"))["state"] == "completed", 300, "the rollout to complete")
         completed = time.time()
         status = json.loads(hub("rollout", "status", "bench", "--json"))
@@ -135,15 +100,6 @@ def main():
         }
         print(json.dumps(out, indent=2))
         json.dump(out, open(os.path.join(work, f"rollout-{n}.json"), "w"), indent=2)
-    finally:
-        for p in reversed(processes):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        print(f"logs in {work}", file=sys.stderr)
 
 
 if __name__ == "__main__":
