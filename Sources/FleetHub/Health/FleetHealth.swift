@@ -65,9 +65,11 @@ public struct FleetHealth: Sendable {
         let alerts = HealthDerivation.alerts(
             summaries: summaries, reports: snapshot.reports, rollouts: rollouts, now: now, policy: policy)
             + staged.filter { $0.state == .halted }.map { rollout in
-                HealthAlert(
+                let modules = (try? DeploymentStore(workspace: workspace).history(name: rollout.deployment))?
+                    .first { $0.version == rollout.version }.map { " (\($0.modules.joined(separator: ", ")))" } ?? ""
+                return HealthAlert(
                     kind: .rolloutHalted, subject: rollout.deployment,
-                    message: "rollout of \(rollout.deployment) version \(rollout.version) halted at wave \(rollout.wave + 1) of \(rollout.waveSizes.count): \(rollout.reason ?? "no reason recorded"); `fleethub deployment rollback \(rollout.deployment)` or `fleethub rollout promote \(rollout.deployment)`")
+                    message: "rollout of \(rollout.deployment) version \(rollout.version)\(modules) halted at wave \(rollout.wave + 1) of \(rollout.waveSizes.count): \(rollout.reason ?? "no reason recorded"); `fleethub deployment rollback \(rollout.deployment)` or `fleethub rollout promote \(rollout.deployment)`")
             }
         return FleetOverview(
             devices: summaries.count, online: summaries.filter { $0.connectivity == .online }.count,
