@@ -167,6 +167,7 @@ struct RolloutTests {
         // The status keeps what the rollout saw when it halted.
         let status = try store.status(deployment: "iris-prod", now: start.addingTimeInterval(10))
         #expect(status.devices["failed"] == 1)
+        #expect(status.perDevice.first { $0.deviceId == canary }?.error == "iris: exited 1")
         #expect(status.criteria.first { $0.name == "failedPercent" }?.ok == false)
     }
 

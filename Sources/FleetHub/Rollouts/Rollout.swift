@@ -62,6 +62,8 @@ public struct Rollout: Codable, Equatable, Sendable {
     public struct FinalOutcome: Codable, Equatable, Sendable {
         public var criteria: [RolloutCriterion]
         public var states: [String: RolloutDeviceState]
+        /// What the failed or rolled-back devices reported as the reason.
+        public var errors: [String: String]
     }
 
     public struct Event: Codable, Equatable, Sendable {

@@ -60,7 +60,13 @@ public struct RolloutStore: Sendable {
                 let outcome = RolloutEvaluation.evaluate(rollout, version: version, observations: observations, now: now)
                 try Self.take(outcome.decision, on: &rollout, version: version, db: db, now: now)
                 if !rollout.state.isOpen {
-                    rollout.final = Rollout.FinalOutcome(criteria: outcome.criteria, states: outcome.states)
+                    rollout.final = Rollout.FinalOutcome(
+                        criteria: outcome.criteria, states: outcome.states,
+                        errors: Dictionary(uniqueKeysWithValues: outcome.states.compactMap { id, state in
+                            guard state == .failed || state == .rolledBack, let error = observations[id]?.report?.desired.error
+                            else { return nil }
+                            return (id, error)
+                        }))
                 }
                 rollout.waiting = nil
                 if rollout != before { try Self.save(rollout, db: db) }
@@ -333,7 +339,7 @@ public struct RolloutStore: Sendable {
             entries.append(RolloutStatus.DeviceEntry(
                 deviceId: id, wave: wave, state: state,
                 modules: content.modules.map { $0.label + ($0.shadow.map { " shadow \($0.label)" } ?? "") },
-                error: state == .failed || state == .rolledBack ? report?.desired.error : nil))
+                error: rollout.final?.errors[id] ?? (state == .failed || state == .rolledBack ? report?.desired.error : nil)))
         }
         return RolloutStatus(
             deployment: rollout.deployment, version: rollout.version, previousVersion: rollout.previousVersion,
