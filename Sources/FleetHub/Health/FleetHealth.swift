@@ -120,9 +120,23 @@ public struct FleetHealth: Sendable {
     }
 
     static func stored(_ db: Database, deviceId: String?) throws -> [String: StoredHealth] {
-        let rows = try deviceId.map {
-            try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth WHERE deviceId = ?", arguments: [$0])
-        } ?? Row.fetchAll(db, sql: "SELECT * FROM deviceHealth")
+        try stored(db, deviceIds: deviceId.map { [$0] })
+    }
+
+    /// What is stored of `deviceIds` (of every device when nil); only their reports are decoded.
+    static func stored(_ db: Database, deviceIds: [String]?) throws -> [String: StoredHealth] {
+        var rows: [Row] = []
+        if let deviceIds {
+            // In chunks, below SQLite's limit on bound parameters.
+            for start in stride(from: 0, to: deviceIds.count, by: 500) {
+                let chunk = Array(deviceIds[start..<min(start + 500, deviceIds.count)])
+                rows += try Row.fetchAll(
+                    db, sql: "SELECT * FROM deviceHealth WHERE deviceId IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                    arguments: StatementArguments(chunk))
+            }
+        } else {
+            rows = try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth")
+        }
         let decoder = FleetJSON.decoder()
         var stored: [String: StoredHealth] = [:]
         for row in rows {

@@ -139,7 +139,7 @@ public struct RolloutStore: Sendable {
     ) throws -> Rollout {
         let canary = try policy.canaryFirst.map { try TargetExpression(parsing: $0) }
         let devices = order(targeted, first: { id in canary?.matches(tags[id] ?? [:]) ?? false })
-        let reports = try storedHealth(db, devices: devices).compactMapValues(\.report)
+        let reports = try FleetHealth.stored(db, deviceIds: devices).compactMapValues(\.report)
         let basis = previous.map { previous in previous.promoted ? previousDefinition?.promoted : previousDefinition } ?? nil
         var rollout = Rollout(
             id: 0, deployment: version.name, version: version.version, previousVersion: previous?.version,
@@ -283,13 +283,10 @@ public struct RolloutStore: Sendable {
 
     // MARK: - Observations
 
-    static func storedHealth(_ db: Database, devices: [String]) throws -> [String: StoredHealth] {
-        let wanted = Set(devices)
-        return try FleetHealth.stored(db, deviceId: nil).filter { wanted.contains($0.key) }
-    }
 
     static func observations(of rollout: Rollout, db: Database, policy: HealthPolicy, now: Date) throws -> [String: RolloutObservation] {
-        let stored = try storedHealth(db, devices: Array(rollout.updatedDevices))
+        let stored = try FleetHealth.stored(
+            db, deviceIds: Array(rollout.state == .completed ? rollout.devices[...] : rollout.updatedDevices))
         var observations: [String: RolloutObservation] = [:]
         if rollout.state == .completed {
             // Every device now runs the version as the deployment's stable one.
