@@ -74,6 +74,8 @@ struct ManifestParserTests {
 
     @Test func missingFieldsAndDuplicatesAreRefused() {
         #expect(error("name: x\npriority: 1\nmodules: []\n") == "m.yaml: field 'target': missing")
+        // Without a priority a deployment layers at 0.
+        #expect(try ManifestParser.parse("name: x\ntarget: a=b\nmodules:\n  - name: m\n    bundle: m:1\n", file: "m.yaml").manifest.priority == 0)
         #expect(error("name: x\npriority: 1\ntarget: a=b\nmodules: []\n").hasPrefix("m.yaml:4: field 'modules'"))
         let duplicate = valid + "\n  - name: iris\n    bundle: other:1\n"
         #expect(error(duplicate).hasPrefix("m.yaml:14: field 'modules[1].name': duplicate module name 'iris'"))

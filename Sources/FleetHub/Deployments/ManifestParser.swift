@@ -42,7 +42,7 @@ public enum ManifestParser {
         guard VersionedName.isValidName(name) else {
             throw reader.error("name", top["name"], "'\(name)' is not a valid deployment name (letters, digits, '.', '_', '-')")
         }
-        let priority = try reader.int(top, "priority", field: "priority")
+        let priority = try reader.int(top, "priority", field: "priority", default: 0)
         let target = try reader.string(top, "target", field: "target", allowEmpty: true)
         do {
             _ = try TargetExpression(parsing: target)
