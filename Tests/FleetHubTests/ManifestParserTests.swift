@@ -72,7 +72,7 @@ struct ManifestParserTests {
         #expect(error("name: x\npriority: 1\ntarget: *\n").contains("quote the star"))
     }
 
-    @Test func missingFieldsAndDuplicatesAreRefused() {
+    @Test func missingFieldsAndDuplicatesAreRefused() throws {
         #expect(error("name: x\npriority: 1\nmodules: []\n") == "m.yaml: field 'target': missing")
         // Without a priority a deployment layers at 0.
         #expect(try ManifestParser.parse("name: x\ntarget: a=b\nmodules:\n  - name: m\n    bundle: m:1\n", file: "m.yaml").manifest.priority == 0)
