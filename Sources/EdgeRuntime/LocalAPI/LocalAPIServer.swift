@@ -79,7 +79,10 @@ public struct LocalAPIServer: Sendable {
             case .failure(let response): return response
             }
             do throws(ScoringError) {
-                let json = try await host.score(Array(body.readableBytesView))
+                let input = Array(body.readableBytesView)
+                let json = try await host.score(input)
+                // Off the response path: the shadow gets the request after the live answer exists.
+                modules.shadow(of: name)?.mirror(input, live: json)
                 return Self.json(.ok, json)
             } catch {
                 return Self.json(.init(code: error.httpStatus), ScoringErrorBody(error).json)
@@ -89,12 +92,14 @@ public struct LocalAPIServer: Sendable {
         router.get("/v1/modules/:name/health") { _, context -> Response in
             let name = context.parameters.get("name") ?? ""
             guard let entry = modules.lookUp(name) else { return Self.unknownModule(name) }
-            let health = LocalModuleHealth(name: name, scoring: entry)
+            let health = LocalModuleHealth(name: name, scoring: entry, shadow: modules.shadow(of: name))
             return Self.json(health.ready ? .ok : .serviceUnavailable, Self.encode(health))
         }
 
         router.get("/v1/health") { _, _ -> Response in
-            let health = modules.all.map { LocalModuleHealth(name: $0.name, scoring: $0.scoring) }
+            let health = modules.all.map {
+                LocalModuleHealth(name: $0.name, scoring: $0.scoring, shadow: modules.shadow(of: $0.name))
+            }
             let ready = health.allSatisfy(\.ready)
             return Self.json(.ok, Self.encode(LocalRuntimeHealth(status: ready ? "ok" : "degraded", modules: health)))
         }
@@ -173,8 +178,10 @@ struct LocalModuleHealth: Encodable {
     var restarts: Int?
     var lastError: String?
     var inference: InferenceStats?
+    /// How the module's shadow version compares with it; absent without a shadow.
+    var shadow: ShadowHealth?
 
-    init(name: String, scoring host: ScoringHost?) {
+    init(name: String, scoring host: ScoringHost?, shadow: ShadowEvaluator? = nil) {
         module = name
         scoring = host != nil
         ready = host?.isReady ?? true
@@ -182,6 +189,7 @@ struct LocalModuleHealth: Encodable {
         restarts = host?.restartCount
         lastError = host?.lastFailure
         inference = host?.inferenceStats
+        self.shadow = shadow?.health
     }
 }
 

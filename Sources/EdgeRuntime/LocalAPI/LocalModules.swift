@@ -1,11 +1,13 @@
+import FleetCore
 import Foundation
 
 /// The modules the local API knows about, kept up to date by the supervisor: each
 /// running module by name, with its `ScoringHost` when it is a `python-scoring`
-/// module. A name that is not here gets 404.
+/// module, and its `ShadowEvaluator` when it has a shadow. A name that is not here gets 404.
 public final class LocalModules: @unchecked Sendable {
     private let lock = NSLock()
     private var modules: [String: ScoringHost?] = [:]
+    private var shadows: [String: ShadowEvaluator] = [:]
 
     public init() {}
 
@@ -22,6 +24,28 @@ public final class LocalModules: @unchecked Sendable {
     /// Forgets a module (it was stopped or removed from the desired state).
     public func remove(_ name: String) {
         _ = lock.withLock { modules.removeValue(forKey: name) }
+    }
+
+    /// Adds or replaces the shadow of the module `evaluator.module`.
+    public func setShadow(_ evaluator: ShadowEvaluator) {
+        lock.withLock { shadows[evaluator.module] = evaluator }
+    }
+
+    /// Forgets `evaluator`, unless another shadow replaced it already.
+    public func removeShadow(_ evaluator: ShadowEvaluator) {
+        lock.withLock {
+            if shadows[evaluator.module] === evaluator { shadows.removeValue(forKey: evaluator.module) }
+        }
+    }
+
+    /// The shadow that the score route mirrors `name`'s requests to, if any.
+    public func shadow(of name: String) -> ShadowEvaluator? {
+        lock.withLock { shadows[name] }
+    }
+
+    /// Every shadow's record by live module name, for health reports.
+    public var shadowHealth: [String: ShadowHealth] {
+        lock.withLock { shadows }.mapValues(\.health)
     }
 
     /// Whether `name` is a running module, and its scoring host if it has one.
