@@ -8,8 +8,10 @@ import Testing
 /// `benchmarks/inference/run.sh`, which builds the tests in release mode and drives
 /// this with wrk. With `FLEET_BENCHMARK_COLLECT=1` every request is recorded (inputs
 /// and outputs) through the daemon's `InferenceRecorder` into a real `TelemetryBuffer`,
-/// as the daemon does for `sampleRate: 1`. Not part of the normal suite: it only runs
-/// when the script sets `FLEET_BENCHMARK_MODULE`.
+/// as the daemon does for `sampleRate: 1`. With `FLEET_BENCHMARK_SHADOW=RATE` the same
+/// module also runs as the shadow (its own workers, as many as the live one) and that
+/// share of the requests is mirrored to it, as the daemon does for `shadow: {sampleRate}`.
+/// Not part of the normal suite: it only runs when the script sets `FLEET_BENCHMARK_MODULE`.
 @Suite(.enabled(if: BenchmarkSettings.current != nil, "benchmark server; run benchmarks/inference/run.sh"))
 struct InferenceBenchmarkServer {
     @Test func serveUntilThePortFileIsRemoved() async throws {
@@ -30,6 +32,18 @@ struct InferenceBenchmarkServer {
         try await host.start()
         let modules = LocalModules()
         modules.set(host)
+        let shadow = settings.shadowSampleRate.map { rate in
+            ShadowEvaluator(
+                module: "iris", liveDigest: ContentDigest(of: Data("bench".utf8)),
+                digest: ContentDigest(of: Data("bench-shadow".utf8)), sampleRate: rate,
+                configuration: ScoringConfiguration(
+                    module: ShadowEvaluator.hostName(of: "iris"), moduleDirectory: settings.module, entry: "score.py",
+                    python: InferenceFixtures.python, hostScript: ScoringHostScript.bundled, workers: settings.workers))
+        }
+        if let shadow {
+            try await shadow.start()
+            modules.setShadow(shadow)
+        }
         let server = LocalAPIServer(
             configuration: LocalAPIConfiguration(port: 0), modules: modules,
             onListening: { port in try? String(port).write(to: settings.portFile, atomically: true, encoding: .utf8) })
@@ -42,6 +56,12 @@ struct InferenceBenchmarkServer {
         serving.cancel()
         _ = await serving.result
         await host.stop()
+        if let health = shadow?.health {
+            await shadow?.stop()
+            print(
+                "benchmark: shadow \(health.samples) samples, \(health.skipped) skipped, \(health.errors) errors, "
+                    + "agreement \(health.agreement ?? 0), p50 \(health.p50Ms) ms, p99 \(health.p99Ms) ms")
+        }
         await recorder?.flush()
         if let buffer {
             print("benchmark: \(try buffer.stats().buffered) inference records buffered")
@@ -55,6 +75,8 @@ struct BenchmarkSettings {
     var workers: Int
     /// Where the telemetry buffer goes when collection is on.
     var collect: URL?
+    /// The share of requests mirrored to a shadow; nil for none.
+    var shadowSampleRate: Double?
 
     static var current: BenchmarkSettings? {
         let environment = ProcessInfo.processInfo.environment
@@ -63,6 +85,7 @@ struct BenchmarkSettings {
         return BenchmarkSettings(
             module: URL(fileURLWithPath: module), portFile: URL(fileURLWithPath: portFile),
             workers: Int(environment["FLEET_BENCHMARK_WORKERS"] ?? "") ?? 2,
-            collect: environment["FLEET_BENCHMARK_COLLECT"].map { URL(fileURLWithPath: $0) })
+            collect: environment["FLEET_BENCHMARK_COLLECT"].map { URL(fileURLWithPath: $0) },
+            shadowSampleRate: environment["FLEET_BENCHMARK_SHADOW"].flatMap(Double.init))
     }
 }
