@@ -38,7 +38,8 @@ struct InferenceBenchmarkServer {
                 digest: ContentDigest(of: Data("bench-shadow".utf8)), sampleRate: rate,
                 configuration: ScoringConfiguration(
                     module: ShadowEvaluator.hostName(of: "iris"), moduleDirectory: settings.module, entry: "score.py",
-                    python: InferenceFixtures.python, hostScript: ScoringHostScript.bundled, workers: settings.workers))
+                    python: InferenceFixtures.python, hostScript: ScoringHostScript.bundled, workers: settings.workers,
+                    niceness: settings.shadowNiceness))
         }
         if let shadow {
             try await shadow.start()
@@ -77,6 +78,8 @@ struct BenchmarkSettings {
     var collect: URL?
     /// The share of requests mirrored to a shadow; nil for none.
     var shadowSampleRate: Double?
+    /// The shadow workers' nice value (`FLEET_BENCHMARK_SHADOW_NICE`), the daemon's by default.
+    var shadowNiceness: Int32
 
     static var current: BenchmarkSettings? {
         let environment = ProcessInfo.processInfo.environment
@@ -86,6 +89,8 @@ struct BenchmarkSettings {
             module: URL(fileURLWithPath: module), portFile: URL(fileURLWithPath: portFile),
             workers: Int(environment["FLEET_BENCHMARK_WORKERS"] ?? "") ?? 2,
             collect: environment["FLEET_BENCHMARK_COLLECT"].map { URL(fileURLWithPath: $0) },
-            shadowSampleRate: environment["FLEET_BENCHMARK_SHADOW"].flatMap(Double.init))
+            shadowSampleRate: environment["FLEET_BENCHMARK_SHADOW"].flatMap(Double.init),
+            shadowNiceness: environment["FLEET_BENCHMARK_SHADOW_NICE"].flatMap { Int32($0) }
+                ?? ScoringConfiguration.backgroundNiceness)
     }
 }

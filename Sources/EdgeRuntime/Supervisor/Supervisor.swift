@@ -48,16 +48,15 @@ public actor Supervisor {
         var host: ScoringHost?
         /// True once the scoring host's workers all finished `init()`.
         var ready = false
-        /// The module's shadow version, from `run` or `setShadow` until the module stops.
+        /// The module's running shadow version, from `run` or `setShadow` until the
+        /// module stops; nil without one, or when it is unavailable (see `status.shadow`).
         var shadow: Shadow?
     }
 
     private struct Shadow {
-        var launch: ShadowLaunch
-        /// Nil when the shadow cannot start at all (`launch` is `.unavailable`).
-        var evaluator: ShadowEvaluator?
+        var evaluator: ShadowEvaluator
         /// Starts the evaluator, retrying with back-off while its `init()` raises.
-        var starting: Task<Void, Never>?
+        var starting: Task<Void, Never>
     }
 
     /// How a module fared during a watch window.
@@ -381,7 +380,6 @@ public actor Supervisor {
         guard var module = modules[name], let launch else { return }
         switch launch {
         case .unavailable(let digest, let reason):
-            module.shadow = Shadow(launch: launch)
             module.status.shadow = ShadowHealth(bundleDigest: digest, status: .failed, lastError: reason)
             modules[name] = module
             logger.error("shadow cannot start", metadata: ["module": "\(name)", "bundle": "\(digest)", "error": "\(reason)"])
@@ -392,7 +390,8 @@ public actor Supervisor {
             let configuration = ScoringConfiguration(
                 module: hostName, moduleDirectory: program.folder, entry: program.scoring.entry,
                 python: program.scoring.python, workers: program.scoring.workers, environment: environment,
-                requestTimeout: scoring.requestTimeout, logFile: dataDirectory.log(of: hostName))
+                requestTimeout: scoring.requestTimeout, logFile: dataDirectory.log(of: hostName),
+                niceness: ScoringConfiguration.backgroundNiceness)
             let evaluator = ShadowEvaluator(
                 module: name, liveDigest: module.launch.digest, digest: program.digest, sampleRate: program.sampleRate,
                 configuration: configuration, logger: logger,
@@ -415,7 +414,7 @@ public actor Supervisor {
                 }
                 shadowChanged(name, evaluator)
             }
-            module.shadow = Shadow(launch: launch, evaluator: evaluator, starting: starting)
+            module.shadow = Shadow(evaluator: evaluator, starting: starting)
             module.status.shadow = evaluator.health
             modules[name] = module
             scoring.modules.setShadow(evaluator)
@@ -436,8 +435,8 @@ public actor Supervisor {
     private func stopShadow(_ name: String) async {
         guard let shadow = modules[name]?.shadow else { return }
         modules[name]?.shadow = nil
-        shadow.starting?.cancel()
-        guard let evaluator = shadow.evaluator else { return }
+        shadow.starting.cancel()
+        let evaluator = shadow.evaluator
         scoring.modules.removeShadow(evaluator)
         logger.info("stopping shadow", metadata: ["module": "\(name)"])
         await evaluator.stop()
