@@ -10,7 +10,9 @@ import Testing
 /// and outputs) through the daemon's `InferenceRecorder` into a real `TelemetryBuffer`,
 /// as the daemon does for `sampleRate: 1`. With `FLEET_BENCHMARK_SHADOW=RATE` the same
 /// module also runs as the shadow (its own workers, as many as the live one) and that
-/// share of the requests is mirrored to it, as the daemon does for `shadow: {sampleRate}`.
+/// share of the requests is mirrored to it, as the daemon does for `shadow: {sampleRate}`;
+/// with `FLEET_BENCHMARK_SHADOW_UNSTARTED=1` the shadow is never started, so every
+/// sampled request is only decided and counted `skipped`: the cost of the decision alone.
 /// Not part of the normal suite: it only runs when the script sets `FLEET_BENCHMARK_MODULE`.
 @Suite(.enabled(if: BenchmarkSettings.current != nil, "benchmark server; run benchmarks/inference/run.sh"))
 struct InferenceBenchmarkServer {
@@ -42,7 +44,7 @@ struct InferenceBenchmarkServer {
                     niceness: settings.shadowNiceness))
         }
         if let shadow {
-            try await shadow.start()
+            if !settings.shadowUnstarted { try await shadow.start() }
             modules.setShadow(shadow)
         }
         let server = LocalAPIServer(
@@ -80,6 +82,7 @@ struct BenchmarkSettings {
     var shadowSampleRate: Double?
     /// The shadow workers' nice value (`FLEET_BENCHMARK_SHADOW_NICE`), the daemon's by default.
     var shadowNiceness: Int32
+    var shadowUnstarted: Bool
 
     static var current: BenchmarkSettings? {
         let environment = ProcessInfo.processInfo.environment
@@ -91,6 +94,7 @@ struct BenchmarkSettings {
             collect: environment["FLEET_BENCHMARK_COLLECT"].map { URL(fileURLWithPath: $0) },
             shadowSampleRate: environment["FLEET_BENCHMARK_SHADOW"].flatMap(Double.init),
             shadowNiceness: environment["FLEET_BENCHMARK_SHADOW_NICE"].flatMap { Int32($0) }
-                ?? ScoringConfiguration.backgroundNiceness)
+                ?? ScoringConfiguration.backgroundNiceness,
+            shadowUnstarted: environment["FLEET_BENCHMARK_SHADOW_UNSTARTED"] == "1")
     }
 }

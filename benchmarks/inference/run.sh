@@ -6,7 +6,10 @@
 #   3. runtime-collect: the same with every request recorded (inputs and outputs) through
 #      the daemon's InferenceRecorder into a real TelemetryBuffer (sampleRate 1);
 #   4. runtime-shadow: the runtime with the same score.py also running as the module's
-#      shadow (its own workers) and every request mirrored to it (sampleRate 1);
+#      shadow (its own workers, nice 19 as the daemon runs them; FLEET_BENCHMARK_SHADOW_NICE
+#      overrides) and every request mirrored to it (sampleRate 1);
+#      runtime-shadow-unstarted: the same with the shadow never started, so each request
+#      is only sampled and counted skipped (the cost of the decision on the live path);
 #   5. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py.
 # WAYS="runtime runtime-shadow" picks a subset.
 # Needs: wrk, and a Python (FLEET_PYTHON, default .venv/bin/python) with
@@ -68,7 +71,7 @@ serve_runtime() {
   for c in 1 8; do results["$1,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
   rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
 }
-if wants runtime || wants runtime-collect || wants runtime-shadow; then
+if wants runtime || wants runtime-collect || wants runtime-shadow || wants runtime-shadow-unstarted; then
   (cd "$root" && swift build -c release --build-tests -Xswiftc -enable-testing >/dev/null)
 fi
 wants runtime && serve_runtime runtime
@@ -80,6 +83,10 @@ fi
 if wants runtime-shadow; then
   serve_runtime runtime-shadow "" 1
   grep -h "benchmark: shadow" "$work/runtime-shadow.log" >&2 || true
+fi
+if wants runtime-shadow-unstarted; then
+  FLEET_BENCHMARK_SHADOW_UNSTARTED=1 serve_runtime runtime-shadow-unstarted "" 1
+  grep -h "benchmark: shadow" "$work/runtime-shadow-unstarted.log" >&2 || true
 fi
 
 if wants azmlinfsrv; then
