@@ -10,13 +10,6 @@ public enum ShadowLaunch: Sendable, Equatable {
     /// The shadow's bundle could not be downloaded, verified, unpacked or given its
     /// environment, or is not a scoring module; `reason` says which.
     case unavailable(digest: ContentDigest, reason: String)
-
-    public var digest: ContentDigest {
-        switch self {
-        case .ready(let program): program.digest
-        case .unavailable(let digest, _): digest
-        }
-    }
 }
 
 /// A prepared shadow bundle: its scoring script, venv and workers, and the share of
