@@ -1,4 +1,4 @@
-/// How the shadow's answer to one request compares with the live answer (DESIGN §10).
+/// How the shadow's answer to one request compares with the live answer.
 ///
 /// The answers agree when they have the same shape (same object keys, same array
 /// lengths) and every label, string, boolean and null is equal at the same place.

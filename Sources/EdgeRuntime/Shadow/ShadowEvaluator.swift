@@ -2,7 +2,7 @@ import FleetCore
 import Foundation
 import Logging
 
-/// A module's shadow version at work (DESIGN §10): its own `ScoringHost` and workers,
+/// A module's shadow version at work (docs/inference.md, Shadow evaluation): its own `ScoringHost` and workers,
 /// fed a sample of the live requests after their answer is known, and the tally of how
 /// its answers compare with the live ones.
 ///
