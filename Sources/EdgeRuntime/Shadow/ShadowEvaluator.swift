@@ -2,9 +2,9 @@ import FleetCore
 import Foundation
 import Logging
 
-/// A module's shadow version at work (docs/inference.md, Shadow evaluation): its own `ScoringHost` and workers,
-/// fed a sample of the live requests after their answer is known, and the tally of how
-/// its answers compare with the live ones.
+/// A module's shadow version at work (docs/inference.md, Shadow evaluation): its own
+/// `ScoringHost` and workers, fed a sample of the live requests after their answer is
+/// known, and the tally of how its answers compare with the live ones.
 ///
 /// `mirror` runs on the live response path, so it only decides and hands off: it never
 /// waits for the shadow, never changes the live answer, and never queues. A sampled
