@@ -69,6 +69,7 @@ public struct EdgeRuntimeDaemon: Sendable {
             for (name, host) in localModules.all { stats[name] = host?.inferenceStats }
             return stats
         }
+        await reporter.setShadowSource { localModules.shadowHealth }
         await reporter.setTelemetrySource {
             guard let stats = try? telemetry.buffer.stats() else {
                 return TelemetryHealth(buffered: 0, oldestAgeSeconds: 0, uploaded: 0, dropped: 0)

@@ -8,8 +8,12 @@ import Testing
 /// `benchmarks/inference/run.sh`, which builds the tests in release mode and drives
 /// this with wrk. With `FLEET_BENCHMARK_COLLECT=1` every request is recorded (inputs
 /// and outputs) through the daemon's `InferenceRecorder` into a real `TelemetryBuffer`,
-/// as the daemon does for `sampleRate: 1`. Not part of the normal suite: it only runs
-/// when the script sets `FLEET_BENCHMARK_MODULE`.
+/// as the daemon does for `sampleRate: 1`. With `FLEET_BENCHMARK_SHADOW=RATE` the same
+/// module also runs as the shadow (its own workers, as many as the live one) and that
+/// share of the requests is mirrored to it, as the daemon does for `shadow: {sampleRate}`;
+/// with `FLEET_BENCHMARK_SHADOW_UNSTARTED=1` the shadow is never started, so every
+/// sampled request is only decided and counted `skipped`: the cost of the decision alone.
+/// Not part of the normal suite: it only runs when the script sets `FLEET_BENCHMARK_MODULE`.
 @Suite(.enabled(if: BenchmarkSettings.current != nil, "benchmark server; run benchmarks/inference/run.sh"))
 struct InferenceBenchmarkServer {
     @Test func serveUntilThePortFileIsRemoved() async throws {
@@ -30,6 +34,19 @@ struct InferenceBenchmarkServer {
         try await host.start()
         let modules = LocalModules()
         modules.set(host)
+        let shadow = settings.shadowSampleRate.map { rate in
+            ShadowEvaluator(
+                module: "iris", liveDigest: ContentDigest(of: Data("bench".utf8)),
+                digest: ContentDigest(of: Data("bench-shadow".utf8)), sampleRate: rate,
+                configuration: ScoringConfiguration(
+                    module: ShadowEvaluator.hostName(of: "iris"), moduleDirectory: settings.module, entry: "score.py",
+                    python: InferenceFixtures.python, hostScript: ScoringHostScript.bundled, workers: settings.workers,
+                    niceness: settings.shadowNiceness))
+        }
+        if let shadow {
+            if !settings.shadowUnstarted { try await shadow.start() }
+            modules.setShadow(shadow)
+        }
         let server = LocalAPIServer(
             configuration: LocalAPIConfiguration(port: 0), modules: modules,
             onListening: { port in try? String(port).write(to: settings.portFile, atomically: true, encoding: .utf8) })
@@ -42,6 +59,12 @@ struct InferenceBenchmarkServer {
         serving.cancel()
         _ = await serving.result
         await host.stop()
+        if let health = shadow?.health {
+            await shadow?.stop()
+            print(
+                "benchmark: shadow \(health.samples) samples, \(health.skipped) skipped, \(health.errors) errors, "
+                    + "agreement \(health.agreement ?? 0), p50 \(health.p50Ms) ms, p99 \(health.p99Ms) ms")
+        }
         await recorder?.flush()
         if let buffer {
             print("benchmark: \(try buffer.stats().buffered) inference records buffered")
@@ -55,6 +78,11 @@ struct BenchmarkSettings {
     var workers: Int
     /// Where the telemetry buffer goes when collection is on.
     var collect: URL?
+    /// The share of requests mirrored to a shadow; nil for none.
+    var shadowSampleRate: Double?
+    /// The shadow workers' nice value (`FLEET_BENCHMARK_SHADOW_NICE`), the daemon's by default.
+    var shadowNiceness: Int32
+    var shadowUnstarted: Bool
 
     static var current: BenchmarkSettings? {
         let environment = ProcessInfo.processInfo.environment
@@ -63,6 +91,10 @@ struct BenchmarkSettings {
         return BenchmarkSettings(
             module: URL(fileURLWithPath: module), portFile: URL(fileURLWithPath: portFile),
             workers: Int(environment["FLEET_BENCHMARK_WORKERS"] ?? "") ?? 2,
-            collect: environment["FLEET_BENCHMARK_COLLECT"].map { URL(fileURLWithPath: $0) })
+            collect: environment["FLEET_BENCHMARK_COLLECT"].map { URL(fileURLWithPath: $0) },
+            shadowSampleRate: environment["FLEET_BENCHMARK_SHADOW"].flatMap(Double.init),
+            shadowNiceness: environment["FLEET_BENCHMARK_SHADOW_NICE"].flatMap { Int32($0) }
+                ?? ScoringConfiguration.backgroundNiceness,
+            shadowUnstarted: environment["FLEET_BENCHMARK_SHADOW_UNSTARTED"] == "1")
     }
 }

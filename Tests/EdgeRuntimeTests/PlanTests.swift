@@ -115,6 +115,83 @@ import Testing
     }
 }
 
+extension PlanTests {
+    static func scoring(_ name: String, _ digest: Character, shadow: Character? = nil) -> ModuleSpec {
+        var spec = Self.module(name, digest)
+        spec.kind = .pythonScoring
+        spec.shadow = shadow.map {
+            ShadowSpec(
+                bundle: BundleReference(digest: Self.digest($0), size: 10, url: "http://hub/v1/bundles/\($0)"), sampleRate: 0.25)
+        }
+        return spec
+    }
+
+    @Test func aShadowBundleIsPreparedWithTheModuleAndStartsWithIt() {
+        let a = Self.scoring("a", "a", shadow: "c")
+        let shadow = a.shadow!.bundle
+        #expect(plan(desired: [a], current: DeviceState()) == [
+            .download(a.bundle), .verify(a.bundle), .unpack(a.bundle.digest), .prepareEnvironment(a.bundle.digest),
+            .download(shadow), .verify(shadow), .unpack(shadow.digest), .prepareEnvironment(shadow.digest),
+            .start(a), .removeUnusedBundles,
+        ])
+    }
+
+    @Test func changingOnlyTheShadowLeavesTheLiveVersionRunning() {
+        let old = Self.scoring("a", "a", shadow: "c")
+        var new = Self.scoring("a", "a", shadow: "d")
+        new.shadow?.sampleRate = 1
+        let shadow = new.shadow!.bundle
+        let current = DeviceState(
+            modules: ["a": InstalledModule(spec: old, isRunning: true)],
+            unpackedBundles: [old.bundle.digest, old.shadow!.bundle.digest],
+            readyEnvironments: [old.bundle.digest, old.shadow!.bundle.digest])
+        #expect(plan(desired: [new], current: current) == [
+            .download(shadow), .verify(shadow), .unpack(shadow.digest), .prepareEnvironment(shadow.digest),
+            .setShadow(new), .removeUnusedBundles,
+        ])
+        // Taking the shadow away, or adding one, is a shadow change too.
+        let withoutShadow = Self.scoring("a", "a")
+        #expect(plan(desired: [withoutShadow], current: current) == [.setShadow(withoutShadow), .removeUnusedBundles])
+        let bare = DeviceState(
+            modules: ["a": InstalledModule(spec: withoutShadow, isRunning: true)], unpackedBundles: current.unpackedBundles,
+            readyEnvironments: current.readyEnvironments)
+        #expect(plan(desired: [old], current: bare) == [.setShadow(old), .removeUnusedBundles])
+    }
+
+    @Test func aNewLiveVersionSwitchesAndBringsItsShadow() {
+        let old = Self.scoring("a", "a", shadow: "c")
+        let new = Self.scoring("a", "b", shadow: "c")
+        let ready: Set = [old.bundle.digest, new.bundle.digest, old.shadow!.bundle.digest]
+        let current = DeviceState(
+            modules: ["a": InstalledModule(spec: old, isRunning: true)], unpackedBundles: ready, readyEnvironments: ready)
+        #expect(plan(desired: [new], current: current) == [.switchVersion(from: old, to: new), .removeUnusedBundles])
+    }
+
+    @Test func aShadowWhoseBundleIsNotPreparedIsTriedAgainWithoutTouchingTheLiveVersion() {
+        let a = Self.scoring("a", "a", shadow: "c")
+        let shadow = a.shadow!.bundle
+        let current = DeviceState(
+            modules: ["a": InstalledModule(spec: a, isRunning: true)], unpackedBundles: [a.bundle.digest],
+            readyEnvironments: [a.bundle.digest])
+        #expect(plan(desired: [a], current: current) == [
+            .download(shadow), .verify(shadow), .unpack(shadow.digest), .prepareEnvironment(shadow.digest),
+            .setShadow(a), .removeUnusedBundles,
+        ])
+        let prepared = DeviceState(
+            modules: current.modules, unpackedBundles: [a.bundle.digest, shadow.digest],
+            readyEnvironments: [a.bundle.digest, shadow.digest])
+        #expect(plan(desired: [a], current: prepared).isEmpty)
+    }
+
+    @Test func processModulesGetNoShadowSteps() {
+        var a = Self.module("a", "a")
+        a.shadow = Self.scoring("a", "a", shadow: "c").shadow
+        #expect(plan(desired: [a], current: DeviceState()) == [
+            .download(a.bundle), .verify(a.bundle), .unpack(a.bundle.digest), .start(a), .removeUnusedBundles,
+        ])
+    }
+}
+
 @Suite struct BackoffScheduleTests {
     @Test func delaysDoubleUpToTheCap() {
         let schedule = BackoffSchedule(initial: .seconds(1), maximum: .seconds(10), resetAfter: .seconds(60))

@@ -5,8 +5,13 @@
 #   2. the runtime: POST /v1/modules/iris/score (ScoringHost + LocalAPIServer, release build);
 #   3. runtime-collect: the same with every request recorded (inputs and outputs) through
 #      the daemon's InferenceRecorder into a real TelemetryBuffer (sampleRate 1);
-#   4. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py.
-# WAYS="runtime runtime-collect" picks a subset.
+#   4. runtime-shadow: the runtime with the same score.py also running as the module's
+#      shadow (its own workers, nice 19 as the daemon runs them; FLEET_BENCHMARK_SHADOW_NICE
+#      overrides) and every request mirrored to it (sampleRate 1);
+#      runtime-shadow-unstarted: the same with the shadow never started, so each request
+#      is only sampled and counted skipped (the cost of the decision on the live path);
+#   5. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py.
+# WAYS="runtime runtime-shadow" picks a subset.
 # Needs: wrk, and a Python (FLEET_PYTHON, default .venv/bin/python) with
 # numpy onnxruntime scikit-learn skl2onnx azureml-inference-server-http.
 # Usage: [WAYS="…"] benchmarks/inference/run.sh [seconds-per-run] [workers]
@@ -15,7 +20,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/benchmarks/inference"
 seconds="${1:-10}"
 workers="${2:-2}"
-ways="${WAYS:-inprocess runtime runtime-collect azmlinfsrv}"
+ways="${WAYS:-inprocess runtime runtime-collect runtime-shadow azmlinfsrv}"
 wants() { [[ " $ways " == *" $1 "* ]]; }
 python="${FLEET_PYTHON:-$root/.venv/bin/python}"
 command -v wrk >/dev/null || { echo "run.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
@@ -53,10 +58,10 @@ if wants inprocess; then
 fi
 
 # The runtime, built in release mode; the benchmark server is a gated test.
-# serve_runtime WAY [telemetry-folder]
+# serve_runtime WAY [telemetry-folder] [shadow-sample-rate]
 serve_runtime() {
   env FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
-    ${2:+FLEET_BENCHMARK_COLLECT="$2"} FLEET_PYTHON="$python" \
+    ${2:+FLEET_BENCHMARK_COLLECT="$2"} ${3:+FLEET_BENCHMARK_SHADOW="$3"} FLEET_PYTHON="$python" \
     setsid bash -c "cd '$root' && exec swift test -c release --skip-build --filter InferenceBenchmarkServer" \
     >"$work/$1.log" 2>&1 &
   server_pid=$!
@@ -66,7 +71,7 @@ serve_runtime() {
   for c in 1 8; do results["$1,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
   rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
 }
-if wants runtime || wants runtime-collect; then
+if wants runtime || wants runtime-collect || wants runtime-shadow || wants runtime-shadow-unstarted; then
   (cd "$root" && swift build -c release --build-tests -Xswiftc -enable-testing >/dev/null)
 fi
 wants runtime && serve_runtime runtime
@@ -74,6 +79,14 @@ if wants runtime-collect; then
   mkdir -p "$work/telemetry"
   serve_runtime runtime-collect "$work/telemetry"
   grep -h "inference records buffered" "$work/runtime-collect.log" >&2 || true
+fi
+if wants runtime-shadow; then
+  serve_runtime runtime-shadow "" 1
+  grep -h "benchmark: shadow" "$work/runtime-shadow.log" >&2 || true
+fi
+if wants runtime-shadow-unstarted; then
+  FLEET_BENCHMARK_SHADOW_UNSTARTED=1 serve_runtime runtime-shadow-unstarted "" 1
+  grep -h "benchmark: shadow" "$work/runtime-shadow-unstarted.log" >&2 || true
 fi
 
 if wants azmlinfsrv; then

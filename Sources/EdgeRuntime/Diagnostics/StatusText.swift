@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// `edge-runtime status` as a human reads it.
@@ -26,7 +27,20 @@ public struct StatusText: Sendable {
                 module.pid.map { "\($0)" } ?? "-", uptime, String(module.bundleDigest.hex.prefix(12)),
             ].joined(separator: "\t"))
             if let error = module.lastError { lines.append("\t\(error)") }
+            if let shadow = module.shadow { lines.append("\t" + Self.line(shadow)) }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// E.g. `shadow 3f2a9c01b7d4 running: 120 samples, agreement 0.700, 0 errors, 4 skipped,
+    /// p50 1.9 ms, p99 6.2 ms`; the numbers are those the daemon last recorded (its start
+    /// or stop): the live ones are in `GET /v1/modules/{name}/health` and the health report.
+    static func line(_ shadow: ShadowHealth) -> String {
+        var text = "shadow \(shadow.bundleDigest.hex.prefix(12)) \(shadow.status.rawValue): \(shadow.samples) samples"
+        if let agreement = shadow.agreement { text += String(format: ", agreement %.3f", agreement) }
+        text += ", \(shadow.errors) errors, \(shadow.skipped) skipped"
+        if shadow.samples > 0 { text += String(format: ", p50 %.1f ms, p99 %.1f ms", shadow.p50Ms, shadow.p99Ms) }
+        if let error = shadow.lastError { text += " (\(error))" }
+        return text
     }
 }

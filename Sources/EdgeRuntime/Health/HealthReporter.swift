@@ -6,6 +6,8 @@ import Logging
 public typealias InferenceStatsSource = @Sendable () async -> [String: InferenceStats]
 /// The telemetry buffer's depth and upload counts.
 public typealias TelemetryHealthSource = @Sendable () async -> TelemetryHealth
+/// Each running shadow's record against its live module, by module name.
+public typealias ShadowHealthSource = @Sendable () async -> [String: ShadowHealth]
 
 /// Publishes the device's health report (docs/contract.md) retained with QoS 1 on
 /// `Topics.reported(deviceId)`, so the hub always holds the latest one: after every
@@ -26,6 +28,7 @@ public actor HealthReporter {
     private var system: SystemSampler
     private var inferenceSource: InferenceStatsSource?
     private var telemetrySource: TelemetryHealthSource?
+    private var shadowSource: ShadowHealthSource?
     private nonisolated let changes: AsyncStream<Void>
     private nonisolated let connectionEvents: AsyncStream<MQTTConnectionEvent>
     private nonisolated let wakeups: AsyncStream<Void>
@@ -63,6 +66,12 @@ public actor HealthReporter {
         telemetrySource = source
     }
 
+    /// Where the live shadow numbers come from; without one a module's shadow is
+    /// reported as the supervisor last recorded it.
+    public func setShadowSource(_ source: @escaping ShadowHealthSource) {
+        shadowSource = source
+    }
+
     /// Reports until cancelled.
     public func run() async {
         wake.yield()
@@ -85,10 +94,15 @@ public actor HealthReporter {
     public func report() async throws -> HealthReport {
         let status = try store.status()
         let inference = await inferenceSource?() ?? [:]
+        let shadows = await shadowSource?() ?? [:]
         let modules = status.moduleHealth.map { module in
             var module = module
             module.lastError = module.lastError.map(Self.shortened)
             module.inference = inference[module.name]
+            if var shadow = shadows[module.name] ?? module.shadow {
+                shadow.lastError = shadow.lastError.map(Self.shortened)
+                module.shadow = shadow
+            }
             return module
         }
         var desired = status.desired

@@ -3,8 +3,9 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Turns sampled scoring requests into `inference` telemetry records without slowing
-/// the requests down: the `ScoringHost` hook only queues the finished request in memory;
+/// Turns sampled scoring requests into `inference` telemetry records (and compared
+/// shadow requests into `shadow` records) without slowing the requests down: the
+/// `ScoringHost` hook only queues the finished request in memory;
 /// a background task turns the queue into records (bundle digest, latency, status, and
 /// input/output as the module's `telemetry` settings ask) and appends them to the buffer
 /// in one group commit every `flushInterval`.
@@ -22,10 +23,14 @@ public final class InferenceRecorder: Sendable {
     private let converter = DispatchQueue(label: "inference-recorder.convert", qos: .utility)
 
     private struct Queued: Sendable {
-        var event: InferenceEvent
-        var digest: ContentDigest
+        var request: Request
         var settings: TelemetrySettings
         var ts: Date
+    }
+
+    private enum Request: Sendable {
+        case inference(InferenceEvent, digest: ContentDigest)
+        case shadow(ShadowSample)
     }
 
     private struct Queue {
@@ -44,18 +49,28 @@ public final class InferenceRecorder: Sendable {
     /// settings record nothing (`sampleRate` 0).
     public func hook(digest: ContentDigest, settings: TelemetrySettings) -> (@Sendable (InferenceEvent) -> Void)? {
         guard settings.sampleRate > 0 else { return nil }
-        return { [self] event in
-            guard settings.sampleRate >= 1 || Double.random(in: 0..<1) < settings.sampleRate else { return }
-            let schedule = queue.withLock { queue in
-                queue.items.append(Queued(event: event, digest: digest, settings: settings, ts: Date()))
-                defer { queue.flushScheduled = true }
-                return !queue.flushScheduled
-            }
-            if schedule {
-                Task { [self] in
-                    try? await Task.sleep(for: flushInterval)
-                    await flush()
-                }
+        return { [self] event in enqueue(.inference(event, digest: digest), settings: settings) }
+    }
+
+    /// The hook for a module's `ShadowEvaluator`: `shadow` records follow the live
+    /// module's telemetry settings (its `sampleRate` of the compared requests, outputs
+    /// only with `collectOutputs`); nil when they record nothing.
+    public func shadowHook(settings: TelemetrySettings) -> (@Sendable (ShadowSample) -> Void)? {
+        guard settings.sampleRate > 0 else { return nil }
+        return { [self] sample in enqueue(.shadow(sample), settings: settings) }
+    }
+
+    private func enqueue(_ request: Request, settings: TelemetrySettings) {
+        guard settings.sampleRate >= 1 || Double.random(in: 0..<1) < settings.sampleRate else { return }
+        let schedule = queue.withLock { queue in
+            queue.items.append(Queued(request: request, settings: settings, ts: Date()))
+            defer { queue.flushScheduled = true }
+            return !queue.flushScheduled
+        }
+        if schedule {
+            Task { [self] in
+                try? await Task.sleep(for: flushInterval)
+                await flush()
             }
         }
     }
@@ -81,8 +96,12 @@ public final class InferenceRecorder: Sendable {
     }
 
     private static func entry(_ item: Queued) -> TelemetryEntry {
-        var entry = item.event.telemetryEntry(
-            bundle: item.digest, input: item.settings.collectInputs, output: item.settings.collectOutputs)
+        var entry = switch item.request {
+        case .inference(let event, let digest):
+            event.telemetryEntry(bundle: digest, input: item.settings.collectInputs, output: item.settings.collectOutputs)
+        case .shadow(let sample):
+            sample.telemetryEntry(outputs: item.settings.collectOutputs)
+        }
         entry.ts = item.ts
         return entry
     }

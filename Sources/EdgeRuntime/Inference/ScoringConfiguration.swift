@@ -31,12 +31,19 @@ public struct ScoringConfiguration: Sendable {
     /// File the workers' standard output and error are appended to; the runtime's
     /// standard error when nil.
     public var logFile: URL?
+    /// The workers' nice value: 0 runs them like the runtime; a shadow's workers run at
+    /// `ScoringConfiguration.backgroundNiceness`, so on a busy device they get only the
+    /// CPU the live workers leave and the live latency does not pay for the comparison.
+    public var niceness: Int32
+
+    /// The nice value of work that must never slow down the live path.
+    public static let backgroundNiceness: Int32 = 19
 
     public init(
         module: String, moduleDirectory: URL, entry: String, modelDirectory: URL? = nil, models: [ScoringModel] = [],
         python: String = "python3", hostScript: URL = ScoringHostScript.bundled, workers: Int = 1,
         environment: [String: String] = [:], requestTimeout: Duration = .seconds(30),
-        startTimeout: Duration = .seconds(120), logFile: URL? = nil
+        startTimeout: Duration = .seconds(120), logFile: URL? = nil, niceness: Int32 = 0
     ) {
         self.module = module
         self.moduleDirectory = moduleDirectory
@@ -50,6 +57,7 @@ public struct ScoringConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.startTimeout = startTimeout
         self.logFile = logFile
+        self.niceness = niceness
     }
 }
 

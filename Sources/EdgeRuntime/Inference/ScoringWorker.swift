@@ -62,6 +62,8 @@ final class ScoringWorker: @unchecked Sendable {
                 module: configuration.module,
                 reason: "cannot run \(configuration.python): \(error); check the module's Python environment")
         }
+        // Right after the spawn, before the interpreter starts any thread (threads inherit it).
+        if configuration.niceness != 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), configuration.niceness) }
         self.pid = pid
         self.channel = WorkerChannel(fd: fds[0])
         self.queue = DispatchQueue(label: "scoring.\(configuration.module).\(index)")

@@ -81,7 +81,10 @@ public struct LocalAPIServer: Sendable {
             case .failure(let response): return response
             }
             do throws(ScoringError) {
-                let answer = try await host.respond(Array(body.readableBytesView), headers: Self.scoringHeaders(request))
+                let input = Array(body.readableBytesView)
+                let answer = try await host.respond(input, headers: Self.scoringHeaders(request))
+                // Off the response path: the shadow gets the request after the live answer exists.
+                if answer.status == 200 { modules.shadow(of: name)?.mirror(input, live: answer.body) }
                 return Self.response(answer)
             } catch {
                 return Self.json(.init(code: error.httpStatus), ScoringErrorBody(error).json)
@@ -94,12 +97,12 @@ public struct LocalAPIServer: Sendable {
                 guard let lastError = modules.failure(of: name) else { return Self.unknownModule(name) }
                 return Self.json(.serviceUnavailable, Self.encode(LocalModuleHealth(failed: name, lastError: lastError)))
             }
-            let health = LocalModuleHealth(name: name, scoring: entry)
+            let health = LocalModuleHealth(name: name, scoring: entry, shadow: modules.shadow(of: name))
             return Self.json(health.ready ? .ok : .serviceUnavailable, Self.encode(health))
         }
 
         router.get("/v1/health") { _, _ -> Response in
-            let health = (modules.all.map { LocalModuleHealth(name: $0.name, scoring: $0.scoring) }
+            let health = (modules.all.map { LocalModuleHealth(name: $0.name, scoring: $0.scoring, shadow: modules.shadow(of: $0.name)) }
                 + modules.failed.map { LocalModuleHealth(failed: $0.name, lastError: $0.lastError) })
                 .sorted { $0.module < $1.module }
             let ready = health.allSatisfy(\.ready)
@@ -206,8 +209,10 @@ struct LocalModuleHealth: Encodable {
     var restarts: Int?
     var lastError: String?
     var inference: InferenceStats?
+    /// How the module's shadow version compares with it; absent without a shadow.
+    var shadow: ShadowHealth?
 
-    init(name: String, scoring host: ScoringHost?) {
+    init(name: String, scoring host: ScoringHost?, shadow: ShadowEvaluator? = nil) {
         module = name
         scoring = host != nil
         ready = host?.isReady ?? true
@@ -216,6 +221,7 @@ struct LocalModuleHealth: Encodable {
         restarts = host?.restartCount
         lastError = host?.lastFailure
         inference = host?.inferenceStats
+        self.shadow = shadow?.health
     }
 
     init(failed name: String, lastError: String) {

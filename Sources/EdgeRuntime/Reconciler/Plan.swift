@@ -8,6 +8,11 @@ import FleetCore
 /// modules start or switch in ascending startup order; unused bundles go last. A
 /// device already in the desired state gets no steps, and a module that rolled back
 /// from a bundle is not switched to that bundle again by the same desired modules.
+///
+/// The shadow bundle of a `python-scoring` module is prepared like its own bundle. A
+/// change of only the shadow is a `setShadow`, never a switch, so the live version keeps
+/// running; so is a running module whose shadow bundle is not prepared yet (an earlier
+/// download or environment failed), which tries the shadow again.
 public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
     let ordered = desired.sorted { ($0.startupOrder, $0.name) < ($1.startupOrder, $1.name) }
     let wanted = Set(desired.map(\.name))
@@ -16,6 +21,26 @@ public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
     var starts: [Step] = []
     var prepared = Set<ContentDigest>()
     var environments = Set<ContentDigest>()
+
+    /// The steps that make `bundle` ready to run, each planned once per bundle.
+    func preparation(of bundle: BundleReference, kind: ModuleKind) -> [Step] {
+        var steps: [Step] = []
+        let digest = bundle.digest
+        if !current.unpackedBundles.contains(digest), prepared.insert(digest).inserted {
+            if !current.cachedBundles.contains(digest) { steps.append(.download(bundle)) }
+            steps += [.verify(bundle), .unpack(digest)]
+        }
+        if kind == .pythonScoring, !current.readyEnvironments.contains(digest), environments.insert(digest).inserted {
+            steps.append(.prepareEnvironment(digest))
+        }
+        return steps
+    }
+
+    /// The steps that prepare `spec`'s shadow bundle; none for modules that cannot have one.
+    func shadowPreparation(of spec: ModuleSpec) -> [Step] {
+        guard spec.kind == .pythonScoring, let shadow = spec.shadow else { return [] }
+        return preparation(of: shadow.bundle, kind: .pythonScoring)
+    }
 
     for spec in ordered {
         let installed = current.modules[spec.name]
@@ -28,17 +53,21 @@ public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
                 stops.append((spec.startupOrder, spec.name, [.stop(module: spec.name)]))
             }
         case .running:
-            if let installed, installed.spec == spec, installed.isRunning { continue }
-            let digest = spec.bundle.digest
-            if !current.unpackedBundles.contains(digest), prepared.insert(digest).inserted {
-                if !current.cachedBundles.contains(digest) { prepare.append(.download(spec.bundle)) }
-                prepare += [.verify(spec.bundle), .unpack(digest)]
+            let running = installed?.isRunning == true ? installed?.spec : nil
+            if running == spec {
+                let shadow = shadowPreparation(of: spec)
+                if !shadow.isEmpty {
+                    prepare += shadow
+                    starts.append(.setShadow(spec))
+                }
+                continue
             }
-            if spec.kind == .pythonScoring, !current.readyEnvironments.contains(digest), environments.insert(digest).inserted {
-                prepare.append(.prepareEnvironment(digest))
-            }
-            if let installed, installed.isRunning {
-                starts.append(.switchVersion(from: installed.spec, to: spec))
+            prepare += preparation(of: spec.bundle, kind: spec.kind)
+            prepare += shadowPreparation(of: spec)
+            if let running, running.withoutShadow == spec.withoutShadow {
+                starts.append(.setShadow(spec))
+            } else if let running {
+                starts.append(.switchVersion(from: running, to: spec))
             } else {
                 starts.append(.start(spec))
             }
@@ -50,4 +79,13 @@ public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
     let stopSteps = stops.sorted { ($0.order, $0.name) > ($1.order, $1.name) }.flatMap(\.steps)
     let steps = prepare + stopSteps + starts
     return steps.isEmpty ? [] : steps + [.removeUnusedBundles]
+}
+
+extension ModuleSpec {
+    /// The spec with its shadow taken out: what decides whether the live version must switch.
+    var withoutShadow: ModuleSpec {
+        var spec = self
+        spec.shadow = nil
+        return spec
+    }
 }

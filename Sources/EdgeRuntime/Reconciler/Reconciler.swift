@@ -9,6 +9,11 @@ import Logging
 /// After a module starts with a new version it has to stay up for the rollback window;
 /// if it does not, the module goes back to its last known good version and the
 /// revision is reported `rolled-back` with the reason.
+///
+/// A module's shadow (`ModuleSpec.shadow`) is prepared and started with it, but never
+/// decides the revision's status: a shadow whose bundle fails to download or whose
+/// environment fails is started as `ShadowLaunch.unavailable`, so the supervisor reports
+/// it in the module's health while the revision is `applied`.
 public actor Reconciler {
     private let store: StateStore
     private let supervisor: Supervisor
@@ -43,7 +48,7 @@ public actor Reconciler {
         for module in installed.sorted(by: { ($0.spec.startupOrder, $0.name) < ($1.spec.startupOrder, $1.name) })
         where module.spec.desiredStatus == .running {
             do {
-                await supervisor.run(try launch(module.spec))
+                await supervisor.run(try launch(module.spec), shadow: shadowLaunch(module.spec))
             } catch {
                 recordLaunchFailure(module.spec, error)
             }
@@ -241,6 +246,12 @@ public actor Reconciler {
             await start(spec, replacing: nil, in: &run)
         case .switchVersion(let from, let to):
             await start(to, replacing: from, in: &run)
+        case .setShadow(let spec):
+            await supervisor.setShadow(spec.name, shadowLaunch(spec, brokenBundles: run.brokenBundles))
+            // The live version is unchanged, so it stays good: with the new shadow.
+            var lastKnownGood = run.installed[spec.name]?.lastKnownGood
+            lastKnownGood?.shadow = spec.shadow
+            run.save(AppliedModule(spec: spec, lastKnownGood: lastKnownGood), store: store)
         case .rollBack(let from, let to, let reason):
             logger.warning("rolling back", metadata: ["module": "\(to.name)", "reason": "\(reason)"])
             run.rollbacks[to.name] = "\(from.bundle.digest) did not stay up (\(reason)); back on \(to.bundle.digest)"
@@ -248,7 +259,7 @@ public actor Reconciler {
                 AppliedModule(spec: to, lastKnownGood: to, rejectedDigest: from.bundle.digest, rejectedReason: reason),
                 store: store)
             do {
-                await supervisor.run(try launch(to))
+                await supervisor.run(try launch(to), shadow: shadowLaunch(to))
             } catch {
                 recordLaunchFailure(to, error)
             }
@@ -274,7 +285,7 @@ public actor Reconciler {
         }
         let lastKnownGood = run.installed[spec.name]?.lastKnownGood
         run.save(AppliedModule(spec: spec, lastKnownGood: lastKnownGood), store: store)
-        await supervisor.run(launch)
+        await supervisor.run(launch, shadow: shadowLaunch(spec, brokenBundles: run.brokenBundles))
         run.watches.append(Watch(spec: spec, fallback: lastKnownGood ?? previous))
     }
 
@@ -295,6 +306,34 @@ public actor Reconciler {
         let python = manifest.kind == .pythonScoring && environments.isReady(for: manifest.requirements)
             ? environments.environment(for: manifest.requirements).appendingPathComponent("bin/python").path : nil
         return try ModuleLaunch(spec: spec, manifest: manifest, folder: folder, python: python)
+    }
+
+    /// How to run `spec`'s shadow, or why it cannot run (`brokenBundles`: the bundles
+    /// this run failed to prepare, with the reason); nil without a shadow.
+    private func shadowLaunch(_ spec: ModuleSpec, brokenBundles: [ContentDigest: String] = [:]) -> ShadowLaunch? {
+        guard let shadow = spec.shadow else { return nil }
+        let digest = shadow.bundle.digest
+        guard spec.kind == .pythonScoring else {
+            return .unavailable(digest: digest, reason: ShadowError.notScoring(module: spec.name).description)
+        }
+        if let reason = brokenBundles[digest] {
+            return .unavailable(digest: digest, reason: ShadowError.unusable(module: spec.name, digest: digest, reason: reason).description)
+        }
+        var challenger = spec.withoutShadow
+        challenger.bundle = shadow.bundle
+        challenger.workers = shadow.workers
+        do {
+            let launch = try launch(challenger)
+            guard let scoring = launch.scoring else {
+                throw ModuleLaunchError.kindMismatch(module: spec.name, spec: .pythonScoring, bundle: .process)
+            }
+            return .ready(
+                ShadowProgram(
+                    digest: digest, folder: launch.folder, scoring: scoring, environment: launch.environment,
+                    sampleRate: shadow.sampleRate))
+        } catch {
+            return .unavailable(digest: digest, reason: ShadowError.unusable(module: spec.name, digest: digest, reason: "\(error)").description)
+        }
     }
 
     private func recordLaunchFailure(_ spec: ModuleSpec, _ error: any Error) {
@@ -322,10 +361,10 @@ public actor Reconciler {
     /// Deletes cached archives, partial downloads, unpacked folders and Python
     /// environments that no installed, last-known-good or desired module refers to.
     private func removeUnusedBundles(keeping run: Run) {
-        var keep = Set(run.desired.modules.map(\.bundle.digest))
+        var keep = Set(run.desired.modules.flatMap(\.bundleDigests))
         for module in run.installed.values {
-            keep.insert(module.spec.bundle.digest)
-            if let good = module.lastKnownGood { keep.insert(good.bundle.digest) }
+            keep.formUnion(module.spec.bundleDigests)
+            if let good = module.lastKnownGood { keep.formUnion(good.bundleDigests) }
         }
         let manager = FileManager.default
         for folder in [dataDirectory.bundles, dataDirectory.modules] {
@@ -347,5 +386,12 @@ public actor Reconciler {
             guard name.hasSuffix(suffix), !name.hasPrefix(".") else { return nil }
             return ContentDigest(hex: String(name.dropLast(suffix.count)))
         })
+    }
+}
+
+extension ModuleSpec {
+    /// The bundles this spec runs: its own and its shadow's.
+    var bundleDigests: [ContentDigest] {
+        [bundle.digest] + (shadow.map { [$0.bundle.digest] } ?? [])
     }
 }

@@ -19,6 +19,9 @@ public enum Step: Equatable, Sendable, CustomStringConvertible {
     case start(ModuleSpec)
     /// Replace a running module by another version or settings; the old one runs until then.
     case switchVersion(from: ModuleSpec, to: ModuleSpec)
+    /// Start, replace or stop a running module's shadow to match `spec.shadow`, leaving
+    /// the live version running as it is.
+    case setShadow(ModuleSpec)
     /// Go back to the last known good spec after `from` failed; planned by the reconciler
     /// when a switched module does not stay up, never by `plan`.
     case rollBack(from: ModuleSpec, to: ModuleSpec, reason: String)
@@ -29,7 +32,7 @@ public enum Step: Equatable, Sendable, CustomStringConvertible {
     public var module: String? {
         switch self {
         case .stop(let name), .remove(let name): name
-        case .start(let spec), .switchVersion(_, let spec), .rollBack(_, let spec, _): spec.name
+        case .start(let spec), .switchVersion(_, let spec), .setShadow(let spec), .rollBack(_, let spec, _): spec.name
         case .download, .verify, .unpack, .prepareEnvironment, .removeUnusedBundles: nil
         }
     }
@@ -44,6 +47,7 @@ public enum Step: Equatable, Sendable, CustomStringConvertible {
         case .remove(let name): "remove \(name)"
         case .start(let spec): "start \(spec.name) (\(spec.bundle.digest))"
         case .switchVersion(let from, let to): "switch \(to.name) from \(from.bundle.digest) to \(to.bundle.digest)"
+        case .setShadow(let spec): "set the shadow of \(spec.name) to \(spec.shadow.map { "\($0.bundle.digest)" } ?? "none")"
         case .rollBack(let from, let to, _): "roll back \(to.name) from \(from.bundle.digest) to \(to.bundle.digest)"
         case .removeUnusedBundles: "remove unused bundles"
         }

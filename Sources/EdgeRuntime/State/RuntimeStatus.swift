@@ -30,7 +30,7 @@ public struct RuntimeStatus: Codable, Equatable, Sendable {
         modules.map {
             ModuleHealth(
                 name: $0.name, bundleDigest: $0.bundleDigest, status: $0.status, restarts: $0.restarts,
-                lastExitCode: $0.lastExitCode, lastError: $0.lastError)
+                lastExitCode: $0.lastExitCode, lastError: $0.lastError, shadow: $0.shadow)
         }
     }
 }
@@ -52,11 +52,15 @@ public struct ModuleStatus: Codable, Equatable, Sendable {
     public var processStartTicks: UInt64?
     /// When the current process started.
     public var startedAt: Date?
+    /// The module's shadow version: its state when it last changed (started, failed,
+    /// stopped) with the numbers of that moment; the running daemon reports live numbers.
+    /// Nil without a shadow.
+    public var shadow: ShadowHealth?
 
     public init(
         name: String, bundleDigest: ContentDigest, status: ModuleHealth.Status, restarts: Int = 0,
         lastExitCode: Int32? = nil, lastError: String? = nil, pid: Int32? = nil, processGroup: Int32? = nil,
-        processStartTicks: UInt64? = nil, startedAt: Date? = nil
+        processStartTicks: UInt64? = nil, startedAt: Date? = nil, shadow: ShadowHealth? = nil
     ) {
         self.name = name
         self.bundleDigest = bundleDigest
@@ -68,5 +72,6 @@ public struct ModuleStatus: Codable, Equatable, Sendable {
         self.processGroup = processGroup
         self.processStartTicks = processStartTicks
         self.startedAt = startedAt
+        self.shadow = shadow
     }
 }

@@ -17,6 +17,12 @@ import Glibc
 /// its start failing counts as an exit with code 1, and a worker that stays down for
 /// `ScoringServices.unhealthyAfter` counts as one too; the restart policy and the rollback
 /// window treat both like a process that exited.
+///
+/// A module's shadow version (`ShadowLaunch`) runs beside it as a `ShadowEvaluator` with
+/// its own workers: it starts with the module, is replaced alone by `setShadow`, and
+/// stops with the module. A shadow whose `init()` raises is retried with the back-off
+/// schedule; it is reported in the module's status and never counts as the module
+/// exiting, so it cannot fail or roll back the live version.
 public actor Supervisor {
     private let store: StateStore
     private let dataDirectory: DataDirectory
@@ -42,6 +48,15 @@ public actor Supervisor {
         var host: ScoringHost?
         /// True once the scoring host's workers all finished `init()`.
         var ready = false
+        /// The module's running shadow version, from `run` or `setShadow` until the
+        /// module stops; nil without one, or when it is unavailable (see `status.shadow`).
+        var shadow: Shadow?
+    }
+
+    private struct Shadow {
+        var evaluator: ShadowEvaluator
+        /// Starts the evaluator, retrying with back-off while its `init()` raises.
+        var starting: Task<Void, Never>
     }
 
     /// How a module fared during a watch window.
@@ -63,9 +78,10 @@ public actor Supervisor {
         self.scoring = scoring
     }
 
-    /// Starts `launch`; a module of the same name that is running is stopped first.
-    public func run(_ launch: ModuleLaunch) async {
-        if modules[launch.name]?.status.pid != nil || modules[launch.name]?.host != nil {
+    /// Starts `launch`, and `shadow` beside it; a module of the same name that is
+    /// running is stopped first.
+    public func run(_ launch: ModuleLaunch, shadow: ShadowLaunch? = nil) async {
+        if modules[launch.name]?.status.pid != nil || modules[launch.name]?.host != nil || modules[launch.name]?.shadow != nil {
             await stop(launch.name)
         }
         modules[launch.name]?.restartTask?.cancel()
@@ -76,6 +92,17 @@ public actor Supervisor {
             launch: launch, status: ModuleStatus(name: launch.name, bundleDigest: launch.digest, status: .stopped),
             log: log, generation: generation)
         spawn(launch.name)
+        startShadow(launch.name, shadow)
+    }
+
+    /// Replaces the shadow of a module the supervisor keeps running (nil stops it),
+    /// leaving the live version as it is.
+    public func setShadow(_ name: String, _ shadow: ShadowLaunch?) async {
+        guard let module = modules[name], !module.stopping else { return }
+        await stopShadow(name)
+        modules[name]?.status.shadow = nil
+        startShadow(name, shadow)
+        persist(name)
     }
 
     /// Stops a module gracefully and keeps it stopped.
@@ -103,6 +130,7 @@ public actor Supervisor {
                 _ = await waitForExit(of: name, pid: pid, within: .seconds(10))
             }
         }
+        await stopShadow(name)
         modules[name]?.status.status = .stopped
         persist(name)
     }
@@ -132,7 +160,11 @@ public actor Supervisor {
 
     /// The status of every module.
     public func statuses() -> [ModuleStatus] {
-        modules.values.map(\.status).sorted { $0.name < $1.name }
+        modules.values.map { module in
+            var status = module.status
+            if let evaluator = module.shadow?.evaluator { status.shadow = evaluator.health }
+            return status
+        }.sorted { $0.name < $1.name }
     }
 
     /// Waits `window` and says whether `name` ran without an unexpected exit all along;
@@ -345,6 +377,75 @@ public actor Supervisor {
         return environment
     }
 
+    // MARK: - Shadows
+
+    private func startShadow(_ name: String, _ launch: ShadowLaunch?) {
+        guard var module = modules[name], let launch else { return }
+        switch launch {
+        case .unavailable(let digest, let reason):
+            module.status.shadow = ShadowHealth(bundleDigest: digest, status: .failed, lastError: reason)
+            modules[name] = module
+            logger.error("shadow cannot start", metadata: ["module": "\(name)", "bundle": "\(digest)", "error": "\(reason)"])
+        case .ready(let program):
+            var environment = program.environment
+            if let url = scoring.localAPIURL { environment["EDGE_TELEMETRY_URL"] = url }
+            let hostName = ShadowEvaluator.hostName(of: name)
+            let configuration = ScoringConfiguration(
+                module: hostName, moduleDirectory: program.folder, entry: program.scoring.entry,
+                python: program.scoring.python, workers: program.scoring.workers, environment: environment,
+                requestTimeout: scoring.requestTimeout, logFile: dataDirectory.log(of: hostName),
+                niceness: ScoringConfiguration.backgroundNiceness)
+            let evaluator = ShadowEvaluator(
+                module: name, liveDigest: module.launch.digest, digest: program.digest, sampleRate: program.sampleRate,
+                configuration: configuration, logger: logger,
+                onSample: scoring.recorder?.shadowHook(settings: program.scoring.telemetry))
+            let backoff = settings.backoff
+            let starting = Task { [self] in
+                var attempt = 0
+                while !Task.isCancelled {
+                    do {
+                        try await evaluator.start()
+                        break
+                    } catch {
+                        attempt += 1
+                        logger.warning(
+                            "shadow failed to start; retrying after back-off",
+                            metadata: ["module": "\(name)", "error": "\(error)", "delay": "\(backoff.delay(attempt: attempt))"])
+                        shadowChanged(name, evaluator)
+                        try? await Task.sleep(for: backoff.delay(attempt: attempt))
+                    }
+                }
+                shadowChanged(name, evaluator)
+            }
+            module.shadow = Shadow(evaluator: evaluator, starting: starting)
+            module.status.shadow = evaluator.health
+            modules[name] = module
+            scoring.modules.setShadow(evaluator)
+            logger.info(
+                "starting shadow",
+                metadata: ["module": "\(name)", "bundle": "\(program.digest)", "sampleRate": "\(program.sampleRate)"])
+        }
+        persist(name)
+    }
+
+    /// Records a shadow's new state, unless it was replaced meanwhile.
+    private func shadowChanged(_ name: String, _ evaluator: ShadowEvaluator) {
+        guard modules[name]?.shadow?.evaluator === evaluator else { return }
+        persist(name)
+    }
+
+    /// Stops a module's shadow; its last numbers stay in the module's status.
+    private func stopShadow(_ name: String) async {
+        guard let shadow = modules[name]?.shadow else { return }
+        modules[name]?.shadow = nil
+        shadow.starting.cancel()
+        let evaluator = shadow.evaluator
+        scoring.modules.removeShadow(evaluator)
+        logger.info("stopping shadow", metadata: ["module": "\(name)"])
+        await evaluator.stop()
+        if modules[name]?.shadow == nil { modules[name]?.status.shadow = evaluator.health }
+    }
+
     private func restart(_ name: String, generation: Int) {
         guard let module = modules[name], module.generation == generation, !module.stopping else { return }
         modules[name]?.status.restarts += 1
@@ -361,6 +462,7 @@ public actor Supervisor {
     }
 
     private func persist(_ name: String) {
+        if let evaluator = modules[name]?.shadow?.evaluator { modules[name]?.status.shadow = evaluator.health }
         guard let status = modules[name]?.status else { return }
         do {
             try store.save(status)
