@@ -46,6 +46,7 @@ def main():
     parser.add_argument("--interval", type=float, default=10)
     parser.add_argument("--window", type=float, default=30, help="seconds over which CPU and ingest rate are measured")
     parser.add_argument("--bin", default=os.path.join(root, ".build", "release"))
+    parser.add_argument("--out", help="where the results JSON goes (default: results-N.json beside this file)")
     args = parser.parse_args()
     n = args.devices
     fleethub = os.path.join(args.bin, "fleethub")
@@ -191,7 +192,7 @@ def main():
             "simulatorReportFailures": result["reportFailures"],
         }
         print(json.dumps(out, indent=2))
-        json.dump(out, open(os.path.join(here, f"results-{n}.json"), "w"), indent=2)
+        json.dump(out, open(args.out or os.path.join(here, f"results-{n}.json"), "w"), indent=2)
     finally:
         for p in reversed(processes):
             if p.poll() is None:
