@@ -129,8 +129,8 @@ struct MQTTLinkTests {
     }
 }
 
-/// `count` descriptors on /dev/null held open, so that whatever opens next gets a
-/// number above them; raises the soft descriptor limit for the test if it must.
+/// At least `count` descriptors on /dev/null held open, so that whatever opens next
+/// gets a number above `count`; raises the soft descriptor limit for the test if it must.
 final class OpenDescriptors: Sendable {
     let descriptors: [Int32]
     private let savedLimit: rlimit?
@@ -147,11 +147,19 @@ final class OpenDescriptors: Sendable {
         } else {
             savedLimit = nil
         }
-        descriptors = (0..<count).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
-        guard descriptors.allSatisfy({ $0 >= 0 }) else {
-            for descriptor in descriptors where descriptor >= 0 { Glibc.close(descriptor) }
-            throw FixtureError.didNotStart("\(count) descriptors", log: String(cString: strerror(errno)))
+        // `open` returns the lowest free number: once it returns `count`, every lower
+        // one is taken, also those other tests of this process freed meanwhile.
+        var opened: [Int32] = []
+        while opened.count < count || (opened.last ?? 0) < Int32(count) {
+            let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                let reason = String(cString: strerror(errno))
+                for descriptor in opened { Glibc.close(descriptor) }
+                throw FixtureError.didNotStart("\(count) descriptors", log: reason)
+            }
+            opened.append(descriptor)
         }
+        descriptors = opened
     }
 
     func close() {
