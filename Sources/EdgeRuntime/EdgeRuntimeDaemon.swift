@@ -6,8 +6,9 @@ import Logging
 import Glibc
 #endif
 
-/// `edge-runtime run`: the device daemon. It ends processes a crashed predecessor
-/// left, starts the installed modules at once from the state database, reconciles
+/// `edge-runtime run`: the device daemon. It first locks the data dir (a second
+/// daemon on it is refused and changes nothing), then ends processes a crashed
+/// predecessor left, starts the installed modules at once from the state database, reconciles
 /// towards the accepted desired state, and follows the hub over MQTT. Cancelling
 /// `run()` (SIGTERM) stops every module gracefully and leaves the broker cleanly.
 /// Alongside, it serves the local inference API (`localAPI` in the config), buffers
@@ -26,6 +27,7 @@ public struct EdgeRuntimeDaemon: Sendable {
     public func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         let dataDirectory = DataDirectory(config: config)
+        let lock = try DataDirectoryLock.acquire(dataDirectory)
         do {
             try dataDirectory.create()
         } catch {
@@ -56,7 +58,7 @@ public struct EdgeRuntimeDaemon: Sendable {
                 dataDirectory: dataDirectory, baseURL: URL(string: config.hub.bundleBaseURL), token: config.hub.token),
             dataDirectory: dataDirectory, settings: settings, logger: logger)
         // Checked before any module starts, so a config error stops nothing half-way.
-        let session = try DeviceSession(config: config, store: store, settings: settings, logger: logger) { desired in
+        let session = try DeviceSession(config: config, store: store, logger: logger) { desired in
             await reconciler.submit(desired)
         }
         let telemetryTask = Task { await telemetry.run(supervisor: supervisor, modules: localModules) }
@@ -96,6 +98,7 @@ public struct EdgeRuntimeDaemon: Sendable {
         await telemetry.flush()
         api.task.cancel()
         await api.task.value
+        lock.release()
         logger.info("edge-runtime stopped")
     }
 }

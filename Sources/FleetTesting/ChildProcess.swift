@@ -10,15 +10,16 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
 
     /// Starts `executable` with `arguments`; its output goes to `outputPath` (both
-    /// streams), or nowhere.
+    /// streams), or nowhere. `descriptors` maps a child descriptor number to the
+    /// parent descriptor it inherits.
     public init(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        outputPath: String? = nil
+        outputPath: String? = nil, descriptors: [Int32: Int32] = [:]
     ) throws {
         do {
             pid = try ProcessSpawner.spawn(
                 [executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-                output: outputPath.map { .file($0) } ?? .discard)
+                output: outputPath.map { .file($0) } ?? .discard, descriptors: descriptors)
         } catch {
             throw FixtureError.didNotStart(executable, log: "\(error)")
         }

@@ -56,7 +56,8 @@ struct Run: AsyncParsableCommand {
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the desired and applied revision and each module.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show whether the daemon runs, the desired and applied revision, and each module.")
 
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print JSON.") var json = false
@@ -67,7 +68,8 @@ struct Status: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: dataDirectory.database.path) else {
             throw ValidationError("no state database at \(dataDirectory.database.path): the runtime has not run yet")
         }
-        let status = try StateStore(url: dataDirectory.database).status()
+        var status = try StateStore(url: dataDirectory.database).status()
+        status.daemonPid = DataDirectoryLock.holder(of: dataDirectory)
         if json {
             print(String(decoding: try FleetJSON.prettyEncoder().encode(status), as: UTF8.self))
         } else {

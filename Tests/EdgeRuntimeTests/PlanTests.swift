@@ -191,20 +191,3 @@ extension PlanTests {
         ])
     }
 }
-
-@Suite struct BackoffScheduleTests {
-    @Test func delaysDoubleUpToTheCap() {
-        let schedule = BackoffSchedule(initial: .seconds(1), maximum: .seconds(10), resetAfter: .seconds(60))
-        #expect((1...6).map { schedule.delay(attempt: $0) } == [
-            .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(10), .seconds(10),
-        ])
-        #expect(schedule.delay(attempt: 1000) == .seconds(10))
-    }
-
-    @Test func healthyRunResetsTheAttempts() {
-        let schedule = BackoffSchedule(initial: .seconds(1), maximum: .seconds(10), resetAfter: .seconds(60))
-        #expect(schedule.nextAttempt(after: 4, uptime: .seconds(2)) == 5)
-        #expect(schedule.nextAttempt(after: 4, uptime: .seconds(60)) == 1)
-        #expect(schedule.nextAttempt(after: 0, uptime: .zero) == 1)
-    }
-}

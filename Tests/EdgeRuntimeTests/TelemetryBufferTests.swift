@@ -140,11 +140,6 @@ import Testing
         #expect(batch.objectKey(prefix: "", deviceId: "gw-001") == "gw-001/2025/11/25/101-200.jsonl.gz")
     }
 
-    @Test func backOffDoublesUpToItsCap() {
-        let backOff = BackOff(initialSeconds: 0.5, maximumSeconds: 4)
-        #expect((1...6).map { backOff.delay(afterFailures: $0) } == [0.5, 1, 2, 4, 4, 4])
-    }
-
     @Test func gzipRoundTrips() throws {
         let text = Data(String(repeating: "{\"n\":1}\n", count: 1000).utf8)
         let compressed = try Gzip.compress(text)

@@ -72,7 +72,7 @@ import Testing
             credentialsFile: folder.file("credentials"))
         let uploader = TelemetryUploader(
             buffer: buffer, destination: try settings.destination(), batchRecords: 300, pollSeconds: 0.05,
-            backOff: BackOff(initialSeconds: 0.05, maximumSeconds: 0.2))
+            backOff: BackoffSchedule(initial: .milliseconds(50), maximum: .milliseconds(200)))
 
         seaweed.stop()
         let running = Task { await uploader.run() }

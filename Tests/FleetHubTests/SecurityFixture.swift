@@ -54,7 +54,7 @@ final class SecurityFixture: Sendable {
         return try MQTTClient(MQTTConfiguration(
             host: host ?? address.host, port: address.port, clientId: "\(config.deviceId)-\(UUID().uuidString.prefix(6))",
             tls: MQTTTLS(caFile: config.broker.caFile ?? "", certFile: config.broker.certFile, keyFile: config.broker.keyFile),
-            maximumReconnectDelaySeconds: 1, connectTimeout: .seconds(3), acknowledgementTimeout: .seconds(3),
+            reconnectBackoff: BackoffSchedule(initial: .milliseconds(200), maximum: .seconds(1)), connectTimeout: .seconds(3), acknowledgementTimeout: .seconds(3),
             logger: logger))
     }
 

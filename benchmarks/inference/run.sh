@@ -14,6 +14,8 @@
 # WAYS="runtime runtime-shadow" picks a subset.
 # Needs: wrk, and a Python (FLEET_PYTHON, default .venv/bin/python) with
 # numpy onnxruntime scikit-learn skl2onnx azureml-inference-server-http.
+# FLEET_SCRATCH_PATH (e.g. .build-release) is the build folder to use; with
+# FLEET_SKIP_BUILD=1 the release test build there is not refreshed first.
 # Usage: [WAYS="…"] benchmarks/inference/run.sh [seconds-per-run] [workers]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,6 +23,7 @@ here="$root/benchmarks/inference"
 seconds="${1:-10}"
 workers="${2:-2}"
 ways="${WAYS:-inprocess runtime runtime-collect runtime-shadow azmlinfsrv}"
+scratch=(${FLEET_SCRATCH_PATH:+--scratch-path "$FLEET_SCRATCH_PATH"})
 wants() { [[ " $ways " == *" $1 "* ]]; }
 python="${FLEET_PYTHON:-$root/.venv/bin/python}"
 command -v wrk >/dev/null || { echo "run.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
@@ -62,7 +65,7 @@ fi
 serve_runtime() {
   env FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
     ${2:+FLEET_BENCHMARK_COLLECT="$2"} ${3:+FLEET_BENCHMARK_SHADOW="$3"} FLEET_PYTHON="$python" \
-    setsid bash -c "cd '$root' && exec swift test -c release --skip-build --filter InferenceBenchmarkServer" \
+    setsid bash -c "cd '$root' && exec swift test -c release ${scratch[*]} --skip-build --filter InferenceBenchmarkServer" \
     >"$work/$1.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 1200); do [ -s "$work/port" ] && break; sleep 0.25; done
@@ -71,8 +74,8 @@ serve_runtime() {
   for c in 1 8; do results["$1,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
   rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
 }
-if wants runtime || wants runtime-collect || wants runtime-shadow || wants runtime-shadow-unstarted; then
-  (cd "$root" && swift build -c release --build-tests -Xswiftc -enable-testing >/dev/null)
+if [ "${FLEET_SKIP_BUILD:-}" != 1 ] && { wants runtime || wants runtime-collect || wants runtime-shadow || wants runtime-shadow-unstarted; }; then
+  (cd "$root" && swift build -c release "${scratch[@]}" --build-tests -Xswiftc -enable-testing >/dev/null)
 fi
 wants runtime && serve_runtime runtime
 if wants runtime-collect; then

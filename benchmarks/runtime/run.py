@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Runtime benchmark: time from `fleethub deploy` to the module processes running (bundle
-not cached, then cached), and the runtime's RSS while it supervises three modules.
+not cached, then cached), and the runtime's RSS, PSS and thread count while it
+supervises three modules (with its local API, MQTT session, telemetry buffer and
+health reporter running), and the RSS of `edge-runtime --help` and `status`.
 
 Run from the repository root after building:
     swift build                                            # fleethub
     swift build -c release --static-swift-stdlib --product edge-runtime
-    python3 benchmarks/runtime/run.py [--runtime .build/release/edge-runtime]
-Everything runs on loopback in a fresh temp folder: a mosquitto, `fleethub serve`, and
-`edge-runtime run`. Prints one JSON object with the measurements.
+    python3 benchmarks/runtime/run.py [--runtime .build/release/edge-runtime] [--fleethub …]
+Everything runs on loopback in a fresh temp folder: a mosquitto, `fleethub serve` (plain
+MQTT, so `fleethub init --insecure`), and `edge-runtime run`. Prints one JSON object
+with the measurements (memory in KiB).
 """
 import argparse
 import json
@@ -41,6 +44,25 @@ def listening(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def memory_kib(pid):
+    """RSS and thread count from /proc/PID/status, PSS from smaps_rollup (KiB)."""
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        pss = next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+    return int(fields["VmRSS"][0]), pss, int(fields["Threads"][0])
+
+
+def peak_rss_kib(command):
+    """The peak RSS of a short command (its VmHWM, via GNU time's %M)."""
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", *command],
+                            capture_output=True, text=True)
+    return int(result.stderr.strip().splitlines()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runtime", default=os.path.join(ROOT, ".build/release/edge-runtime"))
@@ -61,7 +83,8 @@ def main():
             return subprocess.run([args.fleethub, *arguments, "--workspace", workspace],
                                   check=True, capture_output=True, text=True).stdout
 
-        hub("init", "--broker", "mqtt://127.0.0.1:%d" % mqtt_port, "--public-url", "http://127.0.0.1:%d" % http_port)
+        hub("init", "--insecure", "--broker", "mqtt://127.0.0.1:%d" % mqtt_port,
+            "--public-url", "http://127.0.0.1:%d" % http_port)
         for index in range(3):
             source = os.path.join(tmp, "agent%d" % index)
             os.makedirs(source)
@@ -117,9 +140,15 @@ def main():
         results["deployToRunningCachedSeconds"] = round(deploy("three", renamed, [
             ("again%d" % i, digest_of("agent%d" % i)) for i in range(3)]), 3)
         time.sleep(5)
-        with open("/proc/%d/status" % runtime.pid) as f:
-            rss = next(line for line in f if line.startswith("VmRSS:"))
-        results["runtimeRSSKiBWithThreeModules"] = int(rss.split()[1])
+        if runtime.poll() is not None:
+            raise RuntimeError("edge-runtime exited with %s" % runtime.returncode)
+        rss, pss, threads = memory_kib(runtime.pid)
+        results["runtimeRSSKiBWithThreeModules"] = rss
+        results["runtimePSSKiBWithThreeModules"] = pss
+        results["runtimeThreadsWithThreeModules"] = threads
+        if os.path.exists("/usr/bin/time"):
+            results["helpPeakRSSKiB"] = peak_rss_kib([args.runtime, "--help"])
+            results["statusPeakRSSKiB"] = peak_rss_kib([args.runtime, "status", "--config", config])
         print(json.dumps(results, indent=2))
     finally:
         for process in reversed(processes):

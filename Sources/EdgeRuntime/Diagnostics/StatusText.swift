@@ -12,7 +12,10 @@ public struct StatusText: Sendable {
     }
 
     public func render() -> String {
+        let running = status.daemonPid != nil
         var lines = [
+            status.daemonPid.map { "edge-runtime running (pid \($0))" }
+                ?? "edge-runtime not running: the modules below are as it last recorded them",
             "desired revision \(status.acceptedRevision): \(status.desired.status.rawValue)"
                 + (status.desired.error.map { " (\($0))" } ?? ""),
             "applied revision \(status.appliedRevision)",
@@ -21,9 +24,9 @@ public struct StatusText: Sendable {
         lines.append("")
         lines.append(["MODULE", "STATUS", "RESTARTS", "EXIT", "PID", "UPTIME", "BUNDLE"].joined(separator: "\t"))
         for module in status.modules {
-            let uptime = module.pid != nil ? module.startedAt.map { "\(Int(now.timeIntervalSince($0)))s" } ?? "-" : "-"
+            let uptime = running && module.pid != nil ? module.startedAt.map { "\(Int(now.timeIntervalSince($0)))s" } ?? "-" : "-"
             lines.append([
-                module.name, module.status.rawValue, "\(module.restarts)", module.lastExitCode.map { "\($0)" } ?? "-",
+                module.name, running ? module.status.rawValue : "was \(module.status.rawValue)", "\(module.restarts)", module.lastExitCode.map { "\($0)" } ?? "-",
                 module.pid.map { "\($0)" } ?? "-", uptime, String(module.bundleDigest.hex.prefix(12)),
             ].joined(separator: "\t"))
             if let error = module.lastError { lines.append("\t\(error)") }

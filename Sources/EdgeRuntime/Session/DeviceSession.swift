@@ -11,20 +11,18 @@ public final class DeviceSession: Sendable {
     private let config: DeviceConfig
     private let gate: DesiredStateGate
     private let store: StateStore
-    private let settings: RuntimeSettings
     private let logger: Logger
     /// The device's one broker connection; the health reporter publishes on it too.
     let client: MQTTClient
     private let onAccepted: @Sendable (DesiredState) async -> Void
 
     public init(
-        config: DeviceConfig, store: StateStore, settings: RuntimeSettings, logger: Logger,
+        config: DeviceConfig, store: StateStore, logger: Logger,
         onAccepted: @escaping @Sendable (DesiredState) async -> Void
     ) throws {
         self.config = config
         self.gate = DesiredStateGate(deviceId: config.deviceId, hubKey: try HubPublicKey(base64: config.hub.publicKey))
         self.store = store
-        self.settings = settings
         self.logger = logger
         self.onAccepted = onAccepted
         let address = try BrokerAddress(config.broker.url)
@@ -97,9 +95,14 @@ public final class DeviceSession: Sendable {
         }
     }
 
+    /// Retries on the client's reconnect back-off, so a device that starts while the
+    /// broker is down is back as soon after its return as one that lost it.
     private func connectWithRetry() async -> Bool {
-        var delay = settings.connectRetryInitial
+        let backoff = client.configuration.reconnectBackoff
+        var generator = SystemRandomNumberGenerator()
+        var attempt = 1
         while !Task.isCancelled {
+            let delay = backoff.delay(attempt: attempt, using: &generator)
             do {
                 try await client.connect()
                 logger.info("connected to the broker", metadata: ["broker": "\(config.broker.url)"])
@@ -107,10 +110,10 @@ public final class DeviceSession: Sendable {
             } catch {
                 logger.warning(
                     "cannot connect to the broker; modules keep running, retrying",
-                    metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+                    metadata: ["error": "\(error)", "retryIn": "\(Int(delay / .milliseconds(1))) ms"])
             }
             try? await Task.sleep(for: delay)
-            delay = min(delay * 2, settings.connectRetryMaximum)
+            attempt += 1
         }
         return false
     }

@@ -13,16 +13,21 @@ public struct RuntimeStatus: Codable, Equatable, Sendable {
     /// Why the latest refused desired-state message was refused, if any was.
     public var lastRefusal: String?
     public var modules: [ModuleStatus]
+    /// The pid of the `edge-runtime run` holding the data dir's lock, nil when none
+    /// runs (the modules are then as it last recorded them). Not stored: `edge-runtime
+    /// status` asks the lock.
+    public var daemonPid: Int32?
 
     public init(
         acceptedRevision: Int, appliedRevision: Int, desired: DesiredStateStatus, lastRefusal: String?,
-        modules: [ModuleStatus]
+        modules: [ModuleStatus], daemonPid: Int32? = nil
     ) {
         self.acceptedRevision = acceptedRevision
         self.appliedRevision = appliedRevision
         self.desired = desired
         self.lastRefusal = lastRefusal
         self.modules = modules
+        self.daemonPid = daemonPid
     }
 
     /// The modules in the shape of a health report (docs/contract.md).

@@ -18,12 +18,13 @@ public actor TelemetryUploader {
     public let batchRecords: Int
     /// Seconds between looks at an empty buffer.
     public let pollSeconds: Double
-    public let backOff: BackOff
+    /// Waits after failed uploads: 1 s doubling to 5 min by default.
+    public let backOff: BackoffSchedule
     public private(set) var status = TelemetryUploadStatus()
 
     public init(
         buffer: TelemetryBuffer, destination: StorageDestination, batchRecords: Int = 10_000, pollSeconds: Double = 1,
-        backOff: BackOff = BackOff()
+        backOff: BackoffSchedule = BackoffSchedule(initial: .seconds(1), maximum: .seconds(300))
     ) {
         self.buffer = buffer
         self.destination = destination
@@ -74,16 +75,16 @@ public actor TelemetryUploader {
     /// Expires, uploads and backs off until the task is cancelled. Never throws: failures are in `status`.
     public func run() async {
         while !Task.isCancelled {
-            var wait = pollSeconds
+            var wait = Duration.seconds(pollSeconds)
             do {
                 try await buffer.expire()
                 if try await uploadNextBatch() { continue }
             } catch {
                 status.lastError = "\(error)"
-                wait = backOff.delay(afterFailures: max(status.consecutiveFailures, 1))
-                status.nextAttempt = Date().addingTimeInterval(wait)
+                wait = backOff.delay(attempt: max(status.consecutiveFailures, 1))
+                status.nextAttempt = Date().addingTimeInterval(wait / .seconds(1))
             }
-            try? await Task.sleep(for: .seconds(wait))
+            try? await Task.sleep(for: wait)
         }
     }
 }

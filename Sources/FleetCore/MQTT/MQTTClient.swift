@@ -11,13 +11,19 @@ private let libraryInitialised: Bool = {
 /// An MQTT 3.1.1 session with one broker, over libmosquitto.
 ///
 /// Once `connect()` succeeded the client stays connected on its own: a lost
-/// connection is retried with capped exponential back-off, and every subscription
-/// is sent again after each reconnect. A QoS 1 `publish` returns only after the
-/// broker acknowledged it. Nothing of libmosquitto leaves this type.
+/// connection is retried with `configuration.reconnectBackoff`, and every
+/// subscription is sent again after each reconnect. A QoS 1 `publish` returns only
+/// after the broker acknowledged it. Nothing of libmosquitto leaves this type.
+///
+/// The client drives libmosquitto from a thread of its own that `poll()`s the
+/// socket, rather than `mosquitto_loop_start`'s thread: that one uses `select()`,
+/// which fails for a descriptor above 1023, and it ends silently on a TLS or
+/// protocol error, leaving the client dead. Here every error of the loop is logged,
+/// reported on `connectionEvents()` with its reason, and followed by a reconnect.
 public final class MQTTClient: Sendable {
     /// The configuration this client was made with.
     public let configuration: MQTTConfiguration
-    private let handle: MosquittoHandle
+    private let loop: NetworkLoop
     private let state = Mutex(State())
     /// The latest error libmosquitto logged (e.g. a TLS verification failure). Kept
     /// apart from `state` because libmosquitto may log while `state` is locked.
@@ -43,6 +49,21 @@ public final class MQTTClient: Sendable {
 
     private struct State {
         var phase = Phase.idle
+        /// `connect()` asked the network thread to open the connection.
+        var connectRequested = false
+        var loopStarted = false
+        /// The reconnect attempt due at `nextReconnect` (1 for the first; 0 before any).
+        var attempt = 0
+        var nextReconnect = ContinuousClock.now
+        /// When the current connection attempt began, to give up on one that hangs.
+        var attemptStarted = ContinuousClock.now
+        var connectedAt = ContinuousClock.now
+        /// libmosquitto's disconnect callback ran during this turn of the network
+        /// thread, which therefore reported the error already.
+        var disconnectCallbackRan = false
+        /// The reason last reported on `connectionEvents()`, so that a broker that stays
+        /// away is reported once per distinct reason, not once per attempt.
+        var reportedReason: String?
         var subscriptions: [String: Subscription] = [:]
         var waiters: [PendingKey: CheckedContinuation<[Int32], any Error>] = [:]
         var eventSinks: [UUID: AsyncStream<MQTTConnectionEvent>.Continuation] = [:]
@@ -56,20 +77,30 @@ public final class MQTTClient: Sendable {
         guard let pointer = mosquitto_new(configuration.clientId, configuration.cleanSession, nil) else {
             throw MQTTError.invalidConfiguration("cannot create a client with id '\(configuration.clientId)'")
         }
-        handle = MosquittoHandle(pointer)
+        loop = try NetworkLoop(pointer)
+        // Publishing and subscribing happen on callers' threads while the network
+        // thread reads and writes: libmosquitto then locks and queues instead of writing.
+        mosquitto_threaded_set(pointer, true)
         mosquitto_user_data_set(pointer, Unmanaged.passUnretained(self).toOpaque())
+        loop.client = self
         try apply(configuration)
         installCallbacks()
     }
 
     deinit {
+        // The network thread may still flush a DISCONNECT; no callback may reach this
+        // client any more.
+        mosquitto_user_data_set(loop.pointer, nil)
         let phase = state.withLock { $0.phase }
         if phase != .idle && phase != .closed {
-            mosquitto_disconnect(handle.pointer)
-            mosquitto_loop_stop(handle.pointer, true)
+            mosquitto_disconnect(loop.pointer)
         }
-        mosquitto_destroy(handle.pointer)
+        loop.clientReleased()
     }
+
+    /// The descriptor of the broker connection, -1 without one; tests check that a
+    /// descriptor above 1023 works.
+    var socketDescriptor: Int32 { mosquitto_socket(loop.pointer) }
 
     /// True while a connection to the broker is up.
     public var isConnected: Bool { state.withLock { $0.phase == .connected } }
@@ -77,29 +108,37 @@ public final class MQTTClient: Sendable {
     /// Connects and waits for the broker's acceptance. Throws a typed error when the
     /// broker is unreachable or refuses; after success, the client reconnects by itself.
     public func connect() async throws {
-        try state.withLock { state in
+        let startLoop = try state.withLock { state in
             guard state.phase == .idle || state.phase == .closed else {
                 throw MQTTError.invalidConfiguration("connect() called twice on the same client")
             }
             state.phase = .connecting
+            state.attempt = 0
+            defer { state.loopStarted = true }
+            return !state.loopStarted
+        }
+        if startLoop {
+            do {
+                try loop.start()
+            } catch {
+                state.withLock { $0.phase = .idle; $0.loopStarted = false }
+                throw error
+            }
         }
         lastLibraryError.withLock { $0 = nil }
-        let operation = "connect to \(brokerName)"
         do {
-            _ = try await acknowledgement(of: operation, timeout: configuration.connectTimeout) { _ in
-                let rc = mosquitto_connect_async(
-                    handle.pointer, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
-                guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-                    throw MQTTError.unreachable(broker: brokerName, reason: describe(rc))
-                }
-                let loopRC = mosquitto_loop_start(handle.pointer)
-                guard loopRC == MOSQ_ERR_SUCCESS.rawValue else {
-                    throw MQTTError.invalidConfiguration("cannot start the network thread: \(describe(loopRC))")
-                }
+            _ = try await acknowledgement(of: "connect to \(brokerName)", timeout: configuration.connectTimeout) { state in
+                state.connectRequested = true
+                loop.wake()
                 return .connect
             }
         } catch {
-            stopNetworkThread()
+            state.withLock { state in
+                state.phase = .idle
+                state.connectRequested = false
+            }
+            mosquitto_disconnect(loop.pointer)
+            loop.wake()
             if case MQTTError.timedOut = error, let reason = lastLibraryError.withLock({ $0 }) {
                 throw MQTTError.unreachable(broker: brokerName, reason: reason)
             }
@@ -135,8 +174,9 @@ public final class MQTTClient: Sendable {
             var messageId: Int32 = 0
             let rc = payload.withUnsafeBytes { bytes in
                 mosquitto_publish(
-                    handle.pointer, &messageId, topic, Int32(bytes.count), bytes.baseAddress, qos.rawValue, retain)
+                    loop.pointer, &messageId, topic, Int32(bytes.count), bytes.baseAddress, qos.rawValue, retain)
             }
+            loop.wake()
             guard rc == MOSQ_ERR_SUCCESS.rawValue else {
                 if rc == MOSQ_ERR_NO_CONN.rawValue { throw MQTTError.notConnected(operation: "publish to '\(topic)'") }
                 throw MQTTError.invalidConfiguration("cannot publish to '\(topic)': \(describe(rc))")
@@ -189,7 +229,8 @@ public final class MQTTClient: Sendable {
             state.subscriptions[filter] = Subscription(qos: qos, handler: handler)
             guard state.phase == .connected else { return nil }
             var messageId: Int32 = 0
-            let rc = mosquitto_subscribe(handle.pointer, &messageId, filter, qos.rawValue)
+            let rc = mosquitto_subscribe(loop.pointer, &messageId, filter, qos.rawValue)
+            loop.wake()
             if rc == MOSQ_ERR_NO_CONN.rawValue { return nil }
             guard rc == MOSQ_ERR_SUCCESS.rawValue else {
                 state.subscriptions.removeValue(forKey: filter)
@@ -222,7 +263,8 @@ public final class MQTTClient: Sendable {
             return state.phase == .connected
         }
         if connected {
-            mosquitto_unsubscribe(handle.pointer, nil, filter)
+            mosquitto_unsubscribe(loop.pointer, nil, filter)
+            loop.wake()
         }
     }
 
@@ -246,8 +288,9 @@ public final class MQTTClient: Sendable {
             return open
         }
         guard wasOpen else { return }
-        mosquitto_disconnect(handle.pointer)
-        mosquitto_loop_stop(handle.pointer, false)
+        // The network thread writes the DISCONNECT, then libmosquitto closes the socket.
+        mosquitto_disconnect(loop.pointer)
+        loop.wake()
         finishAll(reason: Self.closedReason)
     }
 
@@ -257,9 +300,9 @@ public final class MQTTClient: Sendable {
     /// cable would: the broker publishes the last will. For tests of that behaviour.
     func dropConnectionWithoutDisconnect() {
         state.withLock { $0.phase = .closed }
-        let socket = mosquitto_socket(handle.pointer)
-        mosquitto_loop_stop(handle.pointer, true)
+        let socket = mosquitto_socket(loop.pointer)
         if socket >= 0 {
+            // The network thread then reads the end of the stream and libmosquitto closes it.
             shutdown(socket, Int32(SHUT_RDWR))
         }
         finishAll(reason: "connection dropped")
@@ -268,7 +311,7 @@ public final class MQTTClient: Sendable {
     // MARK: - Setup
 
     private func apply(_ configuration: MQTTConfiguration) throws {
-        let pointer = handle.pointer
+        let pointer = loop.pointer
         if configuration.username != nil || configuration.password != nil {
             let rc = mosquitto_username_pw_set(pointer, configuration.username, configuration.password)
             guard rc == MOSQ_ERR_SUCCESS.rawValue else {
@@ -298,13 +341,10 @@ public final class MQTTClient: Sendable {
             }
             mosquitto_tls_insecure_set(pointer, false)
         }
-        mosquitto_reconnect_delay_set(
-            pointer, UInt32(max(1, configuration.reconnectDelaySeconds)),
-            UInt32(max(configuration.reconnectDelaySeconds, configuration.maximumReconnectDelaySeconds)), true)
     }
 
     private func installCallbacks() {
-        let pointer = handle.pointer
+        let pointer = loop.pointer
         mosquitto_connect_callback_set(pointer) { _, userdata, rc in
             MQTTClient.from(userdata)?.didConnect(rc)
         }
@@ -324,7 +364,9 @@ public final class MQTTClient: Sendable {
         }
         mosquitto_log_callback_set(pointer) { _, userdata, level, text in
             guard level & Int32(MOSQ_LOG_ERR) != 0, let text else { return }
-            MQTTClient.from(userdata)?.lastLibraryError.withLock { $0 = String(cString: text) }
+            let line = String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !line.isEmpty else { return }
+            MQTTClient.from(userdata)?.lastLibraryError.withLock { $0 = line }
         }
     }
 
@@ -333,48 +375,93 @@ public final class MQTTClient: Sendable {
         return Unmanaged<MQTTClient>.fromOpaque(userdata).takeUnretainedValue()
     }
 
-    // MARK: - Callbacks (on libmosquitto's network thread)
+    // MARK: - Callbacks (on the network thread)
 
     private func didConnect(_ rc: Int32) {
         guard rc == 0 else {
             let refusal = MQTTRefusal(rawValue: rc)
-            logger.warning("broker refused the connection", metadata: ["broker": "\(brokerName)", "reason": "\(refusal.map { "\($0)" } ?? "code \(rc)")"])
+            let reason = refusal.map { "\($0)" } ?? "CONNACK code \(rc)"
+            logger.warning("broker refused the connection", metadata: ["broker": "\(brokerName)", "reason": "\(reason)"])
             let error: any Error = refusal.map { MQTTError.connectionRefused($0, broker: brokerName) }
-                ?? MQTTError.unreachable(broker: brokerName, reason: "CONNACK code \(rc)")
+                ?? MQTTError.unreachable(broker: brokerName, reason: reason)
+            if state.withLock({ $0.phase }) == .reconnecting {
+                connectionFailed(reason: "connection refused: \(reason)")
+            }
             complete(.connect, with: .failure(error))
             return
         }
-        let (subscriptions, sinks, wasReconnect) = state.withLock { state in
+        let accepted = state.withLock { state -> (subscriptions: [String: Subscription], sinks: [AsyncStream<MQTTConnectionEvent>.Continuation], wasReconnect: Bool)? in
+            guard state.phase == .connecting || state.phase == .reconnecting else { return nil }
             let wasReconnect = state.phase == .reconnecting
             state.phase = .connected
+            state.connectedAt = .now
+            state.reportedReason = nil
             return (state.subscriptions, Array(state.eventSinks.values), wasReconnect)
         }
-        for (filter, subscription) in subscriptions {
-            mosquitto_subscribe(handle.pointer, nil, filter, subscription.qos.rawValue)
+        // A CONNACK after `connect()` gave up or `disconnect()` changes nothing.
+        guard let accepted else { return }
+        lastLibraryError.withLock { $0 = nil }
+        for (filter, subscription) in accepted.subscriptions {
+            mosquitto_subscribe(loop.pointer, nil, filter, subscription.qos.rawValue)
         }
-        if wasReconnect {
+        if accepted.wasReconnect {
             logger.info("reconnected to the broker", metadata: ["broker": "\(brokerName)"])
         }
-        for sink in sinks { sink.yield(.connected) }
+        for sink in accepted.sinks { sink.yield(.connected) }
         complete(.connect, with: .success([]))
     }
 
     private func didDisconnect(_ rc: Int32) {
-        let (sinks, wasConnecting) = state.withLock { state -> ([AsyncStream<MQTTConnectionEvent>.Continuation], Bool) in
-            guard state.phase == .connected else { return ([], state.phase == .connecting) }
-            state.phase = .reconnecting
-            return (Array(state.eventSinks.values), false)
-        }
-        let reason = lastLibraryError.withLock { $0 } ?? describe(rc)
-        if wasConnecting {
+        state.withLock { $0.disconnectCallbackRan = true }
+        // rc 0 is the end of a clean `disconnect()`, which reports by itself; a refused
+        // CONNACK was reported by `didConnect` with the broker's reason.
+        guard rc != MOSQ_ERR_SUCCESS.rawValue, rc != MOSQ_ERR_CONN_REFUSED.rawValue else { return }
+        failed(reason: reason(for: rc))
+    }
+
+    /// A connection, or an attempt at one, ended with `reason`: fails a waiting
+    /// `connect()`, or reports the loss and schedules the next reconnect.
+    private func failed(reason: String) {
+        let phase = state.withLock { $0.phase }
+        switch phase {
+        case .connecting:
             complete(.connect, with: .failure(MQTTError.unreachable(broker: brokerName, reason: reason)))
-            return
+        case .connected, .reconnecting:
+            connectionFailed(reason: reason)
+        case .idle, .closed:
+            break
         }
-        guard !sinks.isEmpty else { return }
-        if rc != 0 {
-            logger.warning("lost the broker connection; reconnecting", metadata: ["broker": "\(brokerName)", "reason": "\(reason)"])
+    }
+
+    /// Reports a lost connection or a failed reconnect, once per distinct reason, and
+    /// sets when the next attempt is due.
+    private func connectionFailed(reason: String) {
+        var generator = SystemRandomNumberGenerator()
+        let backoff = configuration.reconnectBackoff
+        let report = state.withLock { state -> (sinks: [AsyncStream<MQTTConnectionEvent>.Continuation], lost: Bool, retryIn: Duration)? in
+            let lost = state.phase == .connected
+            if lost {
+                state.phase = .reconnecting
+                state.attempt = backoff.nextAttempt(after: state.attempt, uptime: .now - state.connectedAt)
+                state.nextReconnect = .now + backoff.delay(attempt: state.attempt, using: &generator)
+            }
+            // The attempt is over: the next one may begin when due, even on a socket
+            // libmosquitto left open.
+            state.attemptStarted = .now - configuration.connectTimeout
+            guard lost || state.reportedReason != reason else { return nil }
+            state.reportedReason = reason
+            return (Array(state.eventSinks.values), lost, max(.zero, state.nextReconnect - .now))
         }
-        for sink in sinks { sink.yield(.disconnected(reason: reason)) }
+        guard let report else { return }
+        let metadata: Logger.Metadata = [
+            "broker": "\(brokerName)", "reason": "\(reason)", "retryIn": "\(Int(report.retryIn / .milliseconds(1))) ms",
+        ]
+        if report.lost {
+            logger.warning("lost the broker connection; reconnecting", metadata: metadata)
+        } else {
+            logger.warning("cannot reconnect to the broker; retrying", metadata: metadata)
+        }
+        for sink in report.sinks { sink.yield(.disconnected(reason: reason)) }
     }
 
     private func deliver(_ raw: mosquitto_message) {
@@ -441,12 +528,6 @@ public final class MQTTClient: Sendable {
         waiter?.resume(with: result)
     }
 
-    private func stopNetworkThread() {
-        state.withLock { $0.phase = .idle }
-        mosquitto_disconnect(handle.pointer)
-        mosquitto_loop_stop(handle.pointer, false)
-    }
-
     private func finishAll(reason: String) {
         let (waiters, sinks, streams) = state.withLock { state in
             defer {
@@ -466,20 +547,211 @@ public final class MQTTClient: Sendable {
         for stream in streams.values { stream.finish() }
     }
 
+    /// libmosquitto's reason for `rc`, with the error it logged on the way (OpenSSL's
+    /// reason for a TLS failure, say), which is then used up.
+    private func reason(for rc: Int32) -> String {
+        let logged = lastLibraryError.withLock { error in
+            defer { error = nil }
+            return error
+        }
+        var reason = describe(rc)
+        if reason.hasSuffix(".") { reason.removeLast() }
+        guard let logged, !reason.contains(logged) else { return reason }
+        return "\(reason): \(logged)"
+    }
+
     private func describe(_ rc: Int32) -> String {
         if rc == MOSQ_ERR_ERRNO.rawValue {
             return String(cString: strerror(errno))
         }
         return String(cString: mosquitto_strerror(rc))
     }
+
+    // MARK: - The network thread
+
+    /// One turn of the network thread, at most a second long: opens a requested
+    /// connection, reconnects when one is due, or waits for the socket and lets
+    /// libmosquitto read, write and keep the connection alive.
+    fileprivate func turn() {
+        let pointer = loop.pointer
+        let now = ContinuousClock.now
+        let socket = mosquitto_socket(pointer)
+        let action = state.withLock { state -> Action in
+            if state.connectRequested {
+                state.connectRequested = false
+                state.attemptStarted = now
+                return .connect
+            }
+            let attemptOver = socket < 0 || now - state.attemptStarted >= configuration.connectTimeout
+            if state.phase == .reconnecting, attemptOver {
+                guard now >= state.nextReconnect else { return .wait(until: state.nextReconnect) }
+                var generator = SystemRandomNumberGenerator()
+                state.attempt += 1
+                state.nextReconnect = now + configuration.reconnectBackoff.delay(attempt: state.attempt, using: &generator)
+                state.attemptStarted = now
+                return socket < 0 ? .reconnect : .abandonAttempt
+            }
+            return socket < 0 ? .wait(until: now + .seconds(1)) : .service(socket)
+        }
+        switch action {
+        case .connect:
+            let rc = mosquitto_connect_async(
+                pointer, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
+            if rc != MOSQ_ERR_SUCCESS.rawValue { failed(reason: reason(for: rc)) }
+        case .abandonAttempt:
+            connectionFailed(reason: "the broker did not answer within \(configuration.connectTimeout)")
+            state.withLock { $0.attemptStarted = .now }
+            reconnect()
+        case .reconnect:
+            reconnect()
+        case .wait(let deadline):
+            loop.wait(socket: nil, writing: false, until: min(deadline, now + .seconds(1)))
+        case .service(let socket):
+            service(socket)
+        }
+    }
+
+    private func reconnect() {
+        let rc = mosquitto_reconnect_async(loop.pointer)
+        if rc != MOSQ_ERR_SUCCESS.rawValue { failed(reason: reason(for: rc)) }
+    }
+
+    private enum Action {
+        case connect, reconnect, abandonAttempt
+        case wait(until: ContinuousClock.Instant)
+        case service(Int32)
+    }
+
+    /// Waits up to a second for `socket`, then reads what arrived, writes what is
+    /// queued, and sends keep-alive pings. Any error ends the connection with its reason.
+    private func service(_ socket: Int32) {
+        let pointer = loop.pointer
+        let events = loop.wait(socket: socket, writing: mosquitto_want_write(pointer), until: .now + .seconds(1))
+        state.withLock { $0.disconnectCallbackRan = false }
+        var rc = MOSQ_ERR_SUCCESS.rawValue
+        if events.readable {
+            rc = mosquitto_loop_read(pointer, 1)
+        }
+        if rc == MOSQ_ERR_SUCCESS.rawValue, events.writable, mosquitto_socket(pointer) >= 0 {
+            rc = mosquitto_loop_write(pointer, 1)
+            // During a TLS handshake only loop_read drives OpenSSL, even when it waits to write.
+            if rc == MOSQ_ERR_SUCCESS.rawValue, mosquitto_want_write(pointer), mosquitto_socket(pointer) >= 0 {
+                rc = mosquitto_loop_read(pointer, 1)
+            }
+        }
+        if rc == MOSQ_ERR_SUCCESS.rawValue, mosquitto_socket(pointer) >= 0 {
+            rc = mosquitto_loop_misc(pointer)
+        }
+        guard rc != MOSQ_ERR_SUCCESS.rawValue, rc != MOSQ_ERR_NO_CONN.rawValue,
+            !state.withLock({ $0.disconnectCallbackRan })
+        else { return }
+        // libmosquitto reports most errors through the disconnect callback; a failed
+        // TLS handshake closes the socket without it.
+        failed(reason: reason(for: rc))
+    }
 }
 
-/// The `mosquitto *` of one client. libmosquitto is thread-safe once its network
-/// thread runs, which is what makes sharing the pointer across threads sound.
-private struct MosquittoHandle: @unchecked Sendable {
+/// The `mosquitto *` of one client, and the thread that drives it. The thread holds
+/// this, not the client, so a client nobody holds any more goes away; the thread then
+/// writes what is still queued (the DISCONNECT of `disconnect()`), ends, and the
+/// last reference destroys the `mosquitto *`.
+private final class NetworkLoop: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// Set once before the thread starts; read only by the thread.
+    weak var client: MQTTClient?
+    private let released = Atomic(false)
+    /// A pipe whose write end wakes the thread from `poll()` when a packet is queued.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
 
-    init(_ pointer: OpaquePointer) {
+    init(_ pointer: OpaquePointer) throws {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            let reason = String(cString: strerror(errno))
+            mosquitto_destroy(pointer)
+            throw MQTTError.invalidConfiguration("cannot make the network thread's wake-up pipe: \(reason)")
+        }
+        for end in ends {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
         self.pointer = pointer
+        wakeRead = ends[0]
+        wakeWrite = ends[1]
+    }
+
+    deinit {
+        mosquitto_destroy(pointer)
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    func start() throws {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { context in
+            let loop = Unmanaged<NetworkLoop>.fromOpaque(context!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<NetworkLoop>.fromOpaque(context).release()
+            throw MQTTError.invalidConfiguration("cannot start the network thread: \(String(cString: strerror(rc)))")
+        }
+        pthread_detach(thread)
+    }
+
+    /// Called at the end of the client's `deinit`, after which no callback may use it.
+    func clientReleased() {
+        released.store(true, ordering: .releasing)
+        wake()
+    }
+
+    func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    private func run() {
+        while let client {
+            client.turn()
+        }
+        while !released.load(ordering: .acquiring) {
+            _ = wait(socket: nil, writing: false, until: .now + .milliseconds(100))
+        }
+        flush(until: .now + .seconds(2))
+    }
+
+    /// Writes what is still queued, for a client that is gone, until libmosquitto
+    /// closes the socket after the DISCONNECT or `deadline` passes.
+    private func flush(until deadline: ContinuousClock.Instant) {
+        while ContinuousClock.now < deadline {
+            let socket = mosquitto_socket(pointer)
+            guard socket >= 0, mosquitto_want_write(pointer) else { return }
+            let events = wait(socket: socket, writing: true, until: deadline)
+            if events.writable, mosquitto_loop_write(pointer, 1) != MOSQ_ERR_SUCCESS.rawValue { return }
+            if events.readable, mosquitto_loop_read(pointer, 1) != MOSQ_ERR_SUCCESS.rawValue { return }
+        }
+    }
+
+    /// `poll()`s `socket` (if any) and the wake-up pipe until one is ready or
+    /// `deadline` passes. Unlike `select()`, `poll()` takes descriptors of any number.
+    @discardableResult
+    func wait(socket: Int32?, writing: Bool, until deadline: ContinuousClock.Instant) -> (readable: Bool, writable: Bool) {
+        let remaining = max(.zero, deadline - .now)
+        let milliseconds = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+        var descriptors = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        if let socket {
+            descriptors.append(pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0))
+        }
+        guard poll(&descriptors, nfds_t(descriptors.count), milliseconds) > 0 else { return (false, false) }
+        if descriptors[0].revents != 0 {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            while read(wakeRead, &buffer, buffer.count) > 0 {}
+        }
+        guard socket != nil else { return (false, false) }
+        let events = descriptors[1].revents
+        let broken = events & Int16(POLLERR | POLLHUP | POLLNVAL) != 0
+        return (events & Int16(POLLIN) != 0 || broken, events & Int16(POLLOUT) != 0)
     }
 }

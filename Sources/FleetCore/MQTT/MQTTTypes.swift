@@ -74,11 +74,11 @@ public struct MQTTConfiguration: Sendable {
     /// its last will) after 1.5 times this without traffic.
     public var keepAliveSeconds: Int
     public var will: LastWill?
-    /// First delay before reconnecting after a lost connection; it doubles on each
-    /// failed attempt up to `maximumReconnectDelaySeconds`.
-    public var reconnectDelaySeconds: Int
-    public var maximumReconnectDelaySeconds: Int
-    /// How long `connect()` waits for the broker's answer.
+    /// Delays between reconnect attempts after a lost connection. The default is
+    /// back within 5 s of the broker's return, with jitter so a fleet does not
+    /// reconnect in step.
+    public var reconnectBackoff: BackoffSchedule
+    /// How long `connect()`, and each reconnect attempt, waits for the broker's answer.
     public var connectTimeout: Duration
     /// How long a QoS 1 publish or a subscribe waits for the broker's acknowledgement.
     public var acknowledgementTimeout: Duration
@@ -87,7 +87,7 @@ public struct MQTTConfiguration: Sendable {
     public init(
         host: String, port: Int, clientId: String, username: String? = nil, password: String? = nil,
         tls: MQTTTLS? = nil, cleanSession: Bool = true, keepAliveSeconds: Int = 30, will: LastWill? = nil,
-        reconnectDelaySeconds: Int = 1, maximumReconnectDelaySeconds: Int = 30,
+        reconnectBackoff: BackoffSchedule = .brokerReconnect,
         connectTimeout: Duration = .seconds(10), acknowledgementTimeout: Duration = .seconds(30),
         logger: Logger = Logger(label: "fleet.mqtt")
     ) {
@@ -100,8 +100,7 @@ public struct MQTTConfiguration: Sendable {
         self.cleanSession = cleanSession
         self.keepAliveSeconds = keepAliveSeconds
         self.will = will
-        self.reconnectDelaySeconds = reconnectDelaySeconds
-        self.maximumReconnectDelaySeconds = maximumReconnectDelaySeconds
+        self.reconnectBackoff = reconnectBackoff
         self.connectTimeout = connectTimeout
         self.acknowledgementTimeout = acknowledgementTimeout
         self.logger = logger
