@@ -22,15 +22,15 @@ struct HTTPAccessMiddleware: RouterMiddleware {
         }
         if isRead && request.uri.path.hasPrefix("/v1/bundles/") {
             guard let token, try access.device(presenting: token, currentSerial: currentSerial) != nil else {
-                throw Self.refusal(token, challenge: "Bearer", "a bundle download needs the device's token (hub.token in its config)")
+                throw Self.refusal(token, challenge: Self.bearer, "a bundle download needs the device's token (hub.token in its config)")
             }
         } else if isRead {
             guard access.publicReads || token.map({ HTTPAccess.equal($0, access.viewerToken) }) == true else {
                 throw Self.refusal(
-                    token, challenge: "Basic realm=\"fleethub\"", "reading the hub API needs the viewer or admin token")
+                    token, challenge: Self.basic, "reading the hub API needs the viewer or admin token")
             }
         } else {
-            throw Self.refusal(token, challenge: "Bearer", "changing the hub needs the admin token")
+            throw Self.refusal(token, challenge: Self.bearer, "changing the hub needs the admin token")
         }
         return try await next(request, context)
     }
@@ -66,6 +66,11 @@ struct HTTPAccessMiddleware: RouterMiddleware {
         }
         return token.isEmpty ? nil : token
     }
+
+    /// Reads (the dashboard in a browser, the JSON API) ask for Basic, so a browser
+    /// prompts for the login; bundle downloads and writes, made by programs, for Bearer.
+    static let basic = "Basic realm=\"fleethub\""
+    static let bearer = "Bearer realm=\"fleethub\""
 
     /// 401 (with the scheme to use) without a token, 403 with one that does not allow this.
     static func refusal(_ token: String?, challenge: String, _ message: String) -> HTTPError {
