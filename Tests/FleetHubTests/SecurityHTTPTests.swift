@@ -83,6 +83,7 @@ struct SecurityHTTPTests {
         let deviceB = try fixture.enroll("gw-b")
         let tokenA = try #require(deviceA.hub.token)
         let tokenB = try #require(deviceB.hub.token)
+        try fixture.hub.deploy("name: all\npriority: 1\ntarget: '*'\nmodules:\n  - name: iris\n    bundle: \(module.reference)\n")
         let access = try HTTPAccess.load(from: fixture.workspace)
         try await withServer(fixture.workspace) { base in
             let url = "\(base)/v1/bundles/\(module.digest)"
@@ -138,6 +139,54 @@ struct SecurityHTTPTests {
             #expect(write.status == 401 && write.challenge == "Bearer realm=\"fleethub\"")
             // A 403 asks for nothing: another login would not help.
             #expect(try await answer("GET", "\(base)/v1/devices", token: "wrong").challenge == nil)
+        }
+    }
+
+    /// A device token downloads only the bundles (live and shadow) of its device's
+    /// current and previous desired state.
+    @Test func aDeviceDownloadsOnlyTheBundlesOfItsCurrentAndPreviousState() async throws {
+        let fixture = try SecurityFixture()
+        let v1 = try fixture.hub.packagedScorer(weights: "w1")
+        let v2 = try fixture.hub.packagedScorer(weights: "w2")
+        let candidate = try fixture.hub.packagedScorer(weights: "w3")
+        let undeployed = try fixture.hub.packagedScorer(weights: "w4")
+        let tokenA = try #require(try fixture.enroll("gw-a", tags: ["role": "a"]).hub.token)
+        let tokenB = try #require(try fixture.enroll("gw-b", tags: ["role": "b"]).hub.token)
+        func deploy(_ bundle: ModuleVersion, shadow: ModuleVersion? = nil, workers: Int = 1) throws {
+            let shadowLine = shadow.map { "\n    shadow: {bundle: \($0.reference), sampleRate: 0.5}" } ?? ""
+            try fixture.hub.deploy(
+                "name: prod\npriority: 1\ntarget: role=a\nmodules:\n  - name: iris\n    bundle: \(bundle.reference)\n    workers: \(workers)\(shadowLine)\n")
+        }
+        try await withServer(fixture.workspace) { base in
+            func status(_ bundle: ModuleVersion, _ token: String) async throws -> Int {
+                try await answer("GET", "\(base)/v1/bundles/\(bundle.digest)", token: token).status
+            }
+            try deploy(v1)
+            #expect(try await status(v1, tokenA) == 200)
+            #expect(try await status(v2, tokenA) == 403)
+            #expect(try await status(v1, tokenB) == 403)
+            let refused = try await answer("GET", "\(base)/v1/bundles/\(undeployed.digest)", token: tokenA)
+            #expect(refused.status == 403)
+            #expect(
+                refused.error
+                    == "device gw-a may not download bundle \(undeployed.digest): it is in neither its current nor its previous desired state; deploy it to the device first")
+            #expect(try await answer("HEAD", "\(base)/v1/bundles/\(undeployed.digest)", token: tokenA).status == 403)
+
+            // The next version with a shadow: both, and the previous version for a rollback.
+            try deploy(v2, shadow: candidate)
+            #expect(try await status(v2, tokenA) == 200)
+            #expect(try await status(candidate, tokenA) == 200)
+            #expect(try await status(v1, tokenA) == 200)
+            #expect(try await status(undeployed, tokenA) == 403)
+            #expect(try await status(v2, tokenB) == 403)
+
+            // One more change: v1 is now two states back.
+            try deploy(v2, shadow: candidate, workers: 2)
+            #expect(try await status(v1, tokenA) == 403)
+            #expect(try await status(v2, tokenA) == 200)
+            // The admin may download any bundle.
+            let admin = try HTTPAccess.load(from: fixture.workspace).adminToken
+            #expect(try await status(undeployed, admin) == 200)
         }
     }
 }
