@@ -12,7 +12,7 @@ struct DeviceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Register a device and write its config file; publishes its desired state.")
         @OptionGroup var workspace: WorkspaceOptions
-        @Argument(help: "The device id (letters, digits, '-', '_', '.').") var id: String
+        @Argument(help: "The device id (\(FleetName.rule)).") var id: String
         @Option(help: "A tag key=value; repeatable.") var tag: [String] = []
         @Option(help: "Where to write the device's config file (0600).") var out: String
         @Option(help: "The device's data dir (state, bundles, modules, logs, telemetry buffer).") var dataDir: String?

@@ -115,6 +115,6 @@ struct DeploymentTests {
         #expect(config.hub.bundleBaseURL == "http://hub.test:8080")
         #expect(try HubPublicKey(base64: config.hub.publicKey) == hub.workspace.signingKey.publicKey)
         #expect(throws: RegistryError.deviceExists("gw-1")) { try hub.devices.add(id: "gw-1", tags: [:]) }
-        #expect(throws: RegistryError.invalidName("gw/1", what: "device")) { try hub.devices.add(id: "gw/1", tags: [:]) }
+        #expect(throws: FleetNameError.invalid("gw/1", kind: .deviceId)) { try hub.devices.add(id: "gw/1", tags: [:]) }
     }
 }

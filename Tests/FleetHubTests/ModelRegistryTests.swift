@@ -55,7 +55,7 @@ struct ModelRegistryTests {
             try hub.models.register(name: "iris", paths: [hub.directory.file("nope.onnx")])
         }
         let file = try hub.write("iris.onnx", "weights")
-        #expect(throws: RegistryError.invalidName("bad name", what: "model")) {
+        #expect(throws: FleetNameError.invalid("bad name", kind: .model)) {
             try hub.models.register(name: "bad name", paths: [file])
         }
         #expect(throws: RegistryError.missingPath(hub.directory.file("nope.onnx"))) {

@@ -103,7 +103,7 @@ struct SecurityCertificateTests {
         #expect(tls.caFile == fixture.authority.certificatePath)
         let certificate = try Certificate(pemEncoded: String(contentsOfFile: try #require(tls.certFile), encoding: .utf8))
         #expect(certificate.subject.description == "CN=\(CertificateAuthority.hubIdentity)")
-        #expect(!Topics.isValidDeviceId(CertificateAuthority.hubIdentity))
+        #expect(!FleetName.isValid(CertificateAuthority.hubIdentity))
     }
 
     @Test func brokerConfigurationRequiresCertificatesAndConfinesDevices() throws {

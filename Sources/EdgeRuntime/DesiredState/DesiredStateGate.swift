@@ -28,7 +28,7 @@ public struct DesiredStateGate: Sendable {
         }
         var names = Set<String>()
         for module in state.modules {
-            guard Topics.isValidDeviceId(module.name) else { return .failure(.badModuleName(module.name)) }
+            guard FleetName.isValid(module.name) else { return .failure(.badModuleName(module.name)) }
             guard names.insert(module.name).inserted else { return .failure(.duplicateModule(module.name)) }
         }
         return .success(state)
@@ -48,7 +48,7 @@ public enum DesiredStateRefusal: Error, Equatable, CustomStringConvertible {
         case .notNewer(let revision, let accepted):
             "desired state revision \(revision) is not newer than the accepted revision \(accepted) (replayed or out of date)"
         case .badModuleName(let name):
-            "module name '\(name)' may only use letters, digits, '-', '_' and '.'"
+            "module name '\(name)' is not valid: use \(FleetName.rule)"
         case .duplicateModule(let name): "module '\(name)' appears twice in the desired state"
         }
     }

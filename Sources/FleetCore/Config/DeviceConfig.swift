@@ -48,9 +48,10 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
         } catch {
             throw ConfigError.invalid(path: path, reason: "\(error)")
         }
-        guard Topics.isValidDeviceId(config.deviceId) else {
-            throw ConfigError.invalid(
-                path: path, reason: "deviceId '\(config.deviceId)' may only use letters, digits, '-', '_' and '.'")
+        do {
+            try FleetName.check(config.deviceId, as: .deviceId)
+        } catch {
+            throw ConfigError.invalid(path: path, reason: "deviceId: \(error)")
         }
         _ = try BrokerAddress(config.broker.url)
         return config
@@ -111,7 +112,6 @@ public struct HubSettings: Codable, Equatable, Sendable {
 public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case invalid(path: String, reason: String)
-    case unwritable(path: String, reason: String)
     case badBrokerURL(String)
     case badLocalAPIAddress(String)
 
@@ -119,7 +119,6 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .unreadable(let path, let reason): "cannot read config file \(path): \(reason)"
         case .invalid(let path, let reason): "config file \(path) is invalid: \(reason)"
-        case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
         case .badBrokerURL(let url):
             "broker URL '\(url)' is not of the form mqtt://host:port or mqtts://host:port"
         case .badLocalAPIAddress(let address):
@@ -155,22 +154,4 @@ public struct BrokerAddress: Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(tls ? "mqtts" : "mqtt")://\(host):\(port)" }
-}
-
-/// Writes `data` to `path` atomically, creating the file with mode 0600 so a secret
-/// is never readable by others, not even for an instant.
-public func writeSecretFile(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-    guard FileManager.default.createFile(
-        atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
-    else {
-        throw ConfigError.unwritable(path: path, reason: "cannot create a file in \(url.deletingLastPathComponent().path)")
-    }
-    guard rename(temporary.path, url.path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw ConfigError.unwritable(path: path, reason: reason)
-    }
 }

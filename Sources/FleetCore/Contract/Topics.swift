@@ -26,14 +26,4 @@ public enum Topics {
         else { return nil }
         return String(parts[3])
     }
-
-    /// Whether `deviceId` can be used inside a topic: non-empty, and free of the
-    /// characters MQTT gives a meaning to (`/`, `+`, `#`) or that would surprise a shell.
-    public static func isValidDeviceId(_ deviceId: String) -> Bool {
-        guard !deviceId.isEmpty, deviceId.count <= 128 else { return false }
-        return deviceId.unicodeScalars.allSatisfy { scalar in
-            (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z")
-                || (scalar >= "0" && scalar <= "9") || scalar == "-" || scalar == "_" || scalar == "."
-        }
-    }
 }

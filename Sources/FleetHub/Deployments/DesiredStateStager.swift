@@ -3,7 +3,8 @@ import Foundation
 import GRDB
 
 /// Recomputes every device's desired state inside the caller's transaction, and for
-/// each device whose state changed stores the next revision, signed, ready to publish.
+/// each device whose state changed stores the next revision, signed, ready to publish,
+/// keeping the content it replaces as `previousContent` (`BundleGrants`).
 ///
 /// A removed device gets an empty state (run nothing); its row stays, so a device
 /// added again under the same id continues with a higher revision.
@@ -39,7 +40,7 @@ enum DesiredStateStager {
                 sql: """
                     INSERT INTO desiredState (deviceId, revision, content, envelope, publishedRevision)
                     VALUES (?1, ?2, ?3, ?4, 0)
-                    ON CONFLICT(deviceId) DO UPDATE SET revision = ?2, content = ?3, envelope = ?4
+                    ON CONFLICT(deviceId) DO UPDATE SET previousContent = content, revision = ?2, content = ?3, envelope = ?4
                     """,
                 arguments: [deviceId, revision, text, envelope])
             changed.append(deviceId)

@@ -39,8 +39,10 @@ public enum ManifestParser {
         guard let root else { throw ManifestError.invalid(file: file, line: nil, field: "name", problem: "the file is empty") }
         let top = try reader.mapping(root, field: "(document)", allowed: topFields)
         let name = try reader.string(top, "name", field: "name")
-        guard VersionedName.isValidName(name) else {
-            throw reader.error("name", top["name"], "'\(name)' is not a valid deployment name (letters, digits, '.', '_', '-')")
+        do {
+            try FleetName.check(name, as: .deployment)
+        } catch {
+            throw reader.error("name", top["name"], "\(error)")
         }
         let priority = try reader.int(top, "priority", field: "priority", default: 0)
         let target = try reader.string(top, "target", field: "target", allowEmpty: true)
@@ -144,8 +146,10 @@ struct NodeReader {
     mutating func module(_ node: Node, prefix: String) throws -> DeploymentManifest.Module {
         let fields = try mapping(node, field: prefix, allowed: ManifestParser.moduleFields)
         let name = try string(fields, "name", field: "\(prefix).name")
-        guard VersionedName.isValidName(name) else {
-            throw error("\(prefix).name", fields["name"], "'\(name)' is not a valid module name (letters, digits, '.', '_', '-')")
+        do {
+            try FleetName.check(name, as: .module)
+        } catch let nameError {
+            throw error("\(prefix).name", fields["name"], "\(nameError)")
         }
         let bundle = try string(fields, "bundle", field: "\(prefix).bundle")
         guard (try? VersionedName(parsingExact: bundle)) != nil else {

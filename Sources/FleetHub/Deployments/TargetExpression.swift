@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// Which devices a deployment targets, as a condition over device tags.
@@ -143,7 +144,7 @@ struct TargetParser {
     }
 
     private mutating func clause() throws -> TargetExpression.Clause {
-        guard case .word(let key) = next(), VersionedName.isValidName(key) else {
+        guard case .word(let key) = next(), FleetName.isValid(key) else {
             throw failure("expected a tag name")
         }
         switch next() {

@@ -26,7 +26,7 @@ public struct DeviceRegistry: Sendable {
     /// Registers a device and returns the config file it needs to join the fleet, with a
     /// new broker login (user name = device id); the hub keeps only the password's hash.
     public func add(id: String, tags: [String: String], now: Date = Date()) throws -> (config: DeviceConfig, change: RolloutChange) {
-        guard Topics.isValidDeviceId(id) else { throw RegistryError.invalidName(id, what: "device") }
+        try FleetName.check(id, as: .deviceId)
         var config = try deviceConfig(for: id)
         let password = BrokerCredentials.newPassword()
         config.broker.username = id

@@ -124,7 +124,9 @@ enum JSONResponse {
 }
 
 /// Turns the registry's "not found" errors into 404 and any failure into a JSON body
-/// `{"error": "…"}`, so API clients never parse HTML or plain text.
+/// `{"error": "…"}`, so API clients never parse HTML or plain text. An `HTTPError`
+/// keeps its headers: a 401's `WWW-Authenticate` is what makes a browser ask for the
+/// dashboard's login.
 struct JSONErrorMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
 
@@ -132,7 +134,9 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
-            return Self.body(error.status, error.body ?? error.status.reasonPhrase)
+            var response = Self.body(error.status, error.body ?? error.status.reasonPhrase)
+            response.headers.append(contentsOf: error.headers)
+            return response
         } catch let error as RegistryError {
             return Self.body(.notFound, error.description)
         } catch let error as DeploymentError {

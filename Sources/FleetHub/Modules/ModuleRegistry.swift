@@ -70,9 +70,7 @@ public struct ModuleRegistry: Sendable {
     /// when the bundle would equal the latest version's, returns that version instead.
     @discardableResult
     public func package(_ request: PackageRequest) throws -> ModuleVersion {
-        guard VersionedName.isValidName(request.name) else {
-            throw RegistryError.invalidName(request.name, what: "module")
-        }
+        try FleetName.check(request.name, as: .module)
         let contents = try BundleContents.gather(request, models: ModelRegistry(workspace: workspace))
         defer { contents.cleanUp() }
         let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))

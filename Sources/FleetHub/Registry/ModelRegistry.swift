@@ -37,7 +37,7 @@ public struct ModelRegistry: Sendable {
     public func register(
         name: String, paths: [String], tags: [String: String] = [:], description: String? = nil
     ) throws -> ModelVersion {
-        guard VersionedName.isValidName(name) else { throw RegistryError.invalidName(name, what: "model") }
+        try FleetName.check(name, as: .model)
         let sources = try FileCollector.collect(paths)
         var files: [ModelFile] = []
         for source in sources {

@@ -1,6 +1,5 @@
 /// Why a registry command (models, modules, devices) refused its input.
 public enum RegistryError: Error, Equatable, CustomStringConvertible {
-    case invalidName(String, what: String)
     case invalidReference(String)
     case invalidTag(String)
     case unknownModel(String)
@@ -20,8 +19,6 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalidName(let name, let what):
-            "'\(name)' is not a valid \(what) name: use letters, digits, '.', '_' and '-', starting with a letter or digit"
         case .invalidReference(let text): "'\(text)' is not a reference of the form name:version (e.g. iris:1)"
         case .invalidTag(let text): "'\(text)' is not a tag: expected key=value (e.g. site=plant-1)"
         case .unknownModel(let reference):

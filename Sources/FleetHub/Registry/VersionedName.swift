@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// A registry reference as users type it: `iris:1`, or `iris` for the latest version.
@@ -14,7 +15,7 @@ public struct VersionedName: Equatable, Hashable, Sendable, CustomStringConverti
     /// Parses `name` or `name:version`.
     public init(parsing text: String) throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let name = parts.first.map(String.init), Self.isValidName(name) else {
+        guard parts.count <= 2, let name = parts.first.map(String.init), FleetName.isValid(name) else {
             throw RegistryError.invalidReference(text)
         }
         self.name = name
@@ -33,16 +34,6 @@ public struct VersionedName: Equatable, Hashable, Sendable, CustomStringConverti
     }
 
     public var description: String { version.map { "\(name):\($0)" } ?? name }
-
-    /// Letters, digits, `.`, `_`, `-`, starting with a letter or digit, at most 128 characters.
-    public static func isValidName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, name.count <= 128, isAlphanumeric(first) else { return false }
-        return name.unicodeScalars.allSatisfy { isAlphanumeric($0) || $0 == "." || $0 == "_" || $0 == "-" }
-    }
-
-    private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-        (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
-    }
 }
 
 /// Parses `key=value` tags as typed on the command line.
@@ -53,7 +44,7 @@ public enum TagParser {
             guard let equals = text.firstIndex(of: "=") else { throw RegistryError.invalidTag(text) }
             let key = String(text[..<equals]).trimmingCharacters(in: .whitespaces)
             let value = String(text[text.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
-            guard VersionedName.isValidName(key), !value.isEmpty else { throw RegistryError.invalidTag(text) }
+            guard FleetName.isValid(key), !value.isEmpty else { throw RegistryError.invalidTag(text) }
             tags[key] = value
         }
         return tags

@@ -3,7 +3,9 @@ import Foundation
 import Hummingbird
 
 /// Enforces `HTTPAccess` on every request before any route runs: bundle downloads
-/// need the admin token or the current token of a registered device; other reads need
+/// need the admin token or the current token of a registered device, and a device
+/// gets only the bundles of its current or previous desired state (`BundleGrants`);
+/// other reads need
 /// the viewer or admin token unless reads are public; every other method (a write)
 /// needs the admin token. Tokens come as `Authorization: Bearer <token>`, or, so a
 /// browser can open the dashboard, as the password of HTTP Basic authentication (any
@@ -21,16 +23,24 @@ struct HTTPAccessMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         if isRead && request.uri.path.hasPrefix("/v1/bundles/") {
-            guard let token, try access.device(presenting: token, currentSerial: currentSerial) != nil else {
-                throw Self.refusal(token, challenge: "Bearer", "a bundle download needs the device's token (hub.token in its config)")
+            guard let token, let device = try access.device(presenting: token, currentSerial: currentSerial) else {
+                throw Self.refusal(token, challenge: Self.bearer, "a bundle download needs the device's token (hub.token in its config)")
+            }
+            // A malformed digest names no bundle: the endpoint answers it with 400.
+            if let digest = ContentDigest(String(request.uri.path.dropFirst("/v1/bundles/".count))),
+                try !BundleGrants(workspace: workspace).allows(digest, device: device)
+            {
+                throw HTTPError(
+                    .forbidden,
+                    message: "device \(device) may not download bundle \(digest): it is in neither its current nor its previous desired state; deploy it to the device first")
             }
         } else if isRead {
             guard access.publicReads || token.map({ HTTPAccess.equal($0, access.viewerToken) }) == true else {
                 throw Self.refusal(
-                    token, challenge: "Basic realm=\"fleethub\"", "reading the hub API needs the viewer or admin token")
+                    token, challenge: Self.basic, "reading the hub API needs the viewer or admin token")
             }
         } else {
-            throw Self.refusal(token, challenge: "Bearer", "changing the hub needs the admin token")
+            throw Self.refusal(token, challenge: Self.bearer, "changing the hub needs the admin token")
         }
         return try await next(request, context)
     }
@@ -66,6 +76,11 @@ struct HTTPAccessMiddleware: RouterMiddleware {
         }
         return token.isEmpty ? nil : token
     }
+
+    /// Reads (the dashboard in a browser, the JSON API) ask for Basic, so a browser
+    /// prompts for the login; bundle downloads and writes, made by programs, for Bearer.
+    static let basic = "Basic realm=\"fleethub\""
+    static let bearer = "Bearer realm=\"fleethub\""
 
     /// 401 (with the scheme to use) without a token, 403 with one that does not allow this.
     static func refusal(_ token: String?, challenge: String, _ message: String) -> HTTPError {

@@ -95,6 +95,11 @@ enum HubDatabase {
         }
         HealthSchema.register(in: &migrator)
         RolloutSchema.register(in: &migrator)
+        migrator.registerMigration("v5: previous desired state") { db in
+            // The content staged before the current one: its bundles stay downloadable,
+            // so a device without a cache can still roll back (BundleGrants).
+            try db.alter(table: "desiredState") { t in t.add(column: "previousContent", .text) }
+        }
         return migrator
     }
 }

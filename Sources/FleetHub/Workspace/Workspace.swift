@@ -36,13 +36,18 @@ public struct Workspace: Sendable {
         {
             throw WorkspaceError.alreadyExists(root.path)
         }
-        try manager.createDirectory(at: root, withIntermediateDirectories: true)
+        // The workspace holds the CA and signing keys and the tokens: owner only.
+        try createPrivateDirectory(root.path)
         let blobs = BlobStore(root: root.appendingPathComponent("blobs"))
         try blobs.createFolders()
         let key = HubSigningKey()
         try writeSecretFile(Data((key.base64PrivateKey + "\n").utf8), to: root.appendingPathComponent(privateKeyName).path)
         try Data((key.publicKey.base64 + "\n").utf8).write(to: root.appendingPathComponent(publicKeyName))
-        let database = try HubDatabase.open(at: root.appendingPathComponent(databaseName).path)
+        // Created empty and 0600 before SQLite opens it: SQLite gives its -wal and -shm
+        // files the database file's mode, and they hold the broker password hashes too.
+        let databasePath = root.appendingPathComponent(databaseName).path
+        try writeSecretFile(Data(), to: databasePath)
+        let database = try HubDatabase.open(at: databasePath)
         try save(config, in: root)
         return Workspace(root: root, database: database, blobs: blobs, signingKey: key)
     }
