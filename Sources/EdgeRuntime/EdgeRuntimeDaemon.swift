@@ -89,6 +89,7 @@ public struct EdgeRuntimeDaemon: Sendable {
         logger.info("edge-runtime running", metadata: ["device": "\(config.deviceId)", "dataDir": "\(dataDirectory.root.path)"])
         await session.run()
         // The session ends only when cancelled: shut down.
+        await reconciler.stop()
         logger.info("stopping modules")
         let order = ((try? store.appliedModules()) ?? [])
             .sorted { ($0.spec.startupOrder, $0.name) < ($1.spec.startupOrder, $1.name) }.map(\.name)

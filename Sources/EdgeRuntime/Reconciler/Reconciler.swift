@@ -26,6 +26,8 @@ public actor Reconciler {
     private var applying: Task<Void, Never>?
     private var retry: Task<Void, Never>?
     private var submissions = 0
+    /// Set by `stop()`: no retry is scheduled or run after the daemon began to shut down.
+    private var stopped = false
 
     public init(
         store: StateStore, supervisor: Supervisor, downloader: BundleDownloader, dataDirectory: DataDirectory,
@@ -342,6 +344,7 @@ public actor Reconciler {
     }
 
     private func scheduleRetry(_ desired: DesiredState, submission: Int) {
+        guard !stopped else { return }
         let delay = settings.applyRetryDelay
         retry = Task {
             try? await Task.sleep(for: delay)
@@ -350,8 +353,16 @@ public actor Reconciler {
         }
     }
 
+    /// Ends the retries of a failed desired state and the application under way, so
+    /// nothing is applied once the daemon shuts down.
+    public func stop() {
+        stopped = true
+        retry?.cancel()
+        applying?.cancel()
+    }
+
     private func retryIfCurrent(_ desired: DesiredState, submission: Int) {
-        guard submission == submissions else { return }
+        guard submission == submissions, !stopped else { return }
         logger.info("retrying desired state", metadata: ["revision": "\(desired.revision)"])
         submit(desired)
     }
