@@ -5,6 +5,18 @@ import Foundation
 import Testing
 
 @Suite struct StateStoreTests {
+    /// `edge-runtime status` may open the state database while the daemon creates it.
+    @Test func connectionsOpeningANewDatabaseAtOnceAllSucceed() async throws {
+        for _ in 0..<20 {
+            let directory = try TemporaryDirectory(prefix: "state-race")
+            let url = directory.url.appendingPathComponent("state.sqlite")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { _ = try StateStore(url: url) } }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test func acceptsOnlyHigherRevisionsAndKeepsThemAcrossReopen() throws {
         let directory = try TemporaryDirectory(prefix: "state-store")
         let url = directory.url.appendingPathComponent("state.sqlite")

@@ -12,11 +12,21 @@ public final class StateStore: Sendable {
     public init(url: URL) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        do {
-            database = try DatabasePool(path: url.path, configuration: configuration)
-            try Self.migrator.migrate(database)
-        } catch {
-            throw StateStoreError.unusable(path: url.path, reason: "\(error)")
+        // Another process (`edge-runtime status` while the daemon starts) may be creating
+        // or migrating the same new file at this moment; a later attempt sees its work.
+        var attempt = 1
+        while true {
+            do {
+                let pool = try DatabasePool(path: url.path, configuration: configuration)
+                try Self.migrator.migrate(pool)
+                database = pool
+                return
+            } catch where attempt < 5 {
+                attempt += 1
+                usleep(50_000)
+            } catch {
+                throw StateStoreError.unusable(path: url.path, reason: "\(error)")
+            }
         }
     }
 
