@@ -33,7 +33,7 @@ enum DesiredStateStager {
             guard last?.content != text else { continue }
             let revision = (last?.revision ?? 0) + 1
             let state = DesiredState(
-                deviceId: deviceId, revision: revision, issuedAt: Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)),
+                deviceId: deviceId, revision: revision, issuedAt: DeploymentStore.seconds(now),
                 deployments: content.deployments, modules: content.modules)
             let envelope = try FleetJSON.encode(try workspace.signingKey.sign(state))
             try db.execute(

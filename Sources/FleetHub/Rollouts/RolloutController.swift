@@ -58,7 +58,7 @@ public final class RolloutController: Sendable {
                 }
             } else {
                 everConnected = true
-                step(publisher: publisher, client: client)
+                step()
                 do {
                     try await publisher.publishPending(using: client)
                 } catch {
@@ -69,7 +69,7 @@ public final class RolloutController: Sendable {
         }
     }
 
-    private func step(publisher: DesiredStatePublisher, client: MQTTClient) {
+    private func step() {
         do {
             for rollout in try store.advance() {
                 if let event = rollout.events.last {

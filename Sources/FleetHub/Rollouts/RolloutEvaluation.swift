@@ -252,9 +252,14 @@ public enum RolloutEvaluation {
             detail: "p99 \(format(p99)) ms against \(format(base)) ms before")
     }
 
+    /// The shadow bundle of each of `version`'s modules that has one, by module name.
+    static func shadowDigests(of version: ResolvedDeployment) -> [String: ContentDigest] {
+        Dictionary(version.modules.compactMap { module in module.shadow.map { (module.name, $0.digest) } }) { first, _ in first }
+    }
+
     /// What one device reports of the shadow of one of `version`'s modules.
     static func shadowHealth(of version: ResolvedDeployment, on observation: RolloutObservation) -> ShadowHealth? {
-        let shadows = Dictionary(version.modules.compactMap { module in module.shadow.map { (module.name, $0.digest) } }) { first, _ in first }
+        let shadows = shadowDigests(of: version)
         return observation.report?.modules.lazy.compactMap { module in
             module.shadow.flatMap { shadows[module.name] == $0.bundleDigest ? $0 : nil }
         }.first
@@ -264,7 +269,7 @@ public enum RolloutEvaluation {
     static func shadowSummary(
         of version: ResolvedDeployment, on devices: [String], observations: [String: RolloutObservation]
     ) -> RolloutStatus.ShadowSummary? {
-        let shadows = Dictionary(version.modules.compactMap { module in module.shadow.map { (module.name, $0.digest) } }) { first, _ in first }
+        let shadows = shadowDigests(of: version)
         guard !shadows.isEmpty else { return nil }
         var summary = RolloutStatus.ShadowSummary(samples: 0, agreed: 0, errors: 0, agreement: nil, p50Ms: nil, p99Ms: nil, promotedDevices: 0)
         var p50s: [Double] = []
