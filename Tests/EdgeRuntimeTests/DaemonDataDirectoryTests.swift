@@ -10,12 +10,17 @@ import Testing
 struct DaemonDataDirectoryTests {
     static let shellService = "echo svc started\ntrap 'exit 0' TERM\nwhile true; do sleep 0.1; done\n"
 
-    @Test func aSecondDaemonOnTheSameDataDirIsRefusedAndTouchesNothing() async throws {
+    /// A device with its config saved as `gw-001.yaml`, and a shell service's bundle for it.
+    static func deviceWithService() async throws -> (DeviceFixture, String, TestBundle) {
         let device = try await DeviceFixture()
-        defer { device.stop() }
         let configPath = device.directory.file("gw-001.yaml")
         try device.config.save(to: configPath)
-        let bundle = try TestBundle.shellModule(name: "svc", version: 1, script: Self.shellService)
+        return (device, configPath, try TestBundle.shellModule(name: "svc", version: 1, script: shellService))
+    }
+
+    @Test func aSecondDaemonOnTheSameDataDirIsRefusedAndTouchesNothing() async throws {
+        let (device, configPath, bundle) = try await Self.deviceWithService()
+        defer { device.stop() }
         _ = try await device.publish(revision: 1, [try device.module("svc", bundle)])
 
         let first = try KilledRuntimeTests.start(config: configPath, log: device.directory.file("runtime-1.log"))
@@ -49,11 +54,8 @@ struct DaemonDataDirectoryTests {
     }
 
     @Test func statusAfterAKillSaysTheDaemonIsNotRunning() async throws {
-        let device = try await DeviceFixture()
+        let (device, configPath, bundle) = try await Self.deviceWithService()
         defer { device.stop() }
-        let configPath = device.directory.file("gw-001.yaml")
-        try device.config.save(to: configPath)
-        let bundle = try TestBundle.shellModule(name: "svc", version: 1, script: Self.shellService)
         _ = try await device.publish(revision: 1, [try device.module("svc", bundle)])
 
         let runtime = try KilledRuntimeTests.start(config: configPath, log: device.directory.file("runtime.log"))
@@ -72,11 +74,8 @@ struct DaemonDataDirectoryTests {
     }
 
     @Test func aDaemonStartedWith1100InheritedDescriptorsAppliesADeployment() async throws {
-        let device = try await DeviceFixture()
+        let (device, configPath, bundle) = try await Self.deviceWithService()
         defer { device.stop() }
-        let configPath = device.directory.file("gw-001.yaml")
-        try device.config.save(to: configPath)
-        let bundle = try TestBundle.shellModule(name: "svc", version: 1, script: Self.shellService)
 
         // Descriptors 3…1102 of the daemon are /dev/null, which it leaves open: every
         // socket it opens is numbered above 1023.
