@@ -151,7 +151,7 @@ struct RolloutTests {
         // Halt keeps what is deployed on the canary.
         #expect(try staged(canary) == v2.digest)
         // The way out: roll back to version 1 everywhere.
-        try hub.deployments.rollback(name: "iris-prod")
+        _ = try hub.deployments.rollback(name: "iris-prod")
         #expect(try staged(canary) == v1.digest)
     }
 
@@ -361,7 +361,7 @@ struct RolloutTests {
     }
 
     @Test func canaryDevicesComeFirstAndTheOrderIsStable() throws {
-        try hub.devices.tag(id: "gw-4", set: ["site": "plant-1", "role": "canary"])
+        _ = try hub.devices.tag(id: "gw-4", set: ["site": "plant-1", "role": "canary"])
         let policy = "rollout:\n  waves: [1, 100%]\n  canaryFirst: role=canary"
         let rollout = try #require(try hub.deploy(manifest(rollout: policy)).rollout)
         #expect(rollout.devices.first == "gw-4")
