@@ -158,6 +158,12 @@ struct ServeCommand: AsyncParsableCommand {
                 return false
             }
             group.addTask {
+                do {
+                    try await RevocationListRenewal(workspace: opened).run()
+                } catch is CancellationError {}
+                return false
+            }
+            group.addTask {
                 try await server.run(handleSignals: true) { port in
                     print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
                 }

@@ -29,7 +29,7 @@ struct DevicesCommand: ParsableCommand {
 struct AlertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alerts",
-        abstract: "Show active alerts (device offline, module restart loop, deployment failing) and rejected device messages.")
+        abstract: "Show active alerts (device offline, module restart loop, deployment failing, rollout halted, revocation list lapsing) and rejected device messages.")
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var output: OutputOptions
 

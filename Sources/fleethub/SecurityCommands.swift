@@ -52,13 +52,17 @@ struct CACommand: ParsableCommand {
 
     struct RevocationList: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "crl", abstract: "Rewrite the revocation list (it expires after a year; the broker then refuses everyone).")
+            commandName: "crl",
+            abstract: "Rewrite the revocation list, in the CA and the broker's folder (it lapses after --days; the broker then refuses everyone; `serve` renews it 60 days ahead).")
         @OptionGroup var workspace: WorkspaceOptions
+        @Option(help: "How many days the list stays valid.") var days = CertificateAuthority.revocationListValidityDays
 
         func run() throws {
-            let authority = try workspace.open().certificateAuthority()
-            try authority.writeRevocationList()
-            print("wrote \(authority.revocationListPath); run `fleethub broker-config` again and restart the broker")
+            guard days > 0 else { throw ValidationError("--days must be at least 1, not \(days)") }
+            for path in try RevocationListRenewal(workspace: workspace.open()).renew(validityDays: days) {
+                print("wrote \(path)")
+            }
+            print("restart the broker: it reads the list only at start")
         }
     }
 }

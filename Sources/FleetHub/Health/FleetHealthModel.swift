@@ -88,6 +88,7 @@ public struct HealthAlert: Codable, Equatable, Sendable {
         case restartLoop = "restart-loop"
         case deploymentFailing = "deployment-failing"
         case rolloutHalted = "rollout-halted"
+        case revocationListExpiring = "revocation-list-expiring"
     }
 
     public var kind: Kind

@@ -49,6 +49,7 @@ public struct BrokerConfiguration: Sendable {
         try copy(authority.brokerCertificatePath, to: "broker.crt")
         try copy(authority.brokerKeyPath, to: "broker.key", secret: true)
         try copy(authority.revocationListPath, to: "crl.pem")
+        try workspace.record(brokerFolder: folder.path)
         try Data(Self.acl.utf8).write(to: URL(fileURLWithPath: path("acl")), options: .atomic)
         var lines = [
             "# Written by `fleethub broker-config`. Rerun it after `fleethub device revoke`, then restart the broker.",

@@ -123,10 +123,14 @@ public struct CertificateAuthority: Sendable {
         try index.entries().last { $0.commonName == commonName && $0.status == .valid }?.serial
     }
 
+    /// How long a revocation list stays valid. The broker rejects every client once it is
+    /// past, so it is renewed before then (`RevocationListRenewal`).
+    public static let revocationListValidityDays = 365
+
     /// Rewrites `crl.pem` from the index. swift-certificates cannot build CRLs, so this
     /// runs `openssl ca -gencrl` (Debian's `openssl` package), which reads the same index.
-    public func writeRevocationList() throws {
-        try RevocationListWriter(authority: self).write()
+    public func writeRevocationList(validityDays: Int = Self.revocationListValidityDays) throws {
+        try RevocationListWriter(authority: self).write(validityDays: validityDays)
     }
 
     static func file(_ name: String, in folder: URL) -> String { folder.appendingPathComponent(name).path }

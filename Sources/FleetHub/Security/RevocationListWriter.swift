@@ -7,11 +7,7 @@ import Foundation
 /// CA's own index, key and certificate; nothing is sent anywhere.
 struct RevocationListWriter {
     let authority: CertificateAuthority
-    /// How long the list stays valid. The broker rejects every client once it is past,
-    /// so `fleethub ca crl` (or any revoke) must run again before then.
-    static let validityDays = 365
-
-    func write() throws {
+    func write(validityDays: Int) throws {
         guard let openssl = Self.openssl() else { throw SecurityError.missingOpenSSL }
         let configPath = CertificateAuthority.file("openssl-ca.cnf", in: authority.folder)
         let config = """
@@ -20,7 +16,7 @@ struct RevocationListWriter {
             [ fleethub ]
             database = \(authority.index.path)
             default_md = sha256
-            default_crl_days = \(Self.validityDays)
+            default_crl_days = \(validityDays)
 
             """
         try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))

@@ -10,6 +10,7 @@ public enum SecurityError: Error, Equatable, CustomStringConvertible {
     case nothingToRevoke(String)
     case missingOpenSSL
     case revocationListFailed(String)
+    case invalidRevocationList(String, reason: String)
     case plainBrokerRefused(String)
     case invalidListenAddress(String)
 
@@ -27,6 +28,8 @@ public enum SecurityError: Error, Equatable, CustomStringConvertible {
         case .missingOpenSSL:
             "the `openssl` program is needed to write the certificate revocation list; install Debian's `openssl` package"
         case .revocationListFailed(let output): "`openssl ca -gencrl` failed: \(output)"
+        case .invalidRevocationList(let path, let reason):
+            "\(path) is not a usable certificate revocation list: \(reason); rewrite it with `fleethub ca crl`"
         case .plainBrokerRefused(let broker):
             "refusing plain MQTT to \(broker): anyone on the network could read and forge fleet traffic; use an mqtts:// broker, or `fleethub config set insecure true` for a test setup"
         case .invalidListenAddress(let text): "--listen '\(text)' is not HOST:PORT (e.g. 0.0.0.0:8883)"

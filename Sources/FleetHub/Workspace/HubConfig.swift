@@ -13,6 +13,9 @@ public struct HubConfig: Codable, Equatable, Sendable {
     public var brokerPassword: String?
     /// True allows a plain `mqtt://` broker (a test setup); without it the hub refuses one.
     public var insecure: Bool?
+    /// The folder `fleethub broker-config` last wrote the broker's files into; `serve`
+    /// keeps the revocation list there from lapsing.
+    public var brokerFolder: String?
 
     public init(
         broker: String, publicURL: String, brokerUsername: String? = nil, brokerPassword: String? = nil,

@@ -90,6 +90,13 @@ public struct Workspace: Sendable {
         try Self.save(config, in: root)
     }
 
+    /// Remembers where `broker-config` wrote the broker's files.
+    func record(brokerFolder: String) throws {
+        var config = try config()
+        config.brokerFolder = brokerFolder
+        try Self.save(config, in: root)
+    }
+
     private static func save(_ config: HubConfig, in root: URL) throws {
         // The file may hold the broker password.
         try writeSecretFile(try FleetJSON.prettyEncoder().encode(config), to: root.appendingPathComponent(configName).path)
