@@ -1,5 +1,5 @@
 import FleetCore
-import FleetHub
+@testable import FleetHub
 import FleetTesting
 import Foundation
 import Testing
@@ -65,6 +65,66 @@ struct PublishingTests {
         let later = try await receive(2, from: messages, deviceId: "gw-1", key: key)
         #expect(later.map(\.revision) == [4, 5])
         #expect(later.last?.modules == [])
+    }
+
+    /// Twenty operators deploy at once, each with their own `fleethub deploy` process:
+    /// every deploy succeeds, each device receives only growing revisions, never one
+    /// twice, and ends on the deployment's latest version.
+    @Test func concurrentDeploysNeverDeliverAnOlderRevisionAfterANewerOne() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let hub = try HubFixture(broker: broker.url)
+        try hub.packagedScorer()
+        let devices = (1...200).map { "gw-\($0)" }
+        for id in devices { _ = try hub.devices.add(id: id, tags: ["site": "plant-1"]) }
+        let recorder = try await DesiredStateRecorder(brokerPort: broker.port, hubKey: hub.workspace.signingKey.publicKey)
+        defer { recorder.stop() }
+
+        let deploys = try (1...20).map { run in
+            let manifest = try hub.write(
+                "prod-\(run).yaml",
+                "name: prod\npriority: 1\ntarget: site=plant-1\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n    env: {RUN: \"\(run)\"}\n")
+            return try ChildProcess(
+                CommandLineTests.executable, ["deploy", manifest, "--workspace", hub.workspace.root.path],
+                outputPath: hub.directory.file("deploy-\(run).log"))
+        }
+        for (index, deploy) in deploys.enumerated() {
+            let status = try await deploy.waitForExit(timeout: .seconds(120))
+            let log = (try? String(contentsOfFile: hub.directory.file("deploy-\(index + 1).log"), encoding: .utf8)) ?? ""
+            #expect(status == 0, "deploy \(index + 1) failed: \(log)")
+        }
+
+        let latest = try #require(try hub.deployments.history(name: "prod").max { $0.version < $1.version })
+        let run = try #require(latest.manifest.firstMatch(of: /RUN: "(\d+)"/)?.1)
+        #expect(try DesiredStatePublisher(workspace: hub.workspace).pending().isEmpty)
+        let delivered = await eventually {
+            devices.allSatisfy { recorder.states(of: $0).last?.modules.first?.env["RUN"] == String(run) }
+        }
+        #expect(delivered, "not every device ended on version \(latest.version) (RUN \(run))")
+        for id in devices {
+            let revisions = recorder.states(of: id).map(\.revision)
+            #expect(revisions == revisions.sorted() && Set(revisions).count == revisions.count, "\(id) received \(revisions)")
+        }
+    }
+
+    /// Publishers take turns: one that read revision 5 cannot deliver it after another
+    /// delivered 6, because the second does not even read until the first is done.
+    @Test func aPublisherWaitsForTheOneBeforeIt() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let hub = try HubFixture(broker: broker.url)
+        try hub.packagedScorer()
+        _ = try hub.devices.add(id: "gw-1", tags: ["site": "plant-1"])
+        try hub.deploy("name: prod\npriority: 1\ntarget: site=plant-1\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n")
+        let publisher = DesiredStatePublisher(workspace: hub.workspace)
+
+        let turn = try await PublishingTurn.take(in: hub.workspace)
+        let publishing = Task { try await publisher.publishPending() }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try publisher.pending() == ["gw-1"], "a publisher published while another held the turn")
+        turn.end()
+        #expect(try await publishing.value == ["gw-1"])
+        #expect(try publisher.pending().isEmpty)
     }
 
     @Test func onlyChangedDevicesArePublished() async throws {

@@ -5,7 +5,8 @@ import Logging
 
 /// Publishes every staged desired state that the broker has not yet acknowledged:
 /// signed, retained, QoS 1, on `Topics.desired(id)`. A state is marked published only
-/// after the broker's PUBACK, so a failed run is simply repeated by the next one.
+/// after the broker's PUBACK, so a failed run is simply repeated by the next one. Runs
+/// take turns (`PublishingTurn`), so a device's retained revision never goes back.
 public struct DesiredStatePublisher: Sendable {
     public let workspace: Workspace
 
@@ -47,6 +48,8 @@ public struct DesiredStatePublisher: Sendable {
     /// Publishes all pending states over `client`, which is connected (or reconnecting).
     @discardableResult
     public func publishPending(using client: MQTTClient) async throws -> [String] {
+        let turn = try await PublishingTurn.take(in: workspace)
+        defer { turn.end() }
         let rows = try workspace.database.read { db in
             try Row.fetchAll(
                 db,
