@@ -115,6 +115,8 @@ let package = Package(
             dependencies: [
                 "EdgeRuntime", "FleetTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // To write a telemetry buffer of the first schema, as an older runtime left it.
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]),
         .testTarget(name: "IntegrationTests", dependencies: ["FleetHub", "EdgeRuntime", "FleetTesting"]),

@@ -21,7 +21,9 @@ import Testing
     }
 
     /// Every record appears exactly once, with the data appended under its seq, in objects named by their range.
-    static func expectExactlyOnce(_ objects: [String: [TelemetryRecord]], seqs: ClosedRange<Int64>, prefix: String) {
+    static func expectExactlyOnce(
+        _ objects: [String: [TelemetryRecord]], seqs: ClosedRange<Int64>, prefix: String, buffer identity: String
+    ) {
         let all = objects.values.flatMap { $0 }.sorted { $0.seq < $1.seq }
         #expect(all.map(\.seq) == Array(seqs))
         for record in all {
@@ -29,7 +31,7 @@ import Testing
             #expect(record.deviceId == "gw-001")
         }
         for (key, records) in objects {
-            let name = "\(records.first!.seq)-\(records.last!.seq).jsonl.gz"
+            let name = "\(identity)-\(records.first!.seq)-\(records.last!.seq).jsonl.gz"
             #expect(key.hasPrefix(prefix + "gw-001/") && key.hasSuffix("/" + name), "object \(key) holds \(name)")
         }
     }
@@ -51,8 +53,11 @@ import Testing
             objects[key] = String(decoding: try Gzip.decompress(Data(contentsOf: file)), as: UTF8.self)
         }
         let day = TelemetryBatch.day(of: Date())
-        #expect(Set(objects.keys) == ["gw-001/\(day)/1-1000.jsonl.gz", "gw-001/\(day)/1001-2000.jsonl.gz", "gw-001/\(day)/2001-2500.jsonl.gz"])
-        Self.expectExactlyOnce(try Self.records(in: objects), seqs: 1...2500, prefix: "")
+        let id = buffer.identity
+        #expect(Set(objects.keys) == [
+            "gw-001/\(day)/\(id)-1-1000.jsonl.gz", "gw-001/\(day)/\(id)-1001-2000.jsonl.gz", "gw-001/\(day)/\(id)-2001-2500.jsonl.gz",
+        ])
+        Self.expectExactlyOnce(try Self.records(in: objects), seqs: 1...2500, prefix: "", buffer: id)
         let stats = try buffer.stats()
         #expect(stats.buffered == 0 && stats.uploaded == 2500)
         let status = await uploader.status
@@ -93,7 +98,7 @@ import Testing
 
         Self.expectExactlyOnce(
             try Self.records(in: seaweed.gunzippedObjects(bucket: "telemetry", prefix: "fleet/")), seqs: 1...1100,
-            prefix: "fleet/")
+            prefix: "fleet/", buffer: buffer.identity)
         #expect(try buffer.stats().uploaded == 1100)
         #expect(await uploader.status.lastError == nil)
     }
@@ -152,7 +157,7 @@ import Testing
             try await buffer.append(contentsOf: Self.entries(1...150))
             let batch = try #require(try await buffer.nextBatch(maxRecords: 100))
             try await destination.store.put(
-                key: batch.objectKey(prefix: destination.prefix, deviceId: "gw-001"), data: try Gzip.compress(batch.lines),
+                key: batch.objectKey(prefix: destination.prefix, deviceId: "gw-001"), data: batch.object,
                 contentType: "application/gzip")
             try await buffer.append(contentsOf: Self.entries(151...170))
         }
@@ -160,8 +165,9 @@ import Testing
         try await TelemetryUploader(buffer: buffer, destination: destination, batchRecords: 100).uploadAll()
 
         let objects = try Self.records(in: seaweed.gunzippedObjects(bucket: "telemetry", prefix: "fleet/"))
-        #expect(Set(objects.keys.map { $0.split(separator: "/").last! }) == ["1-100.jsonl.gz", "101-170.jsonl.gz"])
-        Self.expectExactlyOnce(objects, seqs: 1...170, prefix: "fleet/")
+        let id = buffer.identity
+        #expect(Set(objects.keys.map { $0.split(separator: "/").last! }) == ["\(id)-1-100.jsonl.gz", "\(id)-101-170.jsonl.gz"])
+        Self.expectExactlyOnce(objects, seqs: 1...170, prefix: "fleet/", buffer: id)
     }
 
     @Test(.enabled(if: SeaweedFS.shouldRun), .timeLimit(.minutes(1)))
@@ -192,7 +198,7 @@ import Testing
 
         Self.expectExactlyOnce(
             try Self.records(in: seaweed.gunzippedObjects(bucket: "telemetry", prefix: "fleet/")), seqs: 1...20_000,
-            prefix: "fleet/")
+            prefix: "fleet/", buffer: buffer.identity)
     }
 }
 

@@ -1,38 +1,49 @@
 import FleetCore
 import Foundation
 
-/// A run of buffered records that becomes one object in the store. Its bounds and day are fixed when the
-/// batch is first planned and persisted with it, so the object key stays the same across crashes.
+/// A run of buffered records that becomes one object in the store. Everything about it (its records,
+/// the compressed object, its name and day) is fixed when the batch is planned and persisted with it, so
+/// a retry after a crash writes the same key with the same bytes, even if limits dropped records since.
 public struct TelemetryBatch: Equatable, Sendable {
+    /// `{bufferId}-{firstSeq}-{lastSeq}`: the buffer's identity keeps a re-created buffer, which starts
+    /// again at seq 1, from overwriting the objects of the one before.
+    public var name: String
     public var firstSeq: Int64
     public var lastSeq: Int64
     /// The UTC day of the batch's first record, as `yyyy/mm/dd`.
     public var day: String
-    /// How many records of the range are still in the buffer.
+    /// How many records the object holds.
     public var count: Int
-    /// Those records as JSON lines, one `TelemetryRecord` per line in seq order: the object's content
-    /// before gzip.
-    public var lines: Data
+    /// The object: one `TelemetryRecord` JSON line per record in seq order, gzipped.
+    public var object: Data
+    /// The size of the object's content before gzip.
+    public var uncompressedBytes: Int
 
-    public init(firstSeq: Int64, lastSeq: Int64, day: String, count: Int, lines: Data) {
+    public init(
+        name: String, firstSeq: Int64, lastSeq: Int64, day: String, count: Int, object: Data, uncompressedBytes: Int
+    ) {
+        self.name = name
         self.firstSeq = firstSeq
         self.lastSeq = lastSeq
         self.day = day
         self.count = count
-        self.lines = lines
+        self.object = object
+        self.uncompressedBytes = uncompressedBytes
     }
 
-    /// The records of `lines`, decoded.
+    /// The records of the object, decoded.
     public func records() throws -> [TelemetryRecord] {
-        try lines.split(separator: UInt8(ascii: "\n")).map { try FleetJSON.decode(TelemetryRecord.self, from: Data($0)) }
+        try Gzip.decompress(object).split(separator: UInt8(ascii: "\n")).map {
+            try FleetJSON.decode(TelemetryRecord.self, from: Data($0))
+        }
     }
 
-    /// `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{firstSeq}-{lastSeq}.jsonl.gz` (docs/contract.md); no leading
-    /// slash when the prefix is empty.
+    /// `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{name}.jsonl.gz` (docs/contract.md); no leading slash when the
+    /// prefix is empty.
     public func objectKey(prefix: String, deviceId: String) -> String {
-        let name = "\(deviceId)/\(day)/\(firstSeq)-\(lastSeq).jsonl.gz"
+        let key = "\(deviceId)/\(day)/\(name).jsonl.gz"
         let trimmed = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        return trimmed.isEmpty ? name : "\(trimmed)/\(name)"
+        return trimmed.isEmpty ? key : "\(trimmed)/\(key)"
     }
 
     /// The UTC `yyyy/mm/dd` of `date`.

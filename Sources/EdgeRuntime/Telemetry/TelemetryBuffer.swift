@@ -23,6 +23,10 @@ public final class TelemetryBuffer: Sendable {
     public let path: String
     public let deviceId: String
     public let limits: TelemetryBufferLimits
+    /// Made once, when the buffer file is created, and part of every object name: a buffer created
+    /// anew (its file deleted, a device re-imaged) starts again at seq 1 without overwriting any object
+    /// of the one before.
+    public let identity: String
 
     private let pool: DatabasePool
     /// Encodes each entry's data on the appending task, so the writer only inserts bytes.
@@ -47,7 +51,11 @@ public final class TelemetryBuffer: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
-            totals = Mutex(try pool.read(Totals.load))
+            let (identity, loaded) = try pool.read { db in
+                (try String.fetchOne(db, sql: "SELECT bufferId FROM identity")!, try Totals.load(db))
+            }
+            self.identity = identity
+            totals = Mutex(loaded)
         } catch {
             throw TelemetryBufferError.open(path: path, reason: "\(error)")
         }
@@ -176,46 +184,110 @@ public final class TelemetryBuffer: Sendable {
     /// The batch to upload next, or nil when nothing is buffered.
     ///
     /// If a batch was planned before and not acknowledged (the process may have crashed after the store
-    /// took it), the same bounds and day come back, so the upload rewrites the same object key. Otherwise the
-    /// oldest `maxRecords` records become a new batch, whose bounds are persisted before it is returned.
-    public func nextBatch(maxRecords: Int) async throws -> TelemetryBatch? {
+    /// took it), that same batch comes back, byte for byte, so the upload rewrites the same object.
+    /// Otherwise the oldest records, up to `maxRecords` and about `maxBytes` of JSON lines (at least one
+    /// record), are gzipped as they are read and become a new batch. Planning moves them out of the
+    /// record table into the plan in one transaction: from then on no limit or expiry can drop them, and a
+    /// retry never writes an object with fewer records than the one already stored.
+    public func nextBatch(maxRecords: Int, maxBytes: Int = TelemetryUploader.defaultBatchBytes) async throws
+        -> TelemetryBatch?
+    {
         while true {
             if let plan = try readPlan() {
-                let rows = try readLines(in: plan.firstSeq...plan.lastSeq, limit: nil)
-                if rows.writer.count > 0 {
-                    return TelemetryBatch(
-                        firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, count: rows.writer.count,
-                        lines: rows.writer.lines)
+                if let batch = plan.batch { return batch }
+                // A plan of the first schema holds only bounds: fix its content now from what is left of it.
+                guard let built = try build(in: plan.firstSeq...plan.lastSeq, maxRecords: nil, maxBytes: nil) else {
+                    _ = try await onWriter(operation: "clear upload plan") { db, _ in try UploadPlan.deleteAll(db) }
+                    continue
                 }
-                // Everything in the planned range was dropped meanwhile; nothing left to rewrite.
-                _ = try await onWriter(operation: "clear upload plan") { db, _ in try UploadPlan.deleteAll(db) }
+                if let batch = try await fix(built, name: plan.name ?? "\(plan.firstSeq)-\(plan.lastSeq)", day: plan.day) {
+                    return batch
+                }
                 continue
             }
-            let rows = try readLines(in: 1...Int64.max, limit: maxRecords)
-            guard let first = rows.first, let lastSeq = rows.lastSeq else { return nil }
-            let plan = UploadPlan(
-                firstSeq: first.seq, lastSeq: lastSeq, day: TelemetryBatch.day(of: Date(timeIntervalSince1970: first.ts)))
-            try await onWriter(operation: "save upload plan") { db, _ in try plan.save(db) }
-            return TelemetryBatch(
-                firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, day: plan.day, count: rows.writer.count,
-                lines: rows.writer.lines)
+            guard let built = try build(in: 1...Int64.max, maxRecords: maxRecords, maxBytes: maxBytes) else { return nil }
+            let name = "\(identity)-\(built.firstSeq)-\(built.lastSeq)"
+            if let batch = try await fix(built, name: name, day: TelemetryBatch.day(of: Date(timeIntervalSince1970: built.firstTs))) {
+                return batch
+            }
+            // Limits or expiry dropped some of those records while they were read: read again.
         }
     }
 
-    /// Deletes `batch`'s range after the store acknowledged it, counts its records as uploaded, and clears
-    /// the upload plan, all in one transaction.
+    /// Deletes the acknowledged batch's plan and counts its records as uploaded, in one transaction.
     public func acknowledge(_ batch: TelemetryBatch) async throws {
         try await onWriter(operation: "acknowledge upload") { db, totals in
-            let gone = try Row.fetchOne(
-                db, sql: "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM record WHERE seq BETWEEN ? AND ?",
-                arguments: [batch.firstSeq, batch.lastSeq])!
-            try db.execute(
-                sql: "DELETE FROM record WHERE seq BETWEEN ? AND ?", arguments: [batch.firstSeq, batch.lastSeq])
+            guard let plan = try UploadPlan.fetchOne(db), plan.name == batch.name, let records = plan.records,
+                let bytes = plan.bytes
+            else { return }
             try UploadPlan.deleteAll(db)
-            totals.count -= gone["n"] as Int
-            totals.bytes -= gone["bytes"] as Int
-            totals.uploaded += gone["n"] as Int64
+            totals.count -= records
+            totals.bytes -= bytes
+            totals.uploaded += Int64(records)
         }
+    }
+
+    /// Records read and gzipped for a batch, not yet fixed.
+    private struct BuiltBatch: Sendable {
+        var firstSeq: Int64
+        var firstTs: Double
+        var lastSeq: Int64
+        var count: Int
+        /// Their `size` total, as the limits count it.
+        var bytes: Int
+        var object: Data
+        var uncompressedBytes: Int
+    }
+
+    /// Reads the oldest records in `range` through a WAL reader and gzips them as they come.
+    private func build(in range: ClosedRange<Int64>, maxRecords: Int?, maxBytes: Int?) throws -> BuiltBatch? {
+        do {
+            return try pool.read { db -> BuiltBatch? in
+                var writer = try TelemetryLineWriter(deviceId: deviceId)
+                let gzip = try GzipStream()
+                var first: (seq: Int64, ts: Double)?
+                var lastSeq: Int64 = 0
+                var bytes = 0
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT seq, ts, module, kind, data, size FROM record WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
+                    arguments: [range.lowerBound, range.upperBound, maxRecords ?? -1])
+                while let row = try rows.next() {
+                    let seq: Int64 = row["seq"]
+                    let ts: Double = row["ts"]
+                    try writer.append(seq: seq, ts: ts, module: row["module"], kind: row["kind"], data: row["data"])
+                    if first == nil { first = (seq, ts) }
+                    lastSeq = seq
+                    bytes += row["size"] as Int
+                    if writer.lines.count >= 64 * 1024 { try gzip.append(writer.takeLines()) }
+                    if let maxBytes, writer.bytes >= maxBytes { break }
+                }
+                guard let first else { return nil }
+                try gzip.append(writer.takeLines())
+                return BuiltBatch(
+                    firstSeq: first.seq, firstTs: first.ts, lastSeq: lastSeq, count: writer.count, bytes: bytes,
+                    object: try gzip.finish(), uncompressedBytes: writer.bytes)
+            }
+        } catch {
+            throw TelemetryBufferError.read(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Moves `built`'s records from the record table into the plan, unless some of them went meanwhile
+    /// (then nil: the caller reads again).
+    private func fix(_ built: BuiltBatch, name: String, day: String) async throws -> TelemetryBatch? {
+        let plan = UploadPlan(
+            firstSeq: built.firstSeq, lastSeq: built.lastSeq, day: day, name: name, records: built.count,
+            bytes: built.bytes, uncompressedBytes: built.uncompressedBytes, object: built.object)
+        let fixed = try await onWriter(operation: "save upload plan") { db, _ in
+            let present = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM record WHERE seq BETWEEN ? AND ?", arguments: [built.firstSeq, built.lastSeq])
+            guard present == built.count else { return false }
+            try db.execute(sql: "DELETE FROM record WHERE seq BETWEEN ? AND ?", arguments: [built.firstSeq, built.lastSeq])
+            try UploadPlan.deleteAll(db)
+            try plan.insert(db)
+            return true
+        }
+        return fixed ? plan.batch : nil
     }
 
     // MARK: Reading
@@ -271,32 +343,6 @@ public final class TelemetryBuffer: Sendable {
         }
     }
 
-    /// The buffered rows with seq in `range` as JSON lines, with the first row's seq and time and the last seq.
-    private func readLines(in range: ClosedRange<Int64>, limit: Int?) throws
-        -> (writer: TelemetryLineWriter, first: (seq: Int64, ts: Double)?, lastSeq: Int64?)
-    {
-        do {
-            return try pool.read { db in
-                var writer = try TelemetryLineWriter(deviceId: deviceId)
-                var first: (seq: Int64, ts: Double)?
-                var lastSeq: Int64?
-                let rows = try Row.fetchCursor(
-                    db, sql: "SELECT seq, ts, module, kind, data FROM record WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
-                    arguments: [range.lowerBound, range.upperBound, limit ?? -1])
-                while let row = try rows.next() {
-                    let seq: Int64 = row["seq"]
-                    let ts: Double = row["ts"]
-                    try writer.append(seq: seq, ts: ts, module: row["module"], kind: row["kind"], data: row["data"])
-                    if first == nil { first = (seq, ts) }
-                    lastSeq = seq
-                }
-                return (writer, first, lastSeq)
-            }
-        } catch {
-            throw TelemetryBufferError.read(path: path, reason: "\(error)")
-        }
-    }
-
     // MARK: Plumbing
 
     /// Runs `body` in a write transaction on the writer queue, with the totals it may change.
@@ -347,6 +393,21 @@ public final class TelemetryBuffer: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v2-fixed-batches") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 1), bufferId TEXT NOT NULL);
+                    ALTER TABLE upload_plan ADD COLUMN name TEXT;
+                    ALTER TABLE upload_plan ADD COLUMN records INTEGER;
+                    ALTER TABLE upload_plan ADD COLUMN bytes INTEGER;
+                    ALTER TABLE upload_plan ADD COLUMN uncompressedBytes INTEGER;
+                    ALTER TABLE upload_plan ADD COLUMN object BLOB;
+                    """)
+            // 64 random bits, as 16 hex digits.
+            try db.execute(
+                sql: "INSERT INTO identity (id, bufferId) VALUES (1, ?)",
+                arguments: [String(format: "%016llx", UInt64.random(in: .min ... .max))])
+        }
         return migrator
     }
 }
@@ -387,8 +448,12 @@ private struct Totals: Equatable, Sendable {
             counters[row["name"]] = row["value"]
         }
         let sizes = try Row.fetchOne(db, sql: "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes, max(seq) AS maxSeq FROM record")!
+        // A planned batch's records left the record table but are still buffered.
+        let planned = try Row.fetchOne(
+            db, sql: "SELECT coalesce(sum(records), 0) AS n, coalesce(sum(bytes), 0) AS bytes, max(lastSeq) AS maxSeq FROM upload_plan")!
         return Totals(
-            lastSeq: max(counters["lastSeq"] ?? 0, sizes["maxSeq"] ?? 0), count: sizes["n"], bytes: sizes["bytes"],
+            lastSeq: max(counters["lastSeq"] ?? 0, sizes["maxSeq"] ?? 0, planned["maxSeq"] ?? 0),
+            count: sizes["n"] + planned["n"], bytes: sizes["bytes"] + planned["bytes"],
             uploaded: counters["uploaded"] ?? 0, droppedFull: counters["droppedFull"] ?? 0,
             droppedExpired: counters["droppedExpired"] ?? 0)
     }
@@ -403,17 +468,26 @@ private struct Totals: Equatable, Sendable {
     }
 }
 
-/// The batch being uploaded: persisted before the upload so that a restart rewrites the same object.
+/// The batch being uploaded, with its records already gzipped: persisted before the upload so that a
+/// restart rewrites the same object with the same bytes. A plan of the first schema has only bounds and
+/// day (the rest nil); its records are then still in the record table.
 private struct UploadPlan: Codable, FetchableRecord, PersistableRecord, Sendable {
     static let databaseTableName = "upload_plan"
     var id = 1
     var firstSeq: Int64
     var lastSeq: Int64
     var day: String
+    var name: String?
+    var records: Int?
+    var bytes: Int?
+    var uncompressedBytes: Int?
+    var object: Data?
 
-    init(firstSeq: Int64, lastSeq: Int64, day: String) {
-        self.firstSeq = firstSeq
-        self.lastSeq = lastSeq
-        self.day = day
+    /// The batch, once its content is fixed.
+    var batch: TelemetryBatch? {
+        guard let name, let records, let uncompressedBytes, let object else { return nil }
+        return TelemetryBatch(
+            name: name, firstSeq: firstSeq, lastSeq: lastSeq, day: day, count: records, object: object,
+            uncompressedBytes: uncompressedBytes)
     }
 }

@@ -8,6 +8,8 @@ import Foundation
 struct TelemetryLineWriter {
     private(set) var lines = Data()
     private(set) var count = 0
+    /// Every byte written, including lines already taken.
+    private(set) var bytes = 0
     private let deviceIdJSON: Data
     private let encoder = FleetJSON.encoder()
     private var moduleJSON: [String: Data] = [:]
@@ -45,5 +47,17 @@ struct TelemetryLineWriter {
         lines.append(timestampJSON)
         lines.append(contentsOf: "}\n".utf8)
         count += 1
+        bytes = taken + lines.count
     }
+
+    /// Hands over the lines written since the last call, so a caller streaming them on keeps little.
+    mutating func takeLines() -> Data {
+        defer {
+            taken += lines.count
+            lines = Data()
+        }
+        return lines
+    }
+
+    private var taken = 0
 }

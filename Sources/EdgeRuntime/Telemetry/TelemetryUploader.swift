@@ -2,12 +2,12 @@ import FleetCore
 import Foundation
 
 /// Ships the buffer to the owner's store (docs/contract.md): batches in seq order, each a gzip JSON-lines
-/// object at `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{firstSeq}-{lastSeq}.jsonl.gz`, deleted from the
-/// buffer only after the store acknowledged it.
+/// object at `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{bufferId}-{firstSeq}-{lastSeq}.jsonl.gz`, deleted from
+/// the buffer only after the store acknowledged it.
 ///
-/// Exactly once: the buffer persists a batch's bounds before it is uploaded and hands the same bounds back
-/// until the batch is acknowledged, so a crash between the store's acknowledgement and the delete rewrites
-/// the same key with the same records instead of creating a second object.
+/// Exactly once: the buffer persists a batch, compressed, before it is uploaded and hands the same batch
+/// back until it is acknowledged, so a crash between the store's acknowledgement and the delete rewrites
+/// the same key with the same bytes instead of creating a second object.
 ///
 /// Failures keep the data and retry with capped exponential back-off; the reason is in `status`. The
 /// uploader only reads the buffer and deletes what was acknowledged, so appends never wait for it.
@@ -16,6 +16,10 @@ public actor TelemetryUploader {
     public let destination: StorageDestination
     /// Most records per object.
     public let batchRecords: Int
+    /// About the most JSON-lines bytes per object (before gzip): one large batch must not take more
+    /// memory than a small device has, on every restart.
+    public let batchBytes: Int
+    public static let defaultBatchBytes = 8 << 20
     /// Seconds between looks at an empty buffer.
     public let pollSeconds: Double
     /// Waits after failed uploads: 1 s doubling to 5 min by default.
@@ -23,12 +27,14 @@ public actor TelemetryUploader {
     public private(set) var status = TelemetryUploadStatus()
 
     public init(
-        buffer: TelemetryBuffer, destination: StorageDestination, batchRecords: Int = 10_000, pollSeconds: Double = 1,
+        buffer: TelemetryBuffer, destination: StorageDestination, batchRecords: Int = 10_000,
+        batchBytes: Int = TelemetryUploader.defaultBatchBytes, pollSeconds: Double = 1,
         backOff: BackoffSchedule = BackoffSchedule(initial: .seconds(1), maximum: .seconds(300))
     ) {
         self.buffer = buffer
         self.destination = destination
         self.batchRecords = batchRecords
+        self.batchBytes = batchBytes
         self.pollSeconds = pollSeconds
         self.backOff = backOff
     }
@@ -38,16 +44,14 @@ public actor TelemetryUploader {
     @discardableResult
     public func uploadNextBatch() async throws -> Bool {
         do {
-            guard let batch = try await buffer.nextBatch(maxRecords: batchRecords) else { return false }
+            guard let batch = try await buffer.nextBatch(maxRecords: batchRecords, maxBytes: batchBytes) else { return false }
             let key = batch.objectKey(prefix: destination.prefix, deviceId: buffer.deviceId)
-            let lines = batch.lines
-            let object = try Gzip.compress(lines)
-            try await destination.store.put(key: key, data: object, contentType: "application/gzip")
+            try await destination.store.put(key: key, data: batch.object, contentType: "application/gzip")
             try await buffer.acknowledge(batch)
             status.objectsUploaded += 1
             status.recordsUploaded += batch.count
-            status.compressedBytes += object.count
-            status.uncompressedBytes += lines.count
+            status.compressedBytes += batch.object.count
+            status.uncompressedBytes += batch.uncompressedBytes
             status.lastObjectKey = key
             status.lastSuccess = Date()
             status.lastError = nil
