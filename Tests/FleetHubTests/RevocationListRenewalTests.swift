@@ -62,7 +62,7 @@ struct RevocationListRenewalTests {
         // The broker checks the certificate `serve` connects with against the renewed list.
         let broker = try await TLSBroker.start(configFile: directory.file("broker/mosquitto.conf"), port: brokerPort)
         defer { broker.stop() }
-        let connected = await eventually { broker.log.contains("u'\(CertificateAuthority.hubIdentity)'") }
+        let connected = await eventually { broker.log.contains("u'\(HubIdentity.healthIngestion.rawValue)'") }
         #expect(connected, "serve did not connect: \(broker.log)")
     }
 

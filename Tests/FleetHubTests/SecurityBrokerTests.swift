@@ -50,6 +50,56 @@ struct SecurityBrokerTests {
         #expect(wildcard == nil || wildcard?.topic == Topics.desired("gw-a"))
     }
 
+    /// Whether `events` (a client's `connectionEvents()`) tell of a lost connection within `wait`.
+    func disconnects(_ events: AsyncStream<MQTTConnectionEvent>, within wait: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await event in events where event != .connected { return true }
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: wait)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// The broker takes every client id from the certificate: a device that connects with
+    /// another's client id gets its own, and cannot push the other off (which would fire
+    /// its last will, again and again). The hub's connections, each with its own
+    /// identity, do not push each other off either.
+    @Test func noClientCanTakeOverAnotherSession() async throws {
+        let fixture = try SecurityFixture()
+        let deviceA = try fixture.enroll("gw-a")
+        let deviceB = try fixture.enroll("gw-b")
+        let broker = try await fixture.startBroker()
+        defer { broker.stop() }
+        let clientA = try fixture.client(deviceA, clientId: "edge-runtime-gw-a")
+        try await clientA.connect()
+        defer { clientA.disconnect() }
+        let hubs = try HubIdentity.allCases.map { try fixture.hubClient(as: $0) }
+        for hub in hubs { try await hub.connect() }
+        defer { for hub in hubs { hub.disconnect() } }
+
+        let events = ([clientA] + hubs).map { $0.connectionEvents() }
+        let watching = Task {
+            var lost: [Bool] = []
+            for stream in events { lost.append(await disconnects(stream, within: .seconds(2))) }
+            return lost
+        }
+        let impostor = try fixture.client(deviceB, clientId: "edge-runtime-gw-a")
+        try await impostor.connect()
+        defer { impostor.disconnect() }
+        let lost = await watching.value
+        #expect(lost.first == false, "device B pushed device A off with A's client id: \(broker.log)")
+        #expect(lost.dropFirst().allSatisfy { !$0 }, "hub connections pushed each other off: \(broker.log)")
+        #expect(broker.log.contains("as gw-b ("), "the broker did not give B its own id: \(broker.log)")
+        #expect(!broker.log.contains("already connected"))
+    }
+
     @Test func aDeviceCanWriteOnlyItsOwnReports() async throws {
         let fixture = try SecurityFixture()
         let deviceA = try fixture.enroll("gw-a")

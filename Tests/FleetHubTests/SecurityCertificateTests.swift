@@ -35,7 +35,9 @@ struct SecurityCertificateTests {
         #expect(try mode(keyPath) == 0o600)
         #expect(try mode(fixture.hub.directory.file("devices/gw-a/gw-a.yaml")) == 0o600)
         #expect(try mode(fixture.workspace.certificateAuthorityFolder.appendingPathComponent("ca.key").path) == 0o600)
-        #expect(try mode(fixture.authority.hubKeyPath) == 0o600)
+        for identity in HubIdentity.allCases {
+            #expect(try mode(fixture.authority.keyPath(of: identity)) == 0o600)
+        }
         #expect(try mode(fixture.authority.brokerKeyPath) == 0o600)
         let certificate = try Certificate(pemEncoded: String(contentsOfFile: certificatePath, encoding: .utf8))
         #expect(certificate.subject.description == "CN=gw-a")
@@ -75,14 +77,14 @@ struct SecurityCertificateTests {
             _ = try? authority.issue(.client("gw-\(index)"))
         }
         let entries = try authority.index.entries()
-        #expect(Set(entries.map(\.commonName)) == Set((0..<16).map { "gw-\($0)" } + [CertificateAuthority.hubIdentity, "127.0.0.1"]))
+        #expect(Set(entries.map(\.commonName)) == Set((0..<16).map { "gw-\($0)" } + HubIdentity.allCases.map(\.rawValue) + ["127.0.0.1"]))
         #expect(Set(entries.map(\.serial)).count == entries.count)
     }
 
     @Test func plainMQTTIsRefusedUnlessTheWorkspaceSaysInsecure() throws {
         let strict = try HubFixture(broker: "mqtt://127.0.0.1:1883", insecure: false)
         #expect(throws: SecurityError.plainBrokerRefused("mqtt://127.0.0.1:1883")) {
-            try strict.workspace.brokerConnection(clientId: "hub", logger: .init(label: "test"))
+            try strict.workspace.brokerConnection(as: .commands, logger: .init(label: "test"))
         }
         let (config, _) = try strict.devices.add(id: "gw-a", tags: [:])
         #expect(throws: SecurityError.plainBrokerRefused("mqtt://127.0.0.1:1883")) {
@@ -90,20 +92,35 @@ struct SecurityCertificateTests {
         }
 
         let lax = try HubFixture(broker: "mqtt://127.0.0.1:1883", insecure: true)
-        #expect(try lax.workspace.brokerConnection(clientId: "hub", logger: .init(label: "test")).tls == nil)
+        #expect(try lax.workspace.brokerConnection(as: .commands, logger: .init(label: "test")).tls == nil)
         let (laxConfig, _) = try lax.devices.add(id: "gw-a", tags: [:])
         let enrolled = try DeviceEnrollment(workspace: lax.workspace).credentials(for: laxConfig, configPath: lax.directory.file("gw-a.yaml"))
         #expect(enrolled.broker.insecure == true)
         #expect(enrolled.broker.password != nil && enrolled.broker.certFile == nil)
     }
 
-    @Test func theHubConnectsWithItsOwnCertificate() throws {
+    @Test(arguments: HubIdentity.allCases)
+    func eachHubConnectionHasItsOwnCertificate(identity: HubIdentity) throws {
         let fixture = try SecurityFixture()
-        let tls = try #require(try fixture.workspace.brokerConnection(clientId: "hub", logger: .init(label: "test")).tls)
+        let configuration = try fixture.workspace.brokerConnection(as: identity, logger: .init(label: "test"))
+        let tls = try #require(configuration.tls)
         #expect(tls.caFile == fixture.authority.certificatePath)
         let certificate = try Certificate(pemEncoded: String(contentsOfFile: try #require(tls.certFile), encoding: .utf8))
-        #expect(certificate.subject.description == "CN=\(CertificateAuthority.hubIdentity)")
-        #expect(!FleetName.isValid(CertificateAuthority.hubIdentity))
+        #expect(certificate.subject.description == "CN=\(identity.rawValue)")
+        #expect(configuration.clientId == identity.rawValue)
+        #expect(!FleetName.isValid(identity.rawValue))
+    }
+
+    /// A CA made when the hub had one identity lacks the others: the first connection issues them.
+    @Test func aMissingHubCertificateIsIssuedOnFirstUse() throws {
+        let fixture = try SecurityFixture()
+        let authority = fixture.authority
+        try FileManager.default.removeItem(atPath: authority.certificatePath(of: .rollouts))
+        try FileManager.default.removeItem(atPath: authority.keyPath(of: .rollouts))
+        let tls = try #require(try fixture.workspace.brokerConnection(as: .rollouts, logger: .init(label: "test")).tls)
+        let certificate = try Certificate(pemEncoded: String(contentsOfFile: try #require(tls.certFile), encoding: .utf8))
+        #expect(certificate.subject.description == "CN=fleethub:rollouts")
+        #expect(try mode(authority.keyPath(of: .rollouts)) == 0o600)
     }
 
     @Test func brokerConfigurationRequiresCertificatesAndConfinesDevices() throws {

@@ -74,7 +74,7 @@ struct SecurityCommandLineTests {
             "acl": try String(contentsOfFile: directory.file("broker/acl"), encoding: .utf8),
         ]
         #expect(transcript.contains("published desired state"), "the transcript is empty")
-        #expect(broker.log.contains("u'\(CertificateAuthority.hubIdentity)'"), "the broker log shows no hub connection")
+        #expect(broker.log.contains("u'\(HubIdentity.commands.rawValue)'"), "the broker log shows no hub connection")
         for (place, text) in looked {
             for secret in secrets {
                 #expect(!text.contains(secret), "a secret (\(secret.prefix(4))…) appears in \(place)")

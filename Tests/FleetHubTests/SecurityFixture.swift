@@ -47,22 +47,23 @@ final class SecurityFixture: Sendable {
 
     /// An MQTT client set up from a device config the way the runtime does: TLS with the
     /// config's CA, certificate and key, connecting to `host` (default: the URL's).
-    func client(_ config: DeviceConfig, host: String? = nil) throws -> MQTTClient {
+    func client(_ config: DeviceConfig, host: String? = nil, clientId: String? = nil) throws -> MQTTClient {
         let address = try BrokerAddress(config.broker.url)
         var logger = Logger(label: "security-test.\(config.deviceId)")
         logger.logLevel = .critical
         return try MQTTClient(MQTTConfiguration(
-            host: host ?? address.host, port: address.port, clientId: "\(config.deviceId)-\(UUID().uuidString.prefix(6))",
+            host: host ?? address.host, port: address.port, clientId: clientId ?? "\(config.deviceId)-\(UUID().uuidString.prefix(6))",
             tls: MQTTTLS(caFile: config.broker.caFile ?? "", certFile: config.broker.certFile, keyFile: config.broker.keyFile),
             reconnectBackoff: BackoffSchedule(initial: .milliseconds(200), maximum: .seconds(1)), connectTimeout: .seconds(3), acknowledgementTimeout: .seconds(3),
             logger: logger))
     }
 
-    /// The hub's own client, as the publisher connects.
-    func hubClient() throws -> MQTTClient {
+    /// A client of the hub's, as serve's health ingestion connects (so it never pushes
+    /// off a publisher's connection).
+    func hubClient(as identity: HubIdentity = .healthIngestion) throws -> MQTTClient {
         var logger = Logger(label: "security-test.hub")
         logger.logLevel = .critical
-        var configuration = try workspace.brokerConnection(clientId: "hub-test-\(UUID().uuidString.prefix(6))", logger: logger)
+        var configuration = try workspace.brokerConnection(as: identity, logger: logger)
         configuration.connectTimeout = .seconds(3)
         configuration.acknowledgementTimeout = .seconds(3)
         return try MQTTClient(configuration)

@@ -26,9 +26,11 @@ public struct DesiredStatePublisher: Sendable {
     @discardableResult
     public func publishPending() async throws -> [String] {
         guard try !pending().isEmpty else { return [] }
+        // Commands share one broker identity, so they connect only in their turn.
+        let turn = try await PublishingTurn.take(in: workspace)
+        defer { turn.end() }
         let config = try workspace.config()
-        var configuration = try workspace.brokerConnection(
-            clientId: "fleethub-\(UUID().uuidString.prefix(8))", logger: Logger(label: "fleethub.publish"))
+        var configuration = try workspace.brokerConnection(as: .commands, logger: Logger(label: "fleethub.publish"))
         configuration.connectTimeout = .seconds(5)
         configuration.acknowledgementTimeout = .seconds(10)
         let client = try MQTTClient(configuration)
@@ -38,7 +40,7 @@ public struct DesiredStatePublisher: Sendable {
             throw PublishError.brokerUnavailable(config.broker, reason: "\(error)", pending: try pending().count)
         }
         defer { client.disconnect() }
-        return try await publishPending(using: client)
+        return try await publish(using: client)
     }
 
     /// How many publishes wait for their PUBACK at once: a wave of a thousand devices
@@ -50,6 +52,11 @@ public struct DesiredStatePublisher: Sendable {
     public func publishPending(using client: MQTTClient) async throws -> [String] {
         let turn = try await PublishingTurn.take(in: workspace)
         defer { turn.end() }
+        return try await publish(using: client)
+    }
+
+    /// Publishes all pending states over `client`; the caller holds the turn.
+    private func publish(using client: MQTTClient) async throws -> [String] {
         let rows = try workspace.database.read { db in
             try Row.fetchAll(
                 db,

@@ -160,8 +160,7 @@ public final class HealthIngestion: Sendable {
     }
 
     private func brokerConfiguration() throws -> MQTTConfiguration {
-        var configuration = try workspace.brokerConnection(
-            clientId: "fleethub-health-\(UUID().uuidString.prefix(8))", logger: Logger(label: "fleethub.health.mqtt"))
+        var configuration = try workspace.brokerConnection(as: .healthIngestion, logger: Logger(label: "fleethub.health.mqtt"))
         configuration.connectTimeout = .seconds(10)
         configuration.acknowledgementTimeout = .seconds(10)
         return configuration

@@ -28,8 +28,7 @@ public final class RolloutController: Sendable {
 
     /// Runs until cancelled.
     public func run() async throws {
-        var configuration = try workspace.brokerConnection(
-            clientId: "fleethub-rollout-\(UUID().uuidString.prefix(8))", logger: Logger(label: "fleethub.rollout.mqtt"))
+        var configuration = try workspace.brokerConnection(as: .rollouts, logger: Logger(label: "fleethub.rollout.mqtt"))
         configuration.connectTimeout = .seconds(10)
         configuration.acknowledgementTimeout = .seconds(10)
         let client = try MQTTClient(configuration)

@@ -70,6 +70,8 @@ public struct BrokerConfiguration: Sendable {
             "tls_version tlsv1.2",
             "require_certificate true",
             "use_identity_as_username true",
+            // The client id is the certificate's identity too: no client can take over another's session.
+            "use_username_as_clientid true",
         ]
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(
             to: URL(fileURLWithPath: path("mosquitto.conf")), options: .atomic)
@@ -80,8 +82,7 @@ public struct BrokerConfiguration: Sendable {
     /// desired state and write its own reports; the hub reads and writes everything.
     static let acl = """
         # Written by `fleethub broker-config`. Identities are certificate common names.
-        user \(CertificateAuthority.hubIdentity)
-        topic readwrite \(Topics.namespace)/#
+        \(HubIdentity.allCases.map { "user \($0.rawValue)\ntopic readwrite \(Topics.namespace)/#" }.joined(separator: "\n\n"))
 
         # every device: %u is its certificate's common name, which is its device id
         \(deviceRules.joined(separator: "\n"))

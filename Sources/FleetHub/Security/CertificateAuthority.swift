@@ -14,16 +14,13 @@ public struct CertificateAuthority: Sendable {
     public let certificate: Certificate
     let key: Certificate.PrivateKey
 
-    /// The common name of the hub's own client certificate. A colon can never appear
-    /// in a device id, so no device can be issued the hub's identity.
-    public static let hubIdentity = "fleethub:hub"
     static let validity: TimeInterval = 10 * 365 * 24 * 3600
 
     public var certificatePath: String { Self.file("ca.crt", in: folder) }
     var keyPath: String { Self.file("ca.key", in: folder) }
-    /// The hub's client certificate and key, for its own broker connections.
-    public var hubCertificatePath: String { Self.file("hub.crt", in: folder) }
-    public var hubKeyPath: String { Self.file("hub.key", in: folder) }
+    /// The client certificate and key of one of the hub's broker connections.
+    public func certificatePath(of identity: HubIdentity) -> String { Self.file("\(identity.fileName).crt", in: folder) }
+    public func keyPath(of identity: HubIdentity) -> String { Self.file("\(identity.fileName).key", in: folder) }
     /// The broker's server certificate and key.
     public var brokerCertificatePath: String { Self.file("broker.crt", in: folder) }
     public var brokerKeyPath: String { Self.file("broker.key", in: folder) }
@@ -59,8 +56,9 @@ public struct CertificateAuthority: Sendable {
         try Data(try certificate.serializeAsPEM().pemString.utf8).write(to: URL(fileURLWithPath: file("ca.crt", in: folder)))
         let authority = CertificateAuthority(folder: folder, certificate: certificate, key: key)
         try authority.index.create()
-        try authority.issue(.client(hubIdentity), now: now).write(
-            certificateTo: authority.hubCertificatePath, keyTo: authority.hubKeyPath)
+        for identity in HubIdentity.allCases {
+            try authority.issueCertificate(of: identity, now: now)
+        }
         try authority.issueBrokerCertificate(hosts: brokerHosts, now: now)
         try authority.writeRevocationList()
         return authority
@@ -101,6 +99,13 @@ public struct CertificateAuthority: Sendable {
         return IssuedCertificate(
             commonName: request.commonName, serial: serial,
             certificatePEM: try certificate.serializeAsPEM().pemString, privateKeyPEM: try subjectKey.serializeAsPEM().pemString)
+    }
+
+    /// Issues the client certificate of `identity`, unless it exists (a CA made before
+    /// the hub had one identity per connection lacks some).
+    public func issueCertificate(of identity: HubIdentity, now: Date = Date()) throws {
+        guard !FileManager.default.fileExists(atPath: certificatePath(of: identity)) else { return }
+        try issue(.client(identity.rawValue), now: now).write(certificateTo: certificatePath(of: identity), keyTo: keyPath(of: identity))
     }
 
     /// Replaces the broker's server certificate with one for `hosts`.

@@ -12,18 +12,24 @@ extension Workspace {
         try CertificateAuthority.open(in: certificateAuthorityFolder)
     }
 
-    /// How the hub itself connects to the broker (publisher, health ingestion): over TLS
-    /// with its own client certificate, verifying the broker against the hub's CA. A
-    /// plain `mqtt://` broker is refused unless the settings say `insecure: true`, and
-    /// then a warning is logged on every connection.
-    public func brokerConnection(clientId: String, logger: Logger) throws -> MQTTConfiguration {
+    /// How the hub itself connects to the broker as `identity`: over TLS with that
+    /// identity's client certificate (issued here if an older CA lacks it), verifying the
+    /// broker against the hub's CA; the broker makes the identity the client id. A plain
+    /// `mqtt://` broker is refused unless the settings say `insecure: true`, and then a
+    /// warning is logged on every connection.
+    public func brokerConnection(as identity: HubIdentity, logger: Logger) throws -> MQTTConfiguration {
         let config = try config()
         let address = try HubConfig.checkedBroker(config.broker)
-        var configuration = MQTTConfiguration(host: address.host, port: address.port, clientId: clientId, logger: logger)
+        var configuration = MQTTConfiguration(
+            host: address.host, port: address.port,
+            clientId: "\(identity.rawValue.replacingOccurrences(of: ":", with: "-"))-\(UUID().uuidString.prefix(8))", logger: logger)
         if address.tls {
             let authority = try certificateAuthority()
+            try authority.issueCertificate(of: identity)
+            configuration.clientId = identity.rawValue
             configuration.tls = MQTTTLS(
-                caFile: authority.certificatePath, certFile: authority.hubCertificatePath, keyFile: authority.hubKeyPath)
+                caFile: authority.certificatePath, certFile: authority.certificatePath(of: identity),
+                keyFile: authority.keyPath(of: identity))
         } else {
             guard config.allowsPlainMQTT else { throw SecurityError.plainBrokerRefused(config.broker) }
             logger.warning("plain MQTT to \(config.broker) (insecure: true): fleet traffic is neither encrypted nor authenticated")
