@@ -147,12 +147,12 @@ struct LocalAPITests {
         let socket = directory.file("api.sock")
         try await withAPI(InferenceFixtures.configuration("behaviour", module: module), unixSocketPath: socket) { _ in
             var answer = ""
-            for _ in 0..<50 where !answer.hasSuffix("200") {
-                try await Task.sleep(for: .milliseconds(50))
+            _ = await eventually(timeout: .seconds(3)) {
                 answer = (try? Fixtures.run(
                     Fixtures.which("curl") ?? "curl",
                     ["-s", "-w", "\\n%{http_code}", "--unix-socket", socket, "-d", #"{"action": "string"}"#,
                      "http://localhost/v1/modules/behaviour/score"])) ?? ""
+                return answer.hasSuffix("200")
             }
             #expect(answer == "\"plain text\"\n200")
         }

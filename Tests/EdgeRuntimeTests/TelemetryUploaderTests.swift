@@ -93,7 +93,7 @@ import Testing
 
         try await seaweed.restart()
         try await buffer.append(contentsOf: Self.entries(1001...1100))
-        try await waitUntil { try buffer.stats().buffered == 0 }
+        #expect(try await eventually { try buffer.stats().buffered == 0 }, "the buffer did not drain after storage returned")
         running.cancel()
 
         Self.expectExactlyOnce(
@@ -200,13 +200,4 @@ import Testing
             try Self.records(in: seaweed.gunzippedObjects(bucket: "telemetry", prefix: "fleet/")), seqs: 1...20_000,
             prefix: "fleet/", buffer: buffer.identity)
     }
-}
-
-/// Polls `condition` every 50 ms for up to 20 s.
-func waitUntil(_ condition: () throws -> Bool) async throws {
-    for _ in 0..<400 {
-        if try condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("condition not met within 20 s")
 }

@@ -30,7 +30,7 @@ struct BrokerFilesTests {
         let mosquitto = try #require(Fixtures.which("mosquitto"))
         let broker = try ChildProcess(mosquitto, ["-c", configFile], outputPath: hub.directory.file("mosquitto.log"))
         defer { broker.stop() }
-        for _ in 0..<200 where !Fixtures.isListening(port: port) { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(await eventually(timeout: .seconds(5)) { Fixtures.isListening(port: port) }, "mosquitto did not listen")
 
         try hub.workspace.set("broker", to: "mqtt://127.0.0.1:\(port)")
         #expect(try await DesiredStatePublisher(workspace: hub.workspace).publishPending() == ["gw-1", "gw-2"])

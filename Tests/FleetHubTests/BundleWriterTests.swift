@@ -57,8 +57,11 @@ struct BundleWriterTests {
 
     @Test func refusesUnsafeOrDuplicatePaths() {
         let source = files[0].source
-        #expect(throws: BundleWriteError.badPath("../x")) {
-            try BundleWriter().write(manifest: manifest, files: [BundleFile(path: "../x", source: source)], to: URL(fileURLWithPath: directory.file("c.zip")))
+        // Every path the device's reader would refuse is refused here first.
+        for path in ["../x", "/etc/x", "a//b", "./a", "model\\iris.onnx", "a\0b", ""] {
+            #expect(throws: BundleWriteError.badPath(path)) {
+                try BundleWriter().write(manifest: manifest, files: [BundleFile(path: path, source: source)], to: URL(fileURLWithPath: directory.file("c.zip")))
+            }
         }
         #expect(throws: BundleWriteError.duplicatePath("module.json")) {
             try BundleWriter().write(manifest: manifest, files: [BundleFile(path: "module.json", source: source)], to: URL(fileURLWithPath: directory.file("c.zip")))

@@ -252,15 +252,12 @@ public struct BundleReader: Sendable {
         }
     }
 
-    /// `path` without a trailing `/`, or an error when it is absolute, empty, or has a
-    /// `..` component (or a `\`, which some unzip tools treat as a separator).
+    /// `path` without a trailing `/` (a folder entry), or an error when it breaks the
+    /// bundle path rule (`BundlePath`).
     static func safeRelativePath(_ path: String) throws -> String {
         var trimmed = path
         while trimmed.hasSuffix("/") { trimmed.removeLast() }
-        let components = trimmed.split(separator: "/", omittingEmptySubsequences: false)
-        guard !trimmed.isEmpty, !trimmed.hasPrefix("/"), !trimmed.contains("\\"), !trimmed.contains("\0"),
-            components.allSatisfy({ !$0.isEmpty && $0 != ".." && $0 != "." })
-        else { throw BundleError.unsafePath(path) }
+        guard BundlePath.isSafe(trimmed) else { throw BundleError.unsafePath(path) }
         return trimmed
     }
 

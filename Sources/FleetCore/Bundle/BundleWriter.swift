@@ -93,9 +93,7 @@ public struct BundleWriter: Sendable {
     private func checkPaths(_ files: [BundleFile]) throws {
         var seen = Set<String>([ModuleManifest.fileName])
         for file in files {
-            let parts = file.path.split(separator: "/", omittingEmptySubsequences: false)
-            guard !file.path.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
-            else { throw BundleWriteError.badPath(file.path) }
+            guard BundlePath.isSafe(file.path) else { throw BundleWriteError.badPath(file.path) }
             guard seen.insert(file.path).inserted else { throw BundleWriteError.duplicatePath(file.path) }
         }
     }
@@ -120,7 +118,7 @@ public enum BundleWriteError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .badPath(let path):
-            "'\(path)' cannot be a bundle path: it must be relative, without empty, '.' or '..' parts"
+            "'\(path)' cannot be a bundle path: it must be relative, without empty, '.' or '..' parts, a backslash or NUL; rename the file"
         case .duplicatePath(let path):
             "two files would be stored at '\(path)' in the bundle (module.json is reserved); rename one"
         case .unreadable(let path, let reason): "cannot read \(path) for the bundle: \(reason)"
