@@ -56,10 +56,7 @@ struct KilledRuntimeTests {
         })
         #expect(!isAlive(firstPid))
         #expect(await eventually { processes(workingIn: device.dataDirectory.modules).count >= 2 })
-        let groups = Set(processes(workingIn: device.dataDirectory.modules).compactMap { pid in
-            (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))
-                .flatMap { $0.split(separator: ")").last?.split(separator: " ")[2] }
-        })
+        let groups = Set(processes(workingIn: device.dataDirectory.modules).compactMap { ProcessTable.entry(pid: $0)?.processGroup })
         #expect(groups.count == 1)
 
         // The device CLI reads the same state.

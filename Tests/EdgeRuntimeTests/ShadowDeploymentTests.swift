@@ -82,8 +82,8 @@ struct ShadowDeploymentTests {
         #expect(try shadow()?.bundleDigest == challenger.digest)
         // The shadow's workers yield the CPU to the live ones.
         let shadowWorkers = processes(workingIn: device.dataDirectory.moduleFolder(challenger.digest))
-        #expect(!shadowWorkers.isEmpty && shadowWorkers.allSatisfy { niceness(of: $0) == ScoringConfiguration.backgroundNiceness })
-        #expect(processes(workingIn: device.dataDirectory.moduleFolder(live.digest)).allSatisfy { niceness(of: $0) == 0 })
+        #expect(!shadowWorkers.isEmpty && shadowWorkers.allSatisfy { ProcessTable.entry(pid: $0)?.nice == ScoringConfiguration.backgroundNiceness })
+        #expect(processes(workingIn: device.dataDirectory.moduleFolder(live.digest)).allSatisfy { ProcessTable.entry(pid: $0)?.nice == 0 })
         func mirrored() async throws -> Int {
             let (_, body) = try await api.get("/v1/modules/scorer/health")
             let health = try JSONDecoder().decode(ModuleShadowOnly.self, from: body)
@@ -124,14 +124,6 @@ struct ShadowDeploymentTests {
         daemon.cancel()
         _ = await daemon.result
     }
-}
-
-/// The nice value of process `pid` (field 19 of `/proc/<pid>/stat`).
-private func niceness(of pid: Int32) -> Int32? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")")
-    else { return nil }
-    let fields = text[text.index(after: close)...].split(separator: " ")
-    return fields.count > 16 ? Int32(fields[16]) : nil
 }
 
 /// The part of `GET /v1/modules/{name}/health` these tests read.

@@ -1,11 +1,9 @@
+import EdgeRuntime
 import Foundation
 
 /// Whether process `pid` exists and is not a zombie.
 func isAlive(_ pid: Int32) -> Bool {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = text.lastIndex(of: ")")
-    else { return false }
-    return !text[text.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    ProcessTable.entry(pid: pid).map { !$0.isZombie } ?? false
 }
 
 /// The live processes whose working directory is inside `folder` (module processes
