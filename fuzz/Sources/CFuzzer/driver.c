@@ -1,0 +1,11 @@
+#include "CFuzzer.h"
+
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    return fleet_fuzz_one(data, size);
+}
+
+int fleet_fuzz_main(int argc, char **argv) {
+    return LLVMFuzzerRunDriver(&argc, &argv, LLVMFuzzerTestOneInput);
+}
