@@ -8,13 +8,13 @@ import Testing
 /// with TLS: who may connect, and what each identity may read and write.
 @Suite(.enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct SecurityBrokerTests {
-    /// Subscribes to `filter` (a refusal is fine) and returns the first message that
-    /// arrives on it within `wait`, or nil.
-    func received(_ client: MQTTClient, _ filter: String, within wait: Duration = .milliseconds(800)) async -> MQTTMessage? {
-        guard let stream = try? await client.messages(filter) else { return nil }
-        return await withTaskGroup(of: MQTTMessage?.self) { group in
+    /// The first element of `stream` within `wait` that `matches`, or nil.
+    func first<Element: Sendable>(
+        of stream: AsyncStream<Element>, within wait: Duration, where matches: @escaping @Sendable (Element) -> Bool = { _ in true }
+    ) async -> Element? {
+        await withTaskGroup(of: Element?.self) { group in
             group.addTask {
-                for await message in stream { return message }
+                for await element in stream where matches(element) { return element }
                 return nil
             }
             group.addTask {
@@ -25,6 +25,13 @@ struct SecurityBrokerTests {
             group.cancelAll()
             return first
         }
+    }
+
+    /// Subscribes to `filter` (a refusal is fine) and returns the first message that
+    /// arrives on it within `wait`, or nil.
+    func received(_ client: MQTTClient, _ filter: String, within wait: Duration = .milliseconds(800)) async -> MQTTMessage? {
+        guard let stream = try? await client.messages(filter) else { return nil }
+        return await first(of: stream, within: wait)
     }
 
     @Test func theHubPublishesOverTLSAndADeviceReadsOnlyItsOwnDesiredState() async throws {
@@ -50,23 +57,6 @@ struct SecurityBrokerTests {
         #expect(wildcard == nil || wildcard?.topic == Topics.desired("gw-a"))
     }
 
-    /// Whether `events` (a client's `connectionEvents()`) tell of a lost connection within `wait`.
-    func disconnects(_ events: AsyncStream<MQTTConnectionEvent>, within wait: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await event in events where event != .connected { return true }
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-    }
-
     /// The broker takes every client id from the certificate: a device that connects with
     /// another's client id gets its own, and cannot push the other off (which would fire
     /// its last will, again and again). The hub's connections, each with its own
@@ -87,7 +77,7 @@ struct SecurityBrokerTests {
         let events = ([clientA] + hubs).map { $0.connectionEvents() }
         let watching = Task {
             var lost: [Bool] = []
-            for stream in events { lost.append(await disconnects(stream, within: .seconds(2))) }
+            for stream in events { lost.append(await first(of: stream, within: .seconds(2)) { $0 != .connected } != nil) }
             return lost
         }
         let impostor = try fixture.client(deviceB, clientId: "edge-runtime-gw-a")
