@@ -11,6 +11,14 @@ enum OnnxInspector {
         var requirements: [String]
     }
 
+    /// Whether the file starts as an ONNX model does (a protobuf `ModelProto`, whose first
+    /// field is `ir_version`: tag byte 0x08), so registering other files starts no Python.
+    static func looksLikeONNX(_ file: URL) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 1)) == Data([0x08])
+    }
+
     /// Throws `RegistryError.invalidModel` with onnxruntime's reason when it cannot load
     /// the file or the graph has an input or output that is not a tensor.
     static func describe(_ file: URL, as path: String) throws -> Description {

@@ -84,7 +84,9 @@ public struct ModelRegistry: Sendable {
         guard let (flavour, path) = FlavourDetector.detect(sources.map(\.path)) else { return (nil, nil) }
         switch flavour {
         case .onnx:
-            guard let file = sources.first(where: { $0.path == path }) else { return (flavour, nil) }
+            guard let file = sources.first(where: { $0.path == path }), OnnxInspector.looksLikeONNX(file.url) else {
+                return (flavour, nil)
+            }
             let description = try? OnnxInspector.describe(file.url, as: path)
             return (flavour, description.map { ModelSignature(inputs: $0.inputs, outputs: $0.outputs) })
         case .mlflow:
