@@ -191,6 +191,26 @@ struct OpenInferenceTests {
         }
     }
 
+    @Test func aNoCodeBundleLaunchesTheScoringHostOnItsModelWithItsVersion() throws {
+        let manifest = ModuleManifest(
+            name: "iris-onnx", version: 3, kind: .onnx, entry: "model/iris.onnx",
+            models: [ModelFileEntry(name: "iris", version: 1, path: "model/iris.onnx", sha256: String(repeating: "0", count: 64))],
+            files: [], requirements: ["onnxruntime==1.32.0"], createdAt: Date())
+        let bundle = BundleReference(digest: ContentDigest(of: Data("iris-onnx".utf8)), size: 1, url: "http://127.0.0.1/b")
+        let launch = try ModuleLaunch(
+            spec: ModuleSpec(name: "iris", kind: .onnx, bundle: bundle), manifest: manifest,
+            folder: URL(fileURLWithPath: "/tmp/iris"), python: "python3")
+        #expect(launch.scoring?.kind == .onnx)
+        #expect(launch.scoring?.entry == "model/iris.onnx")
+        #expect(launch.scoring?.version == 3)
+        // A process spec cannot run a scoring bundle.
+        #expect(throws: ModuleLaunchError.self) {
+            try ModuleLaunch(
+                spec: ModuleSpec(name: "iris", kind: .process, bundle: bundle), manifest: manifest,
+                folder: URL(fileURLWithPath: "/tmp/iris"), python: "python3")
+        }
+    }
+
     /// Inputs or outputs as (datatype, shape) pairs, which both servers describe alike (names may differ).
     private static func tensors(_ value: Any?) -> [String] {
         (value as? [[String: Any]] ?? []).map { "\($0["datatype"] ?? "") \($0["shape"] ?? "")" }
