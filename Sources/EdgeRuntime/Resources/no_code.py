@@ -99,7 +99,7 @@ class NoCodeModel:
     def infer(self, request, meta):
         tensors = open_inference.read_inputs(request, self.inputs)
         specs = {spec["name"]: spec for spec in self.inputs}
-        arrays = {t.name: self.array(specs[t.name], t.nested(), BadTensor) for t in tensors}
+        arrays = {t.name: self.tensor(specs[t.name], t) for t in tensors}
         results = self.predict(arrays)
         names = open_inference.requested_outputs(request, list(results))
         outputs = [open_inference.output(name, self.v2_value(results[name])) for name in names]
@@ -107,6 +107,13 @@ class NoCodeModel:
 
     def v2_value(self, value):
         return value
+
+    @staticmethod
+    def tensor(spec, tensor):
+        """A V2 input (already checked against ``spec``) as an array of the model's dtype."""
+        import numpy
+
+        return numpy.asarray(tensor.data, dtype=NUMPY_TYPES[spec["datatype"]]).reshape(tensor.shape)
 
     @staticmethod
     def array(spec, rows, failure):
