@@ -74,21 +74,22 @@ struct BundleContents {
             }
             let folder = try models.workspace.blobs.temporaryURL()
             scratch = folder
-            var file = request.requirements
-            if !generated.isEmpty {
+            let file: URL
+            if generated.isEmpty, let given = request.requirements {
+                file = given
+            } else {
                 // What packaging pinned, plus the given file (its pip options steer the download too).
-                let combined = folder.appendingPathComponent("requirements.txt")
+                file = folder.appendingPathComponent("requirements.txt")
                 let lines = generated + (request.requirements.map { ["-r \($0.path)"] } ?? [])
                 do {
                     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                    try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: combined)
+                    try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
                 } catch {
-                    throw RegistryError.unwritable(combined.path, reason: error.localizedDescription)
+                    throw RegistryError.unwritable(file.path, reason: error.localizedDescription)
                 }
-                file = combined
             }
             let wheels = folder.appendingPathComponent("wheels")
-            for wheel in try WheelDownloader.download(requirements: file!, into: wheels) {
+            for wheel in try WheelDownloader.download(requirements: file, into: wheels) {
                 files.append(BundleFile(path: "wheels/\(wheel)", source: wheels.appendingPathComponent(wheel)))
             }
         }
@@ -120,17 +121,20 @@ struct BundleContents {
             throw RegistryError.invalidModule(
                 "model \(model.reference) is an \(flavour.rawValue) model, not \(request.kind.rawValue); use --kind \(flavour.moduleKind.rawValue)")
         }
-        func blob(_ file: String) -> URL? {
-            model.files.first { $0.path == file }.map { models.workspace.blobs.url(for: $0.digest) }
+        func blob(_ file: String) throws -> URL {
+            guard let stored = model.files.first(where: { $0.path == file }) else {
+                throw RegistryError.invalidModel("\(model.reference) (\(path))", reason: "it has no \(file)")
+            }
+            return models.workspace.blobs.url(for: stored.digest)
         }
         switch flavour {
         case .onnx:
-            let description = try OnnxInspector.describe(blob(path)!, as: "\(model.reference) (\(path))")
+            let description = try OnnxInspector.describe(try blob(path), as: "\(model.reference) (\(path))")
             return (.onnx, "model/\(path)", description.requirements)
         case .mlflow:
             let prefix = path == "." ? "" : "\(path)/"
-            _ = try FlavourDetector.mlflowSignature(mlmodel: blob(prefix + "MLmodel")!)
-            guard let requirements = blob(prefix + "requirements.txt") else {
+            _ = try FlavourDetector.mlflowSignature(mlmodel: try blob(prefix + "MLmodel"))
+            guard let requirements = try? blob(prefix + "requirements.txt") else {
                 throw RegistryError.invalidModel(
                     "\(model.reference) (\(path))", reason: "it has no requirements.txt; save it with MLflow ≥ 1.26, which writes one")
             }
