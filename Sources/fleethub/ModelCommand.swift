@@ -55,6 +55,16 @@ struct ModelCommand: ParsableCommand {
             if let description = model.description { print("description: \(description)") }
             print("created: \(model.createdAt.formatted(.iso8601))")
             print("tags: \(Output.tags(model.tags))")
+            if let flavour = model.flavour {
+                print("flavour: \(flavour.rawValue) (served without a score.py: module package --model \(model.reference))")
+            }
+            if let signature = model.signature {
+                print("signature:")
+                for input in signature.inputs { print("  input   \(input.summary)") }
+                for output in signature.outputs { print("  output  \(output.summary)") }
+            } else if model.flavour != nil {
+                print("signature: unknown (the hub could not read it; `module package` says why)")
+            }
             print("files:")
             for file in model.files { print("  \(file.path)  \(file.size) bytes  \(file.digest)") }
         }

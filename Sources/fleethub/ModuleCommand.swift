@@ -12,9 +12,11 @@ struct ModuleCommand: ParsableCommand {
             abstract: "Package a model and its scoring script (or any program) into a deterministic bundle.")
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "The module name.") var name: String
-        @Option(help: "python-scoring (default) or process.") var kind: ModuleKind = .pythonScoring
+        @Option(help: "python-scoring (default), process, or onnx / mlflow (what --model without --entry makes).")
+        var kind: ModuleKind = .pythonScoring
         @Option(help: "The registered model NAME:VERSION to ship under model/.") var model: String?
-        @Option(help: "The scoring script, relative to --source.") var entry: String?
+        @Option(help: "The scoring script, relative to --source; none to serve an ONNX or MLflow model as it is.")
+        var entry: String?
         @Option(help: "For --kind process: the program and its arguments.") var command: String?
         @Option(help: "A folder whose files go to the bundle's root.") var source: String?
         @Option(help: "A pip requirements file.") var requirements: String?

@@ -13,6 +13,8 @@ import Testing
 /// share of the requests is mirrored to it, as the daemon does for `shadow: {sampleRate}`;
 /// with `FLEET_BENCHMARK_SHADOW_UNSTARTED=1` the shadow is never started, so every
 /// sampled request is only decided and counted `skipped`: the cost of the decision alone.
+/// With `FLEET_BENCHMARK_KIND=onnx` the module's `model/iris.onnx` is served as a no-code
+/// module (onnxruntime in the scoring host, no `score.py`).
 /// Not part of the normal suite: it only runs when the script sets `FLEET_BENCHMARK_MODULE`.
 @Suite(.enabled(if: BenchmarkSettings.current != nil, "benchmark server; run benchmarks/inference/run.sh"))
 struct InferenceBenchmarkServer {
@@ -24,8 +26,8 @@ struct InferenceBenchmarkServer {
         let recorder = buffer.map { InferenceRecorder(buffer: $0, logger: Logger(label: "bench")) }
         let host = ScoringHost(
             configuration: ScoringConfiguration(
-                module: "iris", moduleDirectory: settings.module, entry: "score.py",
-                python: InferenceFixtures.python,
+                module: "iris", moduleDirectory: settings.module, entry: settings.kind == .onnx ? "model/iris.onnx" : "score.py",
+                kind: settings.kind, version: 1, python: InferenceFixtures.python,
                 hostScript: ScoringHostScript.bundled,
                 workers: settings.workers),
             onRequest: recorder?.hook(
@@ -83,6 +85,8 @@ struct BenchmarkSettings {
     /// The shadow workers' nice value (`FLEET_BENCHMARK_SHADOW_NICE`), the daemon's by default.
     var shadowNiceness: Int32
     var shadowUnstarted: Bool
+    /// `python-scoring` (the `score.py`), or `onnx` for the no-code module.
+    var kind: ModuleKind
 
     static var current: BenchmarkSettings? {
         let environment = ProcessInfo.processInfo.environment
@@ -95,6 +99,7 @@ struct BenchmarkSettings {
             shadowSampleRate: environment["FLEET_BENCHMARK_SHADOW"].flatMap(Double.init),
             shadowNiceness: environment["FLEET_BENCHMARK_SHADOW_NICE"].flatMap { Int32($0) }
                 ?? ScoringConfiguration.backgroundNiceness,
-            shadowUnstarted: environment["FLEET_BENCHMARK_SHADOW_UNSTARTED"] == "1")
+            shadowUnstarted: environment["FLEET_BENCHMARK_SHADOW_UNSTARTED"] == "1",
+            kind: environment["FLEET_BENCHMARK_KIND"].flatMap(ModuleKind.init) ?? .pythonScoring)
     }
 }

@@ -32,7 +32,7 @@ enum InferenceFixtures {
     }
 
     /// Trains the iris model once per test run.
-    private static let trainedIrisModel: URL = {
+    static let trainedIrisModel: URL = {
         let output = FileManager.default.temporaryDirectory.appending(path: "fleet-iris-\(getpid())/iris.onnx")
         let train = repositoryRoot.appending(path: "examples/iris/train.py").path
         do {

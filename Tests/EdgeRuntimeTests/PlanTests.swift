@@ -94,6 +94,16 @@ import Testing
         #expect(plan(desired: [a], current: current) == [.start(a), .removeUnusedBundles])
     }
 
+    @Test(arguments: [ModuleKind.onnx, .mlflow])
+    func noCodeModulesGetTheirEnvironmentPreparedLikeScoreScripts(_ kind: ModuleKind) {
+        var a = Self.module("a", "a")
+        a.kind = kind
+        #expect(plan(desired: [a], current: DeviceState()) == [
+            .download(a.bundle), .verify(a.bundle), .unpack(a.bundle.digest), .prepareEnvironment(a.bundle.digest),
+            .start(a), .removeUnusedBundles,
+        ])
+    }
+
     @Test func pythonScoringModulesGetTheirEnvironmentPreparedOnce() {
         var a = Self.module("a", "a")
         a.kind = .pythonScoring

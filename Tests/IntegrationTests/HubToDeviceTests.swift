@@ -4,6 +4,10 @@ import FleetTesting
 import Foundation
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// The real hub and the real runtime, as an operator runs them: `fleethub` packages
 /// and deploys a process module, `fleethub serve` serves its bundle, and
 /// `edge-runtime run` on the device downloads and starts it.
@@ -66,4 +70,91 @@ struct HubToDeviceTests {
             (try? ModuleLogReader(dataDirectory: dataDirectory, module: "agent").tail(1)) == ["agent up"]
         })
     }
+
+    /// An MLflow scikit-learn model registered and deployed with no `score.py`: the device
+    /// builds its environment from the model's own requirements and serves it with
+    /// `mlflow.pyfunc`, and predicts what `mlflow.pyfunc.load_model` predicts here.
+    @Test(.enabled(if: Self.hasMLflow, "needs mlflow and scikit-learn in the test Python (scripts/setup)"))
+    func anMLflowModelDeployedWithoutAScriptPredictsWhatPyfuncPredicts() async throws {
+        let fleethub = Fixtures.builtExecutable("fleethub")
+        let directory = try TemporaryDirectory(prefix: "hub-to-device-mlflow")
+        let workspace = directory.file("hub")
+        let hub = { (arguments: [String]) throws -> String in
+            try Fixtures.run(fleethub, arguments + ["--workspace", workspace])
+        }
+        let rows = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.9, 3.0, 5.1, 1.8]]
+        let rowsJSON = String(decoding: try JSONSerialization.data(withJSONObject: rows), as: UTF8.self)
+        let folder = directory.file("iris-mlflow")
+        let expected = try Fixtures.run(Self.python, [
+            "-c",
+            """
+            import json, sys, mlflow.pyfunc, mlflow.sklearn, numpy as np
+            from mlflow.models import infer_signature
+            from sklearn.datasets import load_iris
+            from sklearn.linear_model import LogisticRegression
+            features, labels = load_iris(return_X_y=True)
+            model = LogisticRegression(max_iter=1000).fit(features, labels)
+            mlflow.sklearn.save_model(model, sys.argv[1], signature=infer_signature(features, model.predict(features)))
+            print(json.dumps(mlflow.pyfunc.load_model(sys.argv[1]).predict(np.array(json.loads(sys.argv[2]))).tolist()))
+            """,
+            folder, rowsJSON,
+        ]).split(separator: "\n").last.map(String.init) ?? ""
+        let predictions = try #require(try JSONSerialization.jsonObject(with: Data(expected.utf8)) as? [Int])
+
+        let httpPort = try Fixtures.freePort()
+        let apiPort = try Fixtures.freePort()
+        let broker = try await MosquittoBroker.start()
+        defer { broker.kill() }
+        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"])
+        #expect(try hub(["model", "register", "--name", "iris-mlflow", "--path", folder]).contains("iris-mlflow:1"))
+        let shown = try hub(["model", "show", "iris-mlflow:1"])
+        #expect(shown.contains("flavour: mlflow"), "\(shown)")
+        #expect(shown.contains("input   input-0 FP64 [-1, 4]"), "\(shown)")
+        #expect(shown.contains("output  output-0 INT64 [-1]"), "\(shown)")
+        _ = try hub(["module", "package", "--name", "iris-mlflow", "--model", "iris-mlflow:1"])
+        #expect(try hub(["module", "show", "iris-mlflow:1"]).contains("kind: mlflow"))
+        let configPath = directory.file("gw-001.yaml")
+        _ = try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath, "--local-api", "127.0.0.1:\(apiPort)"])
+        var config = try DeviceConfig.load(from: configPath)
+        config.dataDir = directory.file("device")
+        try config.save(to: configPath)
+
+        let server = try ChildProcess(fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))
+        defer { server.stop() }
+        let runtime = try ChildProcess(
+            Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
+            outputPath: directory.file("runtime.log"))
+        defer { runtime.stop() }
+        #expect(await eventually { Fixtures.isListening(port: httpPort) })
+        let manifest = directory.file("iris-mlflow.yaml")
+        try """
+            name: iris-mlflow
+            priority: 1
+            target: "*"
+            modules:
+              - name: iris
+                bundle: iris-mlflow:1
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        _ = try hub(["deploy", manifest])
+        let dataDirectory = DataDirectory(config: config)
+        // The device installs MLflow, pandas and scikit-learn into the module's venv first.
+        let running = await eventually(timeout: .seconds(420)) {
+            let status = try? StateStore(url: dataDirectory.database).status()
+            return status?.desired.status == .applied && status?.modules.first?.status == .running
+        }
+        #expect(running, "runtime log: \((try? String(contentsOfFile: directory.file("runtime.log"), encoding: .utf8)) ?? "")")
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(apiPort)/v1/modules/iris/score")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: ["data": rows])
+        let (data, _) = try await URLSession.shared.data(for: request)
+        let answer = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        #expect(answer?["predictions"] as? [Int] == predictions, "\(String(decoding: data, as: UTF8.self))")
+    }
+
+    static let python = ProcessInfo.processInfo.environment["FLEET_PYTHON"] ?? Fixtures.which("python3") ?? "python3"
+
+    static let hasMLflow: Bool = {
+        Fixtures.isCI || (try? Fixtures.run(python, ["-c", "import mlflow.sklearn, sklearn"])) != nil
+    }()
 }

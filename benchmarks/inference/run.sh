@@ -10,7 +10,11 @@
 #      overrides) and every request mirrored to it (sampleRate 1);
 #      runtime-shadow-unstarted: the same with the shadow never started, so each request
 #      is only sampled and counted skipped (the cost of the decision on the live path);
-#   5. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py.
+#   5. azmlinfsrv (PyPI azureml-inference-server-http) serving the same score.py;
+#   6. nocode: the same iris.onnx as a no-code module (kind onnx: onnxruntime in the
+#      scoring host, no score.py), POST /v1/modules/iris/score with the same body;
+#      nocode-v2: the same module over the Open Inference Protocol,
+#      POST /v2/models/iris/infer with the same 3 rows as a V2 request.
 # WAYS="runtime runtime-shadow" picks a subset.
 # Needs: wrk, and a Python (FLEET_PYTHON, default .venv/bin/python) with
 # numpy onnxruntime scikit-learn skl2onnx azureml-inference-server-http.
@@ -22,7 +26,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/benchmarks/inference"
 seconds="${1:-10}"
 workers="${2:-2}"
-ways="${WAYS:-inprocess runtime runtime-collect runtime-shadow azmlinfsrv}"
+ways="${WAYS:-inprocess runtime runtime-collect runtime-shadow azmlinfsrv nocode nocode-v2}"
 scratch=(${FLEET_SCRATCH_PATH:+--scratch-path "$FLEET_SCRATCH_PATH"})
 wants() { [[ " $ways " == *" $1 "* ]]; }
 python="${FLEET_PYTHON:-$root/.venv/bin/python}"
@@ -43,6 +47,10 @@ cp "$root/examples/iris/score.py" "$module/"
 "$python" "$root/examples/iris/train.py" --out "$module/model/iris.onnx" >/dev/null
 request="$root/examples/iris/sample-request.json"
 export FLEET_BENCHMARK_REQUEST="$request"
+v2request="$work/v2-request.json"
+"$python" -c 'import json, sys; rows = json.load(open(sys.argv[1]))["data"]
+print(json.dumps({"inputs": [{"name": "X", "shape": [len(rows), 4], "datatype": "FP32", "data": sum(rows, [])}]}))' \
+  "$request" >"$v2request"
 
 # wrk at concurrency $1 against URL $2 -> "p50_us p99_us rps"
 drive() {
@@ -61,7 +69,8 @@ if wants inprocess; then
 fi
 
 # The runtime, built in release mode; the benchmark server is a gated test.
-# serve_runtime WAY [telemetry-folder] [shadow-sample-rate]
+# serve_runtime WAY [telemetry-folder] [shadow-sample-rate]; FLEET_BENCHMARK_KIND=onnx serves
+# the model as a no-code module, ROUTE (default /v1/modules/iris/score) is what wrk posts to.
 serve_runtime() {
   env FLEET_BENCHMARK_MODULE="$module" FLEET_BENCHMARK_PORT_FILE="$work/port" FLEET_BENCHMARK_WORKERS="$workers" \
     ${2:+FLEET_BENCHMARK_COLLECT="$2"} ${3:+FLEET_BENCHMARK_SHADOW="$3"} FLEET_PYTHON="$python" \
@@ -71,10 +80,10 @@ serve_runtime() {
   for _ in $(seq 1 1200); do [ -s "$work/port" ] && break; sleep 0.25; done
   [ -s "$work/port" ] || { echo "run.sh: the benchmark server did not start:" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
   local port; port="$(cat "$work/port")"
-  for c in 1 8; do results["$1,$c"]="$(drive "$c" "http://127.0.0.1:$port/v1/modules/iris/score")"; done
+  for c in 1 8; do results["$1,$c"]="$(drive "$c" "http://127.0.0.1:$port${ROUTE:-/v1/modules/iris/score}")"; done
   rm -f "$work/port"; wait "$server_pid" || true; server_pid=""
 }
-if [ "${FLEET_SKIP_BUILD:-}" != 1 ] && { wants runtime || wants runtime-collect || wants runtime-shadow || wants runtime-shadow-unstarted; }; then
+if [ "${FLEET_SKIP_BUILD:-}" != 1 ] && { wants runtime || wants runtime-collect || wants runtime-shadow || wants runtime-shadow-unstarted || wants nocode || wants nocode-v2; }; then
   (cd "$root" && swift build -c release "${scratch[@]}" --build-tests -Xswiftc -enable-testing >/dev/null)
 fi
 wants runtime && serve_runtime runtime
@@ -91,6 +100,10 @@ if wants runtime-shadow-unstarted; then
   FLEET_BENCHMARK_SHADOW_UNSTARTED=1 serve_runtime runtime-shadow-unstarted "" 1
   grep -h "benchmark: shadow" "$work/runtime-shadow-unstarted.log" >&2 || true
 fi
+
+wants nocode && FLEET_BENCHMARK_KIND=onnx serve_runtime nocode
+wants nocode-v2 && FLEET_BENCHMARK_KIND=onnx ROUTE=/v2/models/iris/infer FLEET_BENCHMARK_REQUEST="$v2request" \
+  serve_runtime nocode-v2
 
 if wants azmlinfsrv; then
   # azmlinfsrv with as many workers as the runtime.

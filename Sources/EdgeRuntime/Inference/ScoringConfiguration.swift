@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// How to run one `python-scoring` module: where its unpacked bundle is, which
@@ -8,8 +9,13 @@ public struct ScoringConfiguration: Sendable {
     public var module: String
     /// The unpacked bundle: holds `module.json` and the entry script.
     public var moduleDirectory: URL
-    /// The scoring script inside `moduleDirectory` (module.json's `entry`, e.g. `score.py`).
+    /// The scoring script inside `moduleDirectory` (module.json's `entry`, e.g. `score.py`),
+    /// or for a no-code module the model file (`onnx`) or folder (`mlflow`).
     public var entry: String
+    /// `python-scoring` for a `score.py`; `onnx` or `mlflow` for a no-code module.
+    public var kind: ModuleKind
+    /// The bundle's version (module.json's `version`): the Open Inference model version.
+    public var version: Int?
     /// The unpacked model folder, `MODEL_DIR` (and `AZUREML_MODEL_DIR` when `models` is empty).
     public var modelDirectory: URL
     /// The registered models the bundle ships in `modelDirectory` (module.json's `models`),
@@ -40,7 +46,8 @@ public struct ScoringConfiguration: Sendable {
     public static let backgroundNiceness: Int32 = 19
 
     public init(
-        module: String, moduleDirectory: URL, entry: String, modelDirectory: URL? = nil, models: [ScoringModel] = [],
+        module: String, moduleDirectory: URL, entry: String, kind: ModuleKind = .pythonScoring, version: Int? = nil,
+        modelDirectory: URL? = nil, models: [ScoringModel] = [],
         python: String = "python3", hostScript: URL = ScoringHostScript.bundled, workers: Int = 1,
         environment: [String: String] = [:], requestTimeout: Duration = .seconds(30),
         startTimeout: Duration = .seconds(120), logFile: URL? = nil, niceness: Int32 = 0
@@ -48,6 +55,8 @@ public struct ScoringConfiguration: Sendable {
         self.module = module
         self.moduleDirectory = moduleDirectory
         self.entry = entry
+        self.kind = kind
+        self.version = version
         self.modelDirectory = modelDirectory ?? moduleDirectory.appending(path: "model")
         self.models = models
         self.python = python

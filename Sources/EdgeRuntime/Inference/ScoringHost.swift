@@ -22,6 +22,7 @@ public final class ScoringHost: @unchecked Sendable {
     private var restarts = 0
     private var lastError: String?
     private var nextWaiterID = 0
+    private var metadata: ModelMetadata?
 
     private enum Slot {
         case starting
@@ -60,7 +61,7 @@ public final class ScoringHost: @unchecked Sendable {
             }
             throw error
         }
-        let results = await withTaskGroup(of: Result<(Int, ScoringWorker), ScoringError>.self) { group in
+        let results = await withTaskGroup(of: Result<(Int, ScoringWorker, ModelMetadata), ScoringError>.self) { group in
             for index in 0..<configuration.workers {
                 group.addTask { await self.launch(index: index) }
             }
@@ -70,7 +71,8 @@ public final class ScoringHost: @unchecked Sendable {
             if case .failure(let error) = result { return error }
             return nil
         }.first
-        let workers = results.compactMap { try? $0.get() }
+        let workers = results.compactMap { try? $0.get() }.map { (index: $0.0, worker: $0.1) }
+        let metadata = results.lazy.compactMap { try? $0.get().2 }.first
         if let failure {
             for (_, worker) in workers { worker.stop() }
             lock.withLock {
@@ -82,6 +84,7 @@ public final class ScoringHost: @unchecked Sendable {
         }
         lock.withLock {
             for (index, worker) in workers { slots[index] = .idle(worker) }
+            self.metadata = metadata
             started = true
         }
         logger.info("scoring module ready", metadata: ["module": "\(module)", "workers": "\(workers.count)"])
@@ -98,6 +101,10 @@ public final class ScoringHost: @unchecked Sendable {
                 }
         }
     }
+
+    /// The model's inputs and outputs as its workers declared them (none for a `score.py`);
+    /// nil until started.
+    public var modelMetadata: ModelMetadata? { lock.withLock { metadata } }
 
     /// Request counters and latency percentiles, for health reports.
     public var inferenceStats: InferenceStats { statistics.snapshot }
@@ -120,8 +127,22 @@ public final class ScoringHost: @unchecked Sendable {
     public func respond(
         _ body: [UInt8], headers: [(name: String, value: String)] = []
     ) async throws(ScoringError) -> ScoringResponse {
+        try await answer(body) { worker, timeout in worker.score(body, headers: headers, timeout: timeout) }
+    }
+
+    /// Answers one Open Inference (V2) infer request: the V2 response as JSON, or
+    /// `ScoringError.badRequest` naming the input that does not fit the model.
+    public func infer(_ body: [UInt8]) async throws(ScoringError) -> [UInt8] {
+        let name = module
+        let version = configuration.version.map(String.init)
+        return try await answer(body) { worker, timeout in worker.infer(body, name: name, version: version, timeout: timeout) }.body
+    }
+
+    private func answer(
+        _ body: [UInt8], _ exchange: @escaping @Sendable (ScoringWorker, Duration) -> ScoringWorker.Outcome
+    ) async throws(ScoringError) -> ScoringResponse {
         let startedAt = ContinuousClock.now
-        let result = await scoreOutcome(body, headers: headers)
+        let result = await scoreOutcome(exchange)
         let latency = ContinuousClock.now - startedAt
         switch result {
         case .success(let response):
@@ -174,7 +195,7 @@ public final class ScoringHost: @unchecked Sendable {
     }
 
     private func scoreOutcome(
-        _ body: [UInt8], headers: [(name: String, value: String)]
+        _ exchange: @escaping @Sendable (ScoringWorker, Duration) -> ScoringWorker.Outcome
     ) async -> Result<ScoringResponse, ScoringError> {
         let checkout: (Int, ScoringWorker)
         switch await checkOut() {
@@ -183,7 +204,7 @@ public final class ScoringHost: @unchecked Sendable {
         }
         let (index, worker) = checkout
         let timeout = configuration.requestTimeout
-        let outcome = await Self.onQueue(worker.queue) { worker.score(body, headers: headers, timeout: timeout) }
+        let outcome = await Self.onQueue(worker.queue) { exchange(worker, timeout) }
         switch outcome {
         case .output(let response):
             checkIn(index: index, worker: worker)
@@ -300,7 +321,7 @@ public final class ScoringHost: @unchecked Sendable {
             guard proceed else { return }
             while !lock.withLock({ stopped }) {
                 switch await launch(index: index) {
-                case .success(let (_, replacement)):
+                case .success(let (_, replacement, _)):
                     let stillWanted = lock.withLock { !stopped }
                     if stillWanted {
                         checkIn(index: index, worker: replacement)
@@ -318,7 +339,7 @@ public final class ScoringHost: @unchecked Sendable {
     }
 
     /// Starts worker `index` and waits (off the cooperative pool) for its `init()`.
-    private func launch(index: Int) async -> Result<(Int, ScoringWorker), ScoringError> {
+    private func launch(index: Int) async -> Result<(Int, ScoringWorker, ModelMetadata), ScoringError> {
         let worker: ScoringWorker
         do {
             worker = try ScoringWorker(configuration: configuration, index: index)
@@ -330,10 +351,10 @@ public final class ScoringHost: @unchecked Sendable {
         let watchdog = DispatchWorkItem { worker.killForTimeout() }
         DispatchQueue.global().asyncAfter(deadline: .now() + startTimeout.dispatchInterval, execute: watchdog)
         defer { watchdog.cancel() }
-        return await Self.onQueue(worker.queue) { () -> Result<(Int, ScoringWorker), ScoringError> in
+        return await Self.onQueue(worker.queue) { () -> Result<(Int, ScoringWorker, ModelMetadata), ScoringError> in
             do throws(ScoringError) {
-                try worker.waitUntilReady(module: module, timeout: startTimeout)
-                return .success((index, worker))
+                let metadata = try worker.waitUntilReady(module: module, timeout: startTimeout)
+                return .success((index, worker, ModelMetadata(json: metadata)))
             } catch {
                 return .failure(error)
             }

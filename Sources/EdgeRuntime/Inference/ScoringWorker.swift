@@ -40,7 +40,7 @@ final class ScoringWorker: @unchecked Sendable {
         let arguments = [
             configuration.python, "-u", configuration.hostScript.path,
             "--module-dir", configuration.moduleDirectory.path, "--entry", configuration.entry,
-            "--channel-fd", String(Self.channelFD),
+            "--kind", configuration.kind.rawValue, "--channel-fd", String(Self.channelFD),
         ]
         var environment = ProcessInfo.processInfo.environment
         environment.merge(configuration.environment) { _, module in module }
@@ -83,12 +83,12 @@ final class ScoringWorker: @unchecked Sendable {
         kill(-pid, SIGKILL)
     }
 
-    /// Blocks until `init()` returned; throws if it raised, the process exited, or
-    /// `killForTimeout()` ended it.
-    func waitUntilReady(module: String, timeout: Duration) throws(ScoringError) {
+    /// Blocks until `init()` returned and gives the model's Open Inference metadata (JSON);
+    /// throws if it raised, the process exited, or `killForTimeout()` ended it.
+    func waitUntilReady(module: String, timeout: Duration) throws(ScoringError) -> [UInt8] {
         switch channel.receive() {
-        case .ready:
-            return
+        case .ready(let metadata):
+            return metadata
         case .initFailed(let json):
             let failure = PythonException(json: json)
             stop()
@@ -105,10 +105,23 @@ final class ScoringWorker: @unchecked Sendable {
 
     /// Runs one request; blocks until the reply, or until the watchdog killed the worker.
     func score(_ body: [UInt8], headers: [(name: String, value: String)], timeout: Duration) -> Outcome {
+        let headerJSON = Array((try? JSONEncoder().encode(headers.map { [$0.name, $0.value] })) ?? Data("[]".utf8))
+        return exchange(.score, head: headerJSON, body: body, timeout: timeout)
+    }
+
+    /// Runs one Open Inference infer request for model `name` at `version`.
+    func infer(_ body: [UInt8], name: String, version: String?, timeout: Duration) -> Outcome {
+        var meta: [String: String] = ["model_name": name]
+        meta["model_version"] = version
+        let head = Array((try? JSONEncoder().encode(meta)) ?? Data("{}".utf8))
+        return exchange(.infer, head: head, body: body, timeout: timeout)
+    }
+
+    private func exchange(_ request: WorkerChannel.Request, head: [UInt8], body: [UInt8], timeout: Duration) -> Outcome {
         let watchdog = DispatchWorkItem { [self] in killForTimeout() }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: watchdog)
         defer { watchdog.cancel() }
-        guard channel.sendRequest(body, headers: headers) else { return .died(timedOut: false) }
+        guard channel.sendFrame(request, head: head, body: body) else { return .died(timedOut: false) }
         switch channel.receive() {
         case .output(let json): return .output(.json(json))
         case .response(let frame):

@@ -6,8 +6,8 @@ import Foundation
 final class WorkerChannel: @unchecked Sendable {
     /// A frame the scoring host sends.
     enum Reply: Equatable {
-        /// `init()` returned.
-        case ready
+        /// `init()` returned; the JSON is the model's Open Inference metadata.
+        case ready([UInt8])
         /// `init()` raised; the JSON describes the exception.
         case initFailed([UInt8])
         /// `run` returned this JSON.
@@ -30,14 +30,21 @@ final class WorkerChannel: @unchecked Sendable {
         self.fd = fd
     }
 
-    /// Sends a request: its headers (JSON `[[name, value], …]`, after their 4-byte length) and
-    /// body; false when the worker is gone.
-    func sendRequest(_ body: [UInt8], headers: [(name: String, value: String)]) -> Bool {
-        let headerJSON = Array((try? JSONEncoder().encode(headers.map { [$0.name, $0.value] })) ?? Data("[]".utf8))
+    /// What a request frame asks of the scoring host.
+    enum Request {
+        /// A `/v1` score request (`Q`): the head is its headers, JSON `[[name, value], …]`.
+        case score
+        /// An Open Inference infer request (`V`): the head is JSON `{"model_name", "model_version"}`.
+        case infer
+    }
+
+    /// Sends a request frame: its kind, its head (after the head's 4-byte length) and body;
+    /// false when the worker is gone.
+    func sendFrame(_ request: Request, head headerJSON: [UInt8], body: [UInt8]) -> Bool {
         var frame = [UInt8]()
         frame.reserveCapacity(body.count + headerJSON.count + 9)
         frame.append(contentsOf: Self.bigEndian(UInt32(body.count + headerJSON.count + 5)))
-        frame.append(UInt8(ascii: "Q"))
+        frame.append(UInt8(ascii: request == .score ? "Q" : "V"))
         frame.append(contentsOf: Self.bigEndian(UInt32(headerJSON.count)))
         frame.append(contentsOf: headerJSON)
         frame.append(contentsOf: body)
@@ -62,7 +69,7 @@ final class WorkerChannel: @unchecked Sendable {
         guard length >= 1, let frame = readExactly(length) else { return .closed }
         let payload = Array(frame[1...])
         switch frame[0] {
-        case UInt8(ascii: "R"): return .ready
+        case UInt8(ascii: "R"): return .ready(payload)
         case UInt8(ascii: "I"): return .initFailed(payload)
         case UInt8(ascii: "O"): return .output(payload)
         case UInt8(ascii: "H"): return .response(payload)

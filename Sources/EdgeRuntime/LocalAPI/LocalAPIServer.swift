@@ -9,6 +9,7 @@ import Logging
 /// - `POST /v1/modules/{name}/score` — the body goes to `run` as azmlinfsrv passes it; its result comes back.
 /// - `GET /v1/modules/{name}/health`, `GET /v1/health` — readiness and inference counters.
 /// - `POST /v1/modules/{name}/telemetry` — a JSON body becomes a custom telemetry record.
+/// - `/v2/…` — the Open Inference Protocol (`LocalAPIServer+OpenInference.swift`).
 ///
 /// Errors are JSON `{"error": "...", "module": "...", "message": "..."}` with 400, 404, 413,
 /// 415, 431, 500, 503 or 504; `message` is azmlinfsrv's for the same failure, and every answer
@@ -68,6 +69,7 @@ public struct LocalAPIServer: Sendable {
         let limit = configuration.maxBodyBytes
         let logger = logger
         router.add(middleware: RequestIDMiddleware())
+        Self.addOpenInference(to: router, modules: modules, limit: limit)
 
         router.post("/v1/modules/:name/score") { request, context -> Response in
             let name = context.parameters.get("name") ?? ""
@@ -185,13 +187,13 @@ public struct LocalAPIServer: Sendable {
         json(status, ScoringErrorBody(error: message, module: module).json)
     }
 
-    private static func encode(_ value: some Encodable) -> [UInt8] {
+    static func encode(_ value: some Encodable) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
     }
 
-    private static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
+    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

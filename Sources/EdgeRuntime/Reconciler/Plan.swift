@@ -30,7 +30,7 @@ public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
             if !current.cachedBundles.contains(digest) { steps.append(.download(bundle)) }
             steps += [.verify(bundle), .unpack(digest)]
         }
-        if kind == .pythonScoring, !current.readyEnvironments.contains(digest), environments.insert(digest).inserted {
+        if kind.isScoring, !current.readyEnvironments.contains(digest), environments.insert(digest).inserted {
             steps.append(.prepareEnvironment(digest))
         }
         return steps
@@ -38,7 +38,7 @@ public func plan(desired: [ModuleSpec], current: DeviceState) -> [Step] {
 
     /// The steps that prepare `spec`'s shadow bundle; none for modules that cannot have one.
     func shadowPreparation(of spec: ModuleSpec) -> [Step] {
-        guard spec.kind == .pythonScoring, let shadow = spec.shadow else { return [] }
+        guard spec.kind.isScoring, let shadow = spec.shadow else { return [] }
         return preparation(of: shadow.bundle, kind: .pythonScoring)
     }
 

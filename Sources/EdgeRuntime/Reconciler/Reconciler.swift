@@ -84,7 +84,7 @@ public actor Reconciler {
             cachedBundles: digests(in: dataDirectory.bundles, suffix: ".zip"),
             unpackedBundles: unpacked,
             readyEnvironments: unpacked.filter { digest in
-                guard let manifest = manifest(of: digest), manifest.kind == .pythonScoring else { return false }
+                guard let manifest = manifest(of: digest), manifest.kind.isScoring else { return false }
                 return environments.isReady(for: manifest.requirements)
             })
         let steps = plan(desired: desired.modules, current: current)
@@ -305,7 +305,7 @@ public actor Reconciler {
         } catch {
             throw BundleError.invalidManifest("cannot read \(manifestURL.path): \(error)")
         }
-        let python = manifest.kind == .pythonScoring && environments.isReady(for: manifest.requirements)
+        let python = manifest.kind.isScoring && environments.isReady(for: manifest.requirements)
             ? environments.environment(for: manifest.requirements).appendingPathComponent("bin/python").path : nil
         return try ModuleLaunch(spec: spec, manifest: manifest, folder: folder, python: python)
     }
@@ -315,7 +315,7 @@ public actor Reconciler {
     private func shadowLaunch(_ spec: ModuleSpec, brokenBundles: [ContentDigest: String] = [:]) -> ShadowLaunch? {
         guard let shadow = spec.shadow else { return nil }
         let digest = shadow.bundle.digest
-        guard spec.kind == .pythonScoring else {
+        guard spec.kind.isScoring else {
             return .unavailable(digest: digest, reason: ShadowError.notScoring(module: spec.name).description)
         }
         if let reason = brokenBundles[digest] {
@@ -386,7 +386,7 @@ public actor Reconciler {
                 try? manager.removeItem(at: folder.appendingPathComponent(name))
             }
         }
-        let environmentKeys = keep.compactMap(manifest(of:)).filter { $0.kind == .pythonScoring }
+        let environmentKeys = keep.compactMap(manifest(of:)).filter(\.kind.isScoring)
             .map { PythonEnvironments.key(for: $0.requirements) }
         environments.removeAll(except: Set(environmentKeys))
     }

@@ -22,14 +22,21 @@ one-byte kind, then the payload.
 
   runtime -> host   ``Q`` + 4-byte big-endian length + JSON [[name, value], ...] of the
                     request headers + request body
-  host -> runtime   ``R`` (ready: ``init()`` returned)
+                    ``V`` + 4-byte big-endian length + JSON {"model_name", "model_version"}
+                    + an Open Inference (V2) infer request's body
+  host -> runtime   ``R`` + JSON {"platform", "inputs", "outputs"} (ready: ``init()`` returned;
+                    the model's V2 metadata, no inputs or outputs declared for a ``score.py``)
                     ``I`` + JSON {"type", "message", "traceback"} (``init()`` raised; the host exits 3)
-                    ``O`` + JSON result (``run`` returned)
+                    ``O`` + JSON result (``run`` returned; for ``V``, the V2 infer response)
                     ``H`` + 4-byte big-endian length + JSON {"status", "headers": [[name, value], ...]}
                     + body (``run`` returned an HTTP response of its own)
                     ``E`` + JSON {"type", "message", "traceback"} (``run`` raised; the host stays up)
                     ``B`` + JSON {"status", "message"} (the request was refused before ``run``:
-                    400 or 415 with azmlinfsrv's message, or 500 for a body that is not text)
+                    400 or 415 with azmlinfsrv's message, or 500 for a body that is not text;
+                    for ``V``, 400 naming the input that does not fit)
+
+A no-code module (``--kind onnx`` or ``mlflow``, ``--entry`` the model file or folder) has
+no ``score.py``: ``no_code.py`` serves the model with onnxruntime or ``mlflow.pyfunc``.
 
 Standard output goes where the runtime sends the worker's log, never into the channel.
 """
@@ -43,6 +50,9 @@ import socket
 import struct
 import sys
 import traceback
+
+import no_code
+import open_inference
 
 HEADER = struct.Struct(">IB")
 
@@ -246,18 +256,76 @@ class Caller:
         return arguments
 
 
+class ScriptInference:
+    """A ``score.py`` served over V2: ``run`` gets, as a JSON body, one member per input named
+    as the input, its data nested to its shape (``{"data": [[5.1, 3.5, 1.4, 0.2]]}`` for an
+    input ``data`` of shape [1, 4]); a dict result is one output per member, anything else
+    one output named ``output``."""
+
+    def __init__(self, caller):
+        self.caller = caller
+
+    def metadata(self):
+        return {"platform": "python", "inputs": [], "outputs": []}
+
+    def infer(self, request, meta):
+        tensors = open_inference.read_inputs(request)
+        body = json.dumps({tensor.name: tensor.nested() for tensor in tensors}).encode()
+        result = self.caller(body, {"Content-Type": "application/json"})
+        if http_response(result) is not None:
+            raise TypeError("run() returned an HTTP response, which an Open Inference request cannot carry")
+        results = result if isinstance(result, dict) else {"output": result}
+        names = open_inference.requested_outputs(request, list(results))
+        return open_inference.response(request, meta, [open_inference.output(n, results[n]) for n in names])
+
+
+class NoCodeScoring:
+    """A no-code model's /v1 score: the body is its inputs (see ``no_code``)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, body, headers):
+        try:
+            return self.model.score(body)
+        except no_code.Rejected as error:
+            raise Rejected(400, str(error)) from None
+
+
 def split_request(payload):
     """A ``Q`` frame's payload: (headers dict, body bytes)."""
     (length,) = struct.unpack(">I", payload[:4])
     return header_dict(json.loads(payload[4:4 + length])), payload[4 + length:]
 
 
-def serve(channel, caller):
+def infer(channel, inference, payload):
+    """One V2 infer request (a ``V`` frame)."""
+    (length,) = struct.unpack(">I", payload[:4])
+    meta = json.loads(payload[4:4 + length])
+    try:
+        request = json.loads(payload[4 + length:])
+        result = inference.infer(request, meta)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        channel.send(ord("B"), Rejected(400, f"the inference request is not JSON: {error}").describe())
+        return
+    except (open_inference.BadTensor, Rejected) as error:
+        channel.send(ord("B"), Rejected(getattr(error, "status", 400), str(error)).describe())
+        return
+    except Exception as error:  # noqa: BLE001 - any exception of the model goes back to the caller
+        channel.send(ord("E"), describe(error))
+        return
+    channel.send(ord("O"), json.dumps(result, default=to_json_compatible).encode())
+
+
+def serve(channel, caller, inference):
     dumps = json.dumps
     while True:
         message = channel.receive()
         if message is None:
             return
+        if message[0] == ord("V"):
+            infer(channel, inference, message[1])
+            continue
         headers, body = split_request(message[1])
         try:
             result = caller(body, headers)
@@ -280,7 +348,8 @@ def serve(channel, caller):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module-dir", required=True)
-    parser.add_argument("--entry", required=True)
+    parser.add_argument("--entry", required=True, help="the score.py, or the model of a no-code module")
+    parser.add_argument("--kind", default="python-scoring", choices=["python-scoring", "onnx", "mlflow"])
     parser.add_argument("--channel-fd", type=int, required=True)
     args = parser.parse_args()
 
@@ -288,16 +357,21 @@ def main():
     os.chdir(args.module_dir)
     sys.path.insert(0, args.module_dir)
     try:
-        script = load_entry_script(args.module_dir, args.entry)
-        caller = Caller(script.run)
-        if callable(getattr(script, "init", None)):
-            script.init()
+        if args.kind == "python-scoring":
+            script = load_entry_script(args.module_dir, args.entry)
+            caller = Caller(script.run)
+            if callable(getattr(script, "init", None)):
+                script.init()
+            inference = ScriptInference(caller)
+        else:
+            inference = no_code.load(args.kind, args.module_dir, args.entry)
+            caller = NoCodeScoring(inference)
     except BaseException as error:  # noqa: BLE001 - report any failure of init() before exiting
         traceback.print_exc()
         channel.send(ord("I"), describe(error))
         sys.exit(3)
-    channel.send(ord("R"))
-    serve(channel, caller)
+    channel.send(ord("R"), json.dumps(inference.metadata()).encode())
+    serve(channel, caller, inference)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ public struct ModuleLaunch: Sendable, Equatable {
     /// How to run `spec` from its unpacked bundle, or why it cannot be run. A
     /// `python-scoring` module runs with the `python` of its prepared venv.
     public init(spec: ModuleSpec, manifest: ModuleManifest, folder: URL, python: String? = nil) throws {
-        guard spec.kind == manifest.kind else {
+        guard spec.kind == manifest.kind || (spec.kind.isScoring && manifest.kind.isScoring) else {
             throw ModuleLaunchError.kindMismatch(module: spec.name, spec: spec.kind, bundle: manifest.kind)
         }
         var environment = spec.env
@@ -48,15 +48,15 @@ public struct ModuleLaunch: Sendable, Equatable {
                 name: spec.name, digest: spec.bundle.digest, folder: folder, command: command,
                 environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
                 restartPolicy: spec.restartPolicy)
-        case .pythonScoring:
+        case .pythonScoring, .onnx, .mlflow:
             guard let python else { throw ModuleLaunchError.noEnvironment(module: spec.name) }
             var models: [ScoringModel] = []
             for file in manifest.models where !models.contains(ScoringModel(name: file.name, version: file.version)) {
                 models.append(ScoringModel(name: file.name, version: file.version))
             }
             let program = ScoringProgram(
-                entry: manifest.entry ?? "score.py", python: python, workers: spec.workers, telemetry: spec.telemetry,
-                models: models)
+                entry: manifest.entry ?? "score.py", kind: manifest.kind, version: manifest.version, python: python,
+                workers: spec.workers, telemetry: spec.telemetry, models: models)
             self.init(
                 name: spec.name, digest: spec.bundle.digest, folder: folder, command: [], environment: environment,
                 restartPolicy: spec.restartPolicy, scoring: program)
@@ -66,8 +66,12 @@ public struct ModuleLaunch: Sendable, Equatable {
 
 /// What the supervisor needs to serve a `python-scoring` module with a `ScoringHost`.
 public struct ScoringProgram: Sendable, Equatable {
-    /// The scoring script in the module folder (module.json's `entry`).
+    /// The scoring script in the module folder (module.json's `entry`), or a no-code module's model.
     public var entry: String
+    /// `python-scoring`, or `onnx` / `mlflow` for a no-code module (module.json's `kind`).
+    public var kind: ModuleKind
+    /// The bundle's version (module.json's `version`), the Open Inference model version.
+    public var version: Int?
     /// The `bin/python` of the module's venv.
     public var python: String
     public var workers: Int
@@ -76,8 +80,13 @@ public struct ScoringProgram: Sendable, Equatable {
     /// The registered models in the bundle (module.json's `models`, one entry per name and version).
     public var models: [ScoringModel]
 
-    public init(entry: String, python: String, workers: Int, telemetry: TelemetrySettings, models: [ScoringModel] = []) {
+    public init(
+        entry: String, kind: ModuleKind = .pythonScoring, version: Int? = nil, python: String, workers: Int,
+        telemetry: TelemetrySettings, models: [ScoringModel] = []
+    ) {
         self.entry = entry
+        self.kind = kind
+        self.version = version
         self.python = python
         self.workers = workers
         self.telemetry = telemetry

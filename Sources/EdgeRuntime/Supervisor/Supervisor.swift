@@ -292,7 +292,8 @@ public actor Supervisor {
     private func startScoring(_ name: String, _ program: ScoringProgram) {
         guard var module = modules[name] else { return }
         let configuration = ScoringConfiguration(
-            module: name, moduleDirectory: module.launch.folder, entry: program.entry, models: program.models,
+            module: name, moduleDirectory: module.launch.folder, entry: program.entry, kind: program.kind,
+            version: program.version, models: program.models,
             python: program.python,
             workers: program.workers, environment: environment(of: module.launch), requestTimeout: scoring.requestTimeout,
             logFile: dataDirectory.log(of: name))
@@ -392,6 +393,7 @@ public actor Supervisor {
             let hostName = ShadowEvaluator.hostName(of: name)
             let configuration = ScoringConfiguration(
                 module: hostName, moduleDirectory: program.folder, entry: program.scoring.entry,
+                kind: program.scoring.kind, version: program.scoring.version,
                 python: program.scoring.python, workers: program.scoring.workers, environment: environment,
                 requestTimeout: scoring.requestTimeout, logFile: dataDirectory.log(of: hostName),
                 niceness: ScoringConfiguration.backgroundNiceness)

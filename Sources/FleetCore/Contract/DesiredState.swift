@@ -37,6 +37,16 @@ public enum ModuleKind: String, Codable, Sendable, CaseIterable {
     case pythonScoring = "python-scoring"
     /// Any executable with its files (`module.json`'s `command`).
     case process
+    /// An ONNX model with no `score.py`: the scoring host serves it with onnxruntime,
+    /// inputs and outputs taken from the graph (`module.json`'s `entry` is the model file).
+    case onnx
+    /// An MLflow model folder (`MLmodel`, pyfunc flavour) with no `score.py`, served with
+    /// `mlflow.pyfunc` (`module.json`'s `entry` is the folder).
+    case mlflow
+
+    /// Whether the runtime's scoring host serves the module (a `score.py` or a no-code
+    /// model): it has a Python environment, a score route and the Open Inference routes.
+    public var isScoring: Bool { self != .process }
 }
 
 /// Whether the device should keep a module running or keep it stopped.

@@ -56,9 +56,9 @@ public struct DeploymentStore: Sendable {
                 var shadow: ResolvedDeployment.Shadow?
                 if let spec = entry.shadow {
                     let packaged = try Self.packaged(spec.bundle, field: "modules[\(index)].shadow.bundle", parsed: parsed, db: db)
-                    guard packaged.kind == .pythonScoring, live.kind == .pythonScoring else {
+                    guard packaged.kind.isScoring, live.kind.isScoring else {
                         throw parsed.error(
-                            "modules[\(index)].shadow", "only python-scoring modules take a shadow; \(entry.bundle) is \(live.kind.rawValue), \(spec.bundle) is \(packaged.kind.rawValue)")
+                            "modules[\(index)].shadow", "only scoring modules (python-scoring, onnx, mlflow) take a shadow; \(entry.bundle) is \(live.kind.rawValue), \(spec.bundle) is \(packaged.kind.rawValue)")
                     }
                     shadow = ResolvedDeployment.Shadow(
                         bundle: spec.bundle, digest: packaged.digest, size: packaged.size, models: packaged.models,

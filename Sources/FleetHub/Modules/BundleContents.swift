@@ -4,6 +4,8 @@ import Foundation
 /// The files, model and requirements one bundle is made of, gathered and checked
 /// before anything is written.
 struct BundleContents {
+    /// The request's kind, or `onnx` / `mlflow` for a no-code module.
+    var kind: ModuleKind
     var files: [BundleFile]
     var entry: String?
     var model: ModelVersion?
@@ -15,7 +17,17 @@ struct BundleContents {
     static func gather(_ request: PackageRequest, models: ModelRegistry) throws -> BundleContents {
         var files: [BundleFile] = []
         var entry: String?
+        var kind = request.kind
+        var generated: [String] = []
         switch request.kind {
+        case .pythonScoring where request.entry == nil && request.model != nil, .onnx, .mlflow:
+            let noCode = try noCodeModel(request, models: models)
+            kind = noCode.kind
+            entry = noCode.entry
+            generated = noCode.requirements
+            if let source = request.source {
+                files += try FileCollector.files(in: source).map { BundleFile(path: $0, source: source.appendingPathComponent($0)) }
+            }
         case .pythonScoring:
             guard let requested = request.entry else {
                 throw RegistryError.invalidModule("a python-scoring module needs --entry (e.g. score.py)")
@@ -53,23 +65,81 @@ struct BundleContents {
             }
         }
 
-        var requirements: [String] = []
+        var requirements = generated
         var scratch: URL?
-        if let file = request.requirements {
-            requirements = try readRequirements(file)
-            if request.vendorWheels {
-                let folder = try models.workspace.blobs.temporaryURL()
-                scratch = folder
-                for wheel in try WheelDownloader.download(requirements: file, into: folder) {
-                    files.append(BundleFile(path: "wheels/\(wheel)", source: folder.appendingPathComponent(wheel)))
+        if let file = request.requirements { requirements += try readRequirements(file) }
+        if request.vendorWheels {
+            guard request.requirements != nil || !generated.isEmpty else {
+                throw RegistryError.invalidModule("--vendor-wheels needs --requirements FILE")
+            }
+            let folder = try models.workspace.blobs.temporaryURL()
+            scratch = folder
+            let file: URL
+            if generated.isEmpty, let given = request.requirements {
+                file = given
+            } else {
+                // What packaging pinned, plus the given file (its pip options steer the download too).
+                file = folder.appendingPathComponent("requirements.txt")
+                let lines = generated + (request.requirements.map { ["-r \($0.path)"] } ?? [])
+                do {
+                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                    try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
+                } catch {
+                    throw RegistryError.unwritable(file.path, reason: error.localizedDescription)
                 }
             }
-        } else if request.vendorWheels {
-            throw RegistryError.invalidModule("--vendor-wheels needs --requirements FILE")
+            let wheels = folder.appendingPathComponent("wheels")
+            for wheel in try WheelDownloader.download(requirements: file, into: wheels) {
+                files.append(BundleFile(path: "wheels/\(wheel)", source: wheels.appendingPathComponent(wheel)))
+            }
         }
         return BundleContents(
-            files: files, entry: entry, model: model, modelEntries: modelEntries, requirements: requirements,
-            scratch: scratch)
+            kind: kind, files: files, entry: entry, model: model, modelEntries: modelEntries,
+            requirements: requirements, scratch: scratch)
+    }
+
+    /// A no-code module's kind, entry (the model file or folder inside the bundle) and the
+    /// requirements its model needs: onnxruntime and numpy pinned to the versions that
+    /// loaded the ONNX file, or the MLflow model's own pip requirements.
+    private static func noCodeModel(
+        _ request: PackageRequest, models: ModelRegistry
+    ) throws -> (kind: ModuleKind, entry: String, requirements: [String]) {
+        guard let reference = request.model else {
+            throw RegistryError.invalidModule("a \(request.kind.rawValue) module needs --model NAME:VERSION")
+        }
+        if request.command != nil { throw RegistryError.invalidModule("--command is for --kind process modules only") }
+        if request.entry != nil {
+            throw RegistryError.invalidModule("a \(request.kind.rawValue) module has no --entry: the runtime serves its model")
+        }
+        let model = try models.show(reference)
+        guard let (flavour, path) = FlavourDetector.detect(model.files.map(\.path)) else {
+            throw RegistryError.invalidModule(
+                "model \(model.reference) is neither one .onnx file nor an MLflow model folder (with MLmodel); "
+                    + "give --entry score.py to serve it with a scoring script")
+        }
+        if request.kind != .pythonScoring, request.kind != flavour.moduleKind {
+            throw RegistryError.invalidModule(
+                "model \(model.reference) is an \(flavour.rawValue) model, not \(request.kind.rawValue); use --kind \(flavour.moduleKind.rawValue)")
+        }
+        func blob(_ file: String) throws -> URL {
+            guard let stored = model.files.first(where: { $0.path == file }) else {
+                throw RegistryError.invalidModel("\(model.reference) (\(path))", reason: "it has no \(file)")
+            }
+            return models.workspace.blobs.url(for: stored.digest)
+        }
+        switch flavour {
+        case .onnx:
+            let description = try OnnxInspector.describe(try blob(path), as: "\(model.reference) (\(path))")
+            return (.onnx, "model/\(path)", description.requirements)
+        case .mlflow:
+            let prefix = path == "." ? "" : "\(path)/"
+            _ = try FlavourDetector.mlflowSignature(mlmodel: try blob(prefix + "MLmodel"))
+            guard let requirements = try? blob(prefix + "requirements.txt") else {
+                throw RegistryError.invalidModel(
+                    "\(model.reference) (\(path))", reason: "it has no requirements.txt; save it with MLflow ≥ 1.26, which writes one")
+            }
+            return (.mlflow, path == "." ? "model" : "model/\(path)", try FlavourDetector.mlflowRequirements(requirements))
+        }
     }
 
     func cleanUp() {

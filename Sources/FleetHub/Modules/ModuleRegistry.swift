@@ -29,7 +29,8 @@ public struct ModuleVersion: Codable, Equatable, Sendable {
 public struct PackageRequest: Sendable {
     public var name: String
     public var kind: ModuleKind
-    /// The registered model to ship under `model/`; required for `python-scoring`.
+    /// The registered model to ship under `model/`; required for `python-scoring`. Without
+    /// an `entry`, an ONNX or MLflow model makes a no-code module (`onnx`, `mlflow`).
     public var model: VersionedName?
     /// The scoring script, relative to `source` (or a file path when there is no `source`).
     public var entry: String?
@@ -77,7 +78,7 @@ public struct ModuleRegistry: Sendable {
         return try workspace.database.write { db in
             func manifest(version: Int, createdAt: Date) -> ModuleManifest {
                 ModuleManifest(
-                    name: request.name, version: version, kind: request.kind, entry: contents.entry,
+                    name: request.name, version: version, kind: contents.kind, entry: contents.entry,
                     command: request.command, models: contents.modelEntries, files: [],
                     requirements: contents.requirements, createdAt: createdAt)
             }
@@ -99,7 +100,7 @@ public struct ModuleRegistry: Sendable {
                 manifest: manifest(version: version, createdAt: createdAt), files: contents.files, to: temporary)
             _ = try workspace.blobs.adopt(temporary)
             let module = ModuleVersion(
-                name: request.name, version: version, kind: request.kind, digest: written.digest,
+                name: request.name, version: version, kind: contents.kind, digest: written.digest,
                 size: written.size, createdAt: createdAt, manifest: written.manifest)
             try db.execute(
                 sql: """
@@ -107,7 +108,7 @@ public struct ModuleRegistry: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    module.name, version, request.kind.rawValue, written.digest.description, written.size,
+                    module.name, version, contents.kind.rawValue, written.digest.description, written.size,
                     String(decoding: try FleetJSON.encode(written.manifest), as: UTF8.self), createdAt,
                 ])
             let id = db.lastInsertedRowID

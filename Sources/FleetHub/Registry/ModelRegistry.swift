@@ -11,6 +11,10 @@ public struct ModelVersion: Codable, Equatable, Sendable {
     public var tags: [String: String]
     public var createdAt: Date
     public var files: [ModelFile]
+    /// `onnx` or `mlflow` when the runtime can serve it without a `score.py`.
+    public var flavour: ModelFlavour?
+    /// Its inputs and outputs, read from the ONNX graph or the MLflow signature when they could be.
+    public var signature: ModelSignature?
 
     public var reference: String { "\(name):\(version)" }
 }
@@ -32,13 +36,16 @@ public struct ModelRegistry: Sendable {
     }
 
     /// Stores the files at `paths` (files, or folders that keep their tree) and
-    /// registers them as the next version of `name`.
+    /// registers them as the next version of `name`, with its flavour and signature when
+    /// it is an ONNX file (read with onnxruntime, when the hub's Python has it) or an
+    /// MLflow pyfunc model folder.
     @discardableResult
     public func register(
         name: String, paths: [String], tags: [String: String] = [:], description: String? = nil
     ) throws -> ModelVersion {
         try FleetName.check(name, as: .model)
         let sources = try FileCollector.collect(paths)
+        let (flavour, signature) = Self.flavour(of: sources)
         var files: [ModelFile] = []
         for source in sources {
             let stored = try workspace.blobs.store(fileAt: source.url)
@@ -49,8 +56,11 @@ public struct ModelRegistry: Sendable {
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model WHERE name = ?", arguments: [name])
             let version = (latest ?? 0) + 1
             try db.execute(
-                sql: "INSERT INTO model (name, version, description, createdAt) VALUES (?, ?, ?, ?)",
-                arguments: [name, version, description, createdAt])
+                sql: "INSERT INTO model (name, version, description, createdAt, flavour, signature) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    name, version, description, createdAt, flavour?.rawValue,
+                    try signature.map { String(decoding: try FleetJSON.encode($0), as: UTF8.self) },
+                ])
             let id = db.lastInsertedRowID
             for (key, value) in tags {
                 try db.execute(
@@ -63,7 +73,30 @@ public struct ModelRegistry: Sendable {
             }
             return ModelVersion(
                 name: name, version: version, description: description, tags: tags, createdAt: createdAt,
-                files: files)
+                files: files, flavour: flavour, signature: signature)
+        }
+    }
+
+    /// The flavour of the files being registered and the signature that can be read:
+    /// none for an MLflow folder without the pyfunc flavour, no signature for an ONNX file
+    /// onnxruntime cannot load here (`module package` says why).
+    private static func flavour(of sources: [FileCollector.Source]) -> (ModelFlavour?, ModelSignature?) {
+        guard let (flavour, path) = FlavourDetector.detect(sources.map(\.path)) else { return (nil, nil) }
+        switch flavour {
+        case .onnx:
+            guard let file = sources.first(where: { $0.path == path }), OnnxInspector.looksLikeONNX(file.url) else {
+                return (flavour, nil)
+            }
+            let description = try? OnnxInspector.describe(file.url, as: path)
+            return (flavour, description.map { ModelSignature(inputs: $0.inputs, outputs: $0.outputs) })
+        case .mlflow:
+            let mlmodel = path == "." ? "MLmodel" : "\(path)/MLmodel"
+            guard let file = sources.first(where: { $0.path == mlmodel }) else { return (nil, nil) }
+            do {
+                return (flavour, try FlavourDetector.mlflowSignature(mlmodel: file.url))
+            } catch {
+                return (nil, nil)
+            }
         }
     }
 
@@ -143,9 +176,11 @@ public struct ModelRegistry: Sendable {
         ).map { file in
             ModelFile(path: file["path"], digest: try storedDigest(file["digest"]), size: file["size"])
         }
+        let signature = (row["signature"] as String?).flatMap { try? FleetJSON.decode(ModelSignature.self, from: Data($0.utf8)) }
         return ModelVersion(
             name: row["name"], version: row["version"], description: row["description"], tags: tags,
-            createdAt: row["createdAt"], files: files)
+            createdAt: row["createdAt"], files: files, flavour: (row["flavour"] as String?).flatMap(ModelFlavour.init),
+            signature: signature)
     }
 }
 

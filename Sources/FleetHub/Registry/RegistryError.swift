@@ -16,6 +16,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case invalidModule(String)
     case unwritable(String, reason: String)
     case wheelDownloadFailed(String)
+    case invalidModel(String, reason: String)
 
     public var description: String {
         switch self {
@@ -39,6 +40,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .invalidModule(let why): "cannot package the module: \(why)"
         case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
         case .wheelDownloadFailed(let output): "downloading the requirements as wheels failed: \(output)"
+        case .invalidModel(let path, let reason): "the model \(path) cannot be served without a score.py: \(reason)"
         }
     }
 }

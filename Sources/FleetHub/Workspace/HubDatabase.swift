@@ -100,6 +100,13 @@ enum HubDatabase {
             // so a device without a cache can still roll back (BundleGrants).
             try db.alter(table: "desiredState") { t in t.add(column: "previousContent", .text) }
         }
+        migrator.registerMigration("v6: model flavour and signature") { db in
+            // What a no-code module serves (`onnx`, `mlflow`) and the model's inputs and outputs (JSON).
+            try db.alter(table: "model") { t in
+                t.add(column: "flavour", .text)
+                t.add(column: "signature", .text)
+            }
+        }
         return migrator
     }
 }
