@@ -53,15 +53,32 @@ struct BundleContents {
             }
         }
 
+        if request.kind == .pythonScoring {
+            try ModuleChecks.compilePython(files)
+        }
+        if let command = request.command {
+            try ModuleChecks.checkCommand(command, files: files)
+        }
+
         var requirements: [String] = []
         var scratch: URL?
         if let file = request.requirements {
             requirements = try readRequirements(file)
+            var wheels: URL?
             if request.vendorWheels {
                 let folder = try models.workspace.blobs.temporaryURL()
                 scratch = folder
+                wheels = folder
                 for wheel in try WheelDownloader.download(requirements: file, into: folder) {
                     files.append(BundleFile(path: "wheels/\(wheel)", source: folder.appendingPathComponent(wheel)))
+                }
+            }
+            if !requirements.isEmpty {
+                do {
+                    try ModuleChecks.resolve(requirements: file, wheels: wheels)
+                } catch {
+                    if let scratch { try? FileManager.default.removeItem(at: scratch) }
+                    throw error
                 }
             }
         } else if request.vendorWheels {
