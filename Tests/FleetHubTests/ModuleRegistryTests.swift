@@ -64,6 +64,27 @@ struct ModuleRegistryTests {
         #expect(changed.digest != first.digest)
         #expect(try hub.modules.list(name: "iris-scorer").map(\.version) == [1, 2])
     }
+
+    /// Identical inputs are only hashed, never compressed again; a changed mode is a change.
+    @Test func repackagingIdenticalInputsOnlyHashesThem() throws {
+        try hub.packagedScorer()
+        let request = PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("iris-scorer-src"))
+        var steps = Set<BundleProgress.Step>()
+        #expect(try hub.modules.package(request) { steps.insert($0.step) }.version == 1)
+        #expect(steps == [.hashing])
+
+        let script = hub.directory.url.appendingPathComponent("iris-scorer-src/score.py").path
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        steps = []
+        var last: BundleProgress?
+        let executable = try hub.modules.package(request) { steps.insert($0.step); last = $0 }
+        #expect(executable.version == 2)
+        #expect(steps == [.hashing, .compressing, .digesting])
+        #expect(last?.step == .digesting)
+        #expect(last?.bytesDone == Int64(executable.size))
+    }
 }
 
 /// `--vendor-wheels` with the real pip, offline: the requirements file points pip at a

@@ -11,6 +11,8 @@ struct BundleContents {
     var requirements: [String]
     /// A scratch folder (downloaded wheels) to delete once the bundle is written.
     var scratch: URL?
+    /// The requirements file to resolve and the vendored wheels to resolve it against.
+    var resolution: (file: URL, wheels: URL?)?
 
     static func gather(_ request: PackageRequest, models: ModelRegistry) throws -> BundleContents {
         var files: [BundleFile] = []
@@ -62,6 +64,7 @@ struct BundleContents {
 
         var requirements: [String] = []
         var scratch: URL?
+        var resolution: (file: URL, wheels: URL?)?
         if let file = request.requirements {
             requirements = try readRequirements(file)
             var wheels: URL?
@@ -73,20 +76,19 @@ struct BundleContents {
                     files.append(BundleFile(path: "wheels/\(wheel)", source: folder.appendingPathComponent(wheel)))
                 }
             }
-            if !requirements.isEmpty {
-                do {
-                    try ModuleChecks.resolve(requirements: file, wheels: wheels)
-                } catch {
-                    if let scratch { try? FileManager.default.removeItem(at: scratch) }
-                    throw error
-                }
-            }
+            if !requirements.isEmpty { resolution = (file, wheels) }
         } else if request.vendorWheels {
             throw RegistryError.invalidModule("--vendor-wheels needs --requirements FILE")
         }
         return BundleContents(
             files: files, entry: entry, model: model, modelEntries: modelEntries, requirements: requirements,
-            scratch: scratch)
+            scratch: scratch, resolution: resolution)
+    }
+
+    /// Resolves the requirements as the device will (`ModuleChecks.resolve`); a few
+    /// seconds of pip, so only for inputs not packaged before.
+    func resolveRequirements() throws {
+        if let resolution { try ModuleChecks.resolve(requirements: resolution.file, wheels: resolution.wheels) }
     }
 
     func cleanUp() {
