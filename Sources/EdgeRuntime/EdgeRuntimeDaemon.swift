@@ -18,8 +18,11 @@ public struct EdgeRuntimeDaemon: Sendable {
     public let settings: RuntimeSettings
     public let logger: Logger
 
+    /// The config's `cacheBudgetMB`, when set, overrides `settings.cacheBudgetBytes`.
     public init(config: DeviceConfig, settings: RuntimeSettings = RuntimeSettings(), logger: Logger) {
         self.config = config
+        var settings = settings
+        if let megabytes = config.cacheBudgetMB { settings.cacheBudgetBytes = Int64(megabytes) << 20 }
         self.settings = settings
         self.logger = logger
     }

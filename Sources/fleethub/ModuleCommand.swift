@@ -28,7 +28,10 @@ struct ModuleCommand: ParsableCommand {
                 name: name, kind: kind, model: try model.map { try VersionedName(parsingExact: $0) }, entry: entry,
                 command: try command.map(CommandLineSplitter.split), source: source.map { URL(fileURLWithPath: $0) },
                 requirements: requirements.map { URL(fileURLWithPath: $0) }, vendorWheels: vendorWheels)
-            let module = try ModuleRegistry(workspace: workspace.open()).package(request)
+            let progress = TerminalProgress(label: "packaging \(name)")
+            defer { progress.finish() }
+            let module = try ModuleRegistry(workspace: workspace.open()).package(request, progress: progress.update)
+            progress.finish()
             print("\(module.reference) \(module.digest)")
         }
     }

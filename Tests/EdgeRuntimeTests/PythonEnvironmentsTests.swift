@@ -49,6 +49,8 @@ struct PythonEnvironmentsTests {
             Issue.record("installing a missing package succeeded")
         } catch let error as EnvironmentError {
             #expect("\(error)".contains("pip install"))
+            // What reaches the hub: the health report keeps the first 300 characters.
+            #expect("\(error)".prefix(300).contains("No matching distribution found for no-such-package-xyz==1.0"))
             #expect(!environments.isReady(for: ["no-such-package-xyz==1.0"]))
         }
     }

@@ -19,6 +19,47 @@ struct RuntimeIntegrationTests {
             script: "echo \"svc v\(version) started\"\ntrap 'exit 0' TERM\nwhile true; do sleep 0.1; done\n")
     }
 
+    /// A module that left the device comes back from the cache with the hub unreachable;
+    /// with a budget of 0 what left is evicted at once.
+    @Test func aModuleThatComesBackStartsFromTheCacheWithoutTheHub() async throws {
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        let daemon = Task {
+            try await EdgeRuntimeDaemon(config: device.config, settings: Self.settings, logger: Logger(label: "runtime")).run()
+        }
+        defer { daemon.cancel() }
+        let v1 = try device.module("svc", Self.service(version: 1))
+        let v2 = try device.module("svc", Self.service(version: 2))
+        _ = try await device.publish(revision: 1, [v1])
+        #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 1, status: .applied) })
+        _ = try await device.publish(revision: 2, [v2])
+        #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 2, status: .applied) })
+
+        let downloads = device.server.requests.count
+        device.server.stop()
+        _ = try await device.publish(revision: 3, [v1])
+        #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 3, status: .applied) })
+        let module = try #require(try device.status().modules.first)
+        #expect(module.status == .running && module.bundleDigest == v1.bundle.digest)
+        #expect(device.server.requests.count == downloads)
+        #expect(FileManager.default.fileExists(atPath: device.dataDirectory.bundle(v2.bundle.digest).path))
+
+        daemon.cancel()
+        _ = try? await daemon.value
+        var noCache = device.config
+        noCache.cacheBudgetMB = 0
+        let again = Task { try await EdgeRuntimeDaemon(config: noCache, settings: Self.settings, logger: Logger(label: "runtime")).run() }
+        defer { again.cancel() }
+        #expect(await eventually { (try? device.status().modules.first?.status) == .running })
+        var changed = v1
+        changed.env = ["LEVEL": "2"]
+        _ = try await device.publish(revision: 4, [changed])
+        #expect(await eventually { (try? device.status().desired) == DesiredStateStatus(revision: 4, status: .applied) })
+        #expect(!FileManager.default.fileExists(atPath: device.dataDirectory.bundle(v2.bundle.digest).path))
+        #expect(!FileManager.default.fileExists(atPath: device.dataDirectory.moduleFolder(v2.bundle.digest).path))
+        #expect(FileManager.default.fileExists(atPath: device.dataDirectory.moduleFolder(v1.bundle.digest).path))
+    }
+
     @Test func deployUpdateFailedUpdateReplayAndForgery() async throws {
         let device = try await DeviceFixture()
         defer { device.stop() }
@@ -47,9 +88,9 @@ struct RuntimeIntegrationTests {
         #expect(module.status == .running && module.bundleDigest == v2.digest)
         let v2Pid = try #require(module.pid)
         #expect(!isAlive(v1Pid))
-        // v1 is no longer used by anything: its cached bundle and folder are gone.
-        #expect(!FileManager.default.fileExists(atPath: device.dataDirectory.bundle(v1.digest).path))
-        #expect(!FileManager.default.fileExists(atPath: device.dataDirectory.moduleFolder(v1.digest).path))
+        // v1 is no longer used by anything: it stays in the cache, well within the default budget.
+        #expect(FileManager.default.fileExists(atPath: device.dataDirectory.bundle(v1.digest).path))
+        #expect(FileManager.default.fileExists(atPath: device.dataDirectory.moduleFolder(v1.digest).path))
 
         // Failing update → rolled back to v2, which keeps running; v2 is never deleted.
         let broken = try TestBundle.shellModule(name: "svc", version: 3, script: "echo broken\nexit 1\n")

@@ -34,6 +34,30 @@ struct BundleWriterTests {
         #expect(first.digest == (try ContentDigest(ofFileAt: URL(fileURLWithPath: directory.file("a.zip")))))
     }
 
+    @Test func progressCoversEveryStepToItsTotal() throws {
+        var seen: [BundleProgress.Step: BundleProgress] = [:]
+        let written = try BundleWriter().write(manifest: manifest, files: files, to: URL(fileURLWithPath: directory.file("a.zip"))) {
+            seen[$0.step] = $0
+        }
+        let inputs = Int64(written.manifest.files.reduce(0) { $0 + $1.size })
+        #expect(seen[.hashing].map { [$0.bytesDone, $0.bytesTotal] } == [inputs, inputs])
+        #expect(seen[.compressing].map { [$0.bytesDone, $0.bytesTotal] } == [inputs, inputs])
+        #expect(seen[.digesting].map { [$0.bytesDone, $0.bytesTotal] } == [Int64(written.size), Int64(written.size)])
+    }
+
+    @Test func wouldEqualComparesTheManifestAndEveryMode() throws {
+        let url = URL(fileURLWithPath: directory.file("a.zip"))
+        let written = try BundleWriter().write(manifest: manifest, files: files, to: url)
+        let again = try BundleWriter().completed(manifest, files: files)
+        #expect(again == written.manifest)
+        #expect(BundleWriter().wouldEqual(again, files: files, existing: url))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.file("score.py"))
+        #expect(!BundleWriter().wouldEqual(again, files: files, existing: url))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: directory.file("score.py"))
+        try Data([9]).write(to: URL(fileURLWithPath: directory.file("iris.onnx")))
+        #expect(!BundleWriter().wouldEqual(try BundleWriter().completed(manifest, files: files), files: files, existing: url))
+    }
+
     @Test func differentContentGivesADifferentDigest() throws {
         let first = try BundleWriter().write(manifest: manifest, files: files, to: URL(fileURLWithPath: directory.file("a.zip")))
         try Data([9]).write(to: URL(fileURLWithPath: directory.file("iris.onnx")))

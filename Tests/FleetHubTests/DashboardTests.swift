@@ -80,6 +80,19 @@ struct DashboardTests {
 
             let filtered = try dom("/?tag=site%3Dplant-2&status=online")
             #expect(filtered.components(separatedBy: "data-device=\"sim-").count == 3)
+            let searched = try dom("/?q=00003")
+            #expect(searched.components(separatedBy: "data-device=\"sim-").count == 2)
+            #expect(searched.contains(#"data-device="sim-00003""#))
+            // The crash-looping device is listed first, as a problem.
+            let problems = try dom("/?status=problem")
+            #expect(problems.components(separatedBy: "data-device=\"sim-").count == 2)
+            #expect(problems.contains("module not running"))
+            // The script shows the last report's time as "…s ago".
+            #expect(overview.contains("s ago</time>"))
+
+            let model = try dom("/models/iris")
+            #expect(model.contains(#"data-running="2""#))
+            #expect(model.contains(#"href="/modules/scorer#v1""#))
 
             let device = try dom("/devices/sim-00000")
             #expect(device.contains("simulated crash"))
@@ -119,10 +132,101 @@ struct DashboardTests {
             let (_, missing) = try await get("/v1/health/devices/ghost")
             #expect((missing as? HTTPURLResponse)?.statusCode == 404)
 
-            let (fragment, _) = try await get("/?fragment=1")
-            let html = String(decoding: fragment, as: UTF8.self)
-            #expect(html.hasPrefix("<h1>Fleet overview</h1>"))
-            #expect(!html.contains("<script"))
+        }
+    }
+
+    /// `?live=1`: JSON with only the parts whose ETag the browser does not have, and 304
+    /// when the page's ETag is unchanged.
+    @Test func liveRefreshSendsOnlyChangedPartsOr304() async throws {
+        try await withFedHub { _, base, token in
+            func get(_ path: String, headers: [String: String] = [:]) async throws -> (Data, HTTPURLResponse) {
+                var request = URLRequest(url: URL(string: "\(base)\(path)")!)
+                request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+                for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+                let (data, response) = try await URLSession.shared.data(for: request)
+                return (data, try #require(response as? HTTPURLResponse))
+            }
+            struct Update: Decodable {
+                struct Part: Decodable { var etag: String, html: String }
+                var etag: String
+                var parts: [String: Part]
+            }
+            let (full, _) = try await get("/?live=1")
+            let all = try JSONDecoder().decode(Update.self, from: full)
+            #expect(Set(all.parts.keys) == ["overview-counts", "overview-alerts", "overview-deployments", "overview-devices"])
+            let counts = try #require(all.parts["overview-counts"])
+            #expect(counts.html.contains(#"<b class="online" id="count-online">5</b>"#))
+            #expect(!counts.html.contains("<script"))
+
+            // The browser holds every part: the counts (still 5 online) are not sent again.
+            let have = all.parts.map { "\($0.key)=\($0.value.etag)" }.joined(separator: ", ")
+            let (delta, _) = try await get("/?live=1", headers: ["X-Dashboard-Parts": have])
+            let changed = try JSONDecoder().decode(Update.self, from: delta)
+            #expect(changed.parts["overview-counts"] == nil)
+            #expect(delta.count < full.count)
+
+            // A page nothing changes on answers 304 to its own ETag.
+            let (_, first) = try await get("/modules/scorer?live=1")
+            let etag = try #require(first.value(forHTTPHeaderField: "ETag"))
+            let (body, unchanged) = try await get("/modules/scorer?live=1", headers: ["If-None-Match": etag])
+            #expect(unchanged.statusCode == 304)
+            #expect(body.isEmpty)
+            let (_, stale) = try await get("/modules/scorer?live=1", headers: ["If-None-Match": "\"0000\""])
+            #expect(stale.statusCode == 200)
+        }
+    }
+
+    /// The studio: models, modules and deployments, linked to each other and to the
+    /// devices running them, behind the same viewer token.
+    @Test func studioPagesLinkModelsModulesDeploymentsAndDevices() async throws {
+        try await withFedHub { hub, base, token in
+            func page(_ path: String, token: String) async throws -> (String, Int) {
+                var request = URLRequest(url: URL(string: "\(base)\(path)")!)
+                request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+                let (data, response) = try await URLSession.shared.data(for: request)
+                return (String(decoding: data, as: UTF8.self), (response as? HTTPURLResponse)?.statusCode ?? 0)
+            }
+            let scorer = try hub.modules.show(VersionedName(name: "scorer", version: 1))
+
+            let (models, _) = try await page("/models", token: token)
+            #expect(models.contains(#"<a href="/models/iris">iris</a>"#))
+            let (model, _) = try await page("/models/iris", token: token)
+            #expect(model.contains(#"data-version="iris:1""#))
+            #expect(model.contains("<td>onnx</td>"))
+            #expect(model.contains(#"<a class="pill" href="/modules/scorer#v1">scorer:1</a>"#))
+            // sim-00001 and sim-00002 run it; sim-00000's module crash-loops.
+            #expect(model.contains(#"data-running="2""#))
+            #expect(model.contains(#"href="/devices/sim-00001""#))
+            #expect(!model.contains(#"href="/devices/sim-00000""#))
+
+            let (modules, _) = try await page("/modules", token: token)
+            #expect(modules.contains(#"<a href="/modules/scorer">scorer</a>"#))
+            let (module, _) = try await page("/modules/scorer", token: token)
+            #expect(module.contains(scorer.digest.description))
+            #expect(module.contains(#"<a class="pill" href="/models/iris">iris:1</a>"#))
+            #expect(module.contains(#"<a class="pill" href="/deployments/prod">prod (version 1)</a>"#))
+            #expect(module.contains(#"data-running="2""#))
+
+            try hub.deploy("name: prod\npriority: 2\ntarget: site=plant-1\nmodules:\n  - name: scorer\n    bundle: scorer:1\n")
+            let (deployments, _) = try await page("/deployments", token: token)
+            #expect(deployments.contains(#"<a href="/deployments/prod">prod</a></td><td>2</td>"#))
+            let (deployment, _) = try await page("/deployments/prod", token: token)
+            #expect(deployment.contains(#"<a class="pill" href="/modules/scorer">"#))
+            #expect(deployment.contains(#"<tr data-version="2"><td>2 (current)</td>"#))
+            #expect(deployment.contains(#"<tr data-version="1"><td>1</td>"#))
+            #expect(deployment.contains("priority: 2\ntarget: site=plant-1"))
+            #expect(deployment.contains("priority: 1\ntarget: site=plant-1"))
+
+            // The same login as the rest of the dashboard; curl, since URLSession on Linux
+            // waits forever on a Basic challenge it has no credentials for.
+            let scratch = try TemporaryDirectory(prefix: "studio-login")
+            for (index, path) in ["/models", "/models/iris", "/modules/scorer", "/deployments", "/deployments/prod"].enumerated() {
+                let curl = try ChildProcess(
+                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "\(base)\(path)"], outputPath: scratch.file("status-\(index)"))
+                #expect(try await curl.waitForExit() == 0)
+                #expect(try String(contentsOfFile: scratch.file("status-\(index)"), encoding: .utf8) == "401", "\(path) without the viewer token")
+            }
+            #expect(try await page("/models/ghost", token: token).1 == 404)
         }
     }
 

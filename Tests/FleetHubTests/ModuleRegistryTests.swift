@@ -1,5 +1,6 @@
 import FleetCore
 import FleetHub
+import FleetTesting
 import Foundation
 import Testing
 import ZIPFoundation
@@ -63,6 +64,27 @@ struct ModuleRegistryTests {
         #expect(changed.digest != first.digest)
         #expect(try hub.modules.list(name: "iris-scorer").map(\.version) == [1, 2])
     }
+
+    /// Identical inputs are only hashed, never compressed again; a changed mode is a change.
+    @Test func repackagingIdenticalInputsOnlyHashesThem() throws {
+        try hub.packagedScorer()
+        let request = PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("iris-scorer-src"))
+        var steps = Set<BundleProgress.Step>()
+        #expect(try hub.modules.package(request) { steps.insert($0.step) }.version == 1)
+        #expect(steps == [.hashing])
+
+        let script = hub.directory.url.appendingPathComponent("iris-scorer-src/score.py").path
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        steps = []
+        var last: BundleProgress?
+        let executable = try hub.modules.package(request) { steps.insert($0.step); last = $0 }
+        #expect(executable.version == 2)
+        #expect(steps == [.hashing, .compressing, .digesting])
+        #expect(last?.step == .digesting)
+        #expect(last?.bytesDone == Int64(executable.size))
+    }
 }
 
 /// `--vendor-wheels` with the real pip, offline: the requirements file points pip at a
@@ -95,5 +117,59 @@ struct VendorWheelsTests {
             vendorWheels: true))
         #expect(module.manifest.requirements == ["tinypkg==0.1"])
         #expect(module.manifest.files.map(\.path).contains("wheels/\(wheel)"))
+    }
+}
+
+/// Modules that could not start on a device are refused at packaging, and nothing is registered.
+@Suite(.enabled(if: Fixtures.shouldRun(needing: "python3")))
+struct ModulePackagingChecksTests {
+    let hub: HubFixture
+
+    init() throws {
+        hub = try HubFixture()
+        try hub.models.register(name: "iris", paths: [hub.write("iris.onnx", "w")])
+    }
+
+    func scorer(_ script: String, requirements: String? = nil) throws -> ModuleVersion {
+        try hub.write("src/score.py", script)
+        return try hub.modules.package(PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("src"),
+            requirements: try requirements.map { URL(fileURLWithPath: try hub.write("requirements.txt", $0)) }))
+    }
+
+    @Test func aScoringScriptWithASyntaxErrorIsRefusedWithItsLine() throws {
+        #expect {
+            try scorer("def init():\n    pass\n\ndef run(raw_data)\n    return raw_data\n")
+        } throws: { error in
+            "\(error)".contains("score.py:4: ") && "\(error)".contains("def run(raw_data)")
+        }
+        #expect(try hub.modules.list().isEmpty)
+        #expect(try scorer("def run(raw_data):\n    return raw_data\n").version == 1)
+    }
+
+    @Test func requirementsThatCannotBeResolvedAreRefusedWithPipsError() throws {
+        #expect {
+            try scorer("def run(x):\n    return x\n", requirements: "--no-index\nno-such-package-xyz==1.0\n")
+        } throws: { error in
+            "\(error)".contains("No matching distribution found for no-such-package-xyz==1.0")
+                && "\(error)".contains("requirements.txt")
+        }
+        #expect(try hub.modules.list().isEmpty)
+    }
+
+    @Test func aProcessCommandThatIsNotExecutableIsRefused() throws {
+        let script = try hub.write("agent/run.sh", "#!/bin/sh\nexec sleep 1\n")
+        func package(_ command: [String]) throws -> ModuleVersion {
+            try hub.modules.package(PackageRequest(
+                name: "agent", kind: .process, command: command, source: hub.directory.url.appendingPathComponent("agent")))
+        }
+        #expect { try package(["./run.sh"]) } throws: { "\($0)".contains("is not executable") && "\($0)".contains("chmod +x") }
+        #expect { try package(["./missing.sh"]) } throws: { "\($0)".contains("missing.sh is not in the bundle") }
+        #expect { try package(["run.sh"]) } throws: { "\($0)".contains("write ./run.sh") }
+        #expect(try hub.modules.list().isEmpty)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        #expect(try package(["./run.sh"]).manifest.command == ["./run.sh"])
+        #expect(try package(["/bin/sh", "run.sh"]).version == 2)
     }
 }

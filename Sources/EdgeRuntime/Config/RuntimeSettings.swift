@@ -19,11 +19,15 @@ public struct RuntimeSettings: Sendable {
     public var bundleLimits: BundleLimits
     /// Delay before a desired state that failed (e.g. hub unreachable) is tried again.
     public var applyRetryDelay: Duration
+    /// Disk the bundles and Python environments of modules no longer deployed may keep
+    /// (the device config's `cacheBudgetMB`), so they come back without a download or pip.
+    public var cacheBudgetBytes: Int64
 
     public init(
         backoff: BackoffSchedule = BackoffSchedule(), rollbackWindow: Duration = .seconds(30),
         stopGracePeriod: Duration = .seconds(10), logFileBytes: Int64 = 1 << 20, logFilesKept: Int = 3,
-        bundleLimits: BundleLimits = BundleLimits(), applyRetryDelay: Duration = .seconds(30)
+        bundleLimits: BundleLimits = BundleLimits(), applyRetryDelay: Duration = .seconds(30),
+        cacheBudgetBytes: Int64 = Int64(DeviceConfig.defaultCacheBudgetMB) << 20
     ) {
         self.backoff = backoff
         self.rollbackWindow = rollbackWindow
@@ -32,5 +36,6 @@ public struct RuntimeSettings: Sendable {
         self.logFilesKept = logFilesKept
         self.bundleLimits = bundleLimits
         self.applyRetryDelay = applyRetryDelay
+        self.cacheBudgetBytes = cacheBudgetBytes
     }
 }

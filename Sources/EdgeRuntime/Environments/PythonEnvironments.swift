@@ -103,8 +103,10 @@ public enum EnvironmentError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .commandFailed(let command, let status, let output):
-            "`\(command)` failed with exit code \(status): \(output.split(separator: "\n").suffix(5).joined(separator: " | ")); "
-                + "install python3-venv, vendor the wheels in the bundle's wheels/ folder, or check the requirements"
+            // pip's error first: the health report keeps only the first 300 characters.
+            "\(command.contains(" -m pip install") ? "pip install" : "creating the virtual environment") failed with exit code \(status): "
+                + "\(PipOutput.errorLines(of: output)); install python3-venv, vendor the wheels in the bundle's wheels/ folder, "
+                + "or check the requirements (command: \(command))"
         case .writeFailed(let path, let reason): "cannot write \(path): \(reason) (is the disk full?)"
         }
     }

@@ -369,26 +369,25 @@ public actor Reconciler {
 
     // MARK: - Bundle cache
 
-    /// Deletes cached archives, partial downloads, unpacked folders and Python
-    /// environments that no installed, last-known-good or desired module refers to.
+    /// Keeps the bundles and environments no installed, last-known-good or desired
+    /// module refers to within the cache budget, evicting the least recently used
+    /// (`BundleCache`), and logs every eviction.
     private func removeUnusedBundles(keeping run: Run) {
         var keep = Set(run.desired.modules.flatMap(\.bundleDigests))
         for module in run.installed.values {
             keep.formUnion(module.spec.bundleDigests)
             if let good = module.lastKnownGood { keep.formUnion(good.bundleDigests) }
         }
-        let manager = FileManager.default
-        for folder in [dataDirectory.bundles, dataDirectory.modules] {
-            for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] {
-                let hex = name.split(separator: ".").first.map(String.init) ?? name
-                if let digest = ContentDigest(hex: hex), keep.contains(digest), !name.hasPrefix(".") { continue }
-                logger.info("removing unused bundle file", metadata: ["path": "\(folder.path)/\(name)"])
-                try? manager.removeItem(at: folder.appendingPathComponent(name))
-            }
+        let cache = BundleCache(dataDirectory: dataDirectory, budget: settings.cacheBudgetBytes)
+        let evictions = cache.trim(inUse: keep) { digest in
+            manifest(of: digest).flatMap { $0.kind.isScoring ? PythonEnvironments.key(for: $0.requirements) : nil }
         }
-        let environmentKeys = keep.compactMap(manifest(of:)).filter(\.kind.isScoring)
-            .map { PythonEnvironments.key(for: $0.requirements) }
-        environments.removeAll(except: Set(environmentKeys))
+        for eviction in evictions {
+            logger.info("evicted from the bundle cache", metadata: [
+                "kind": "\(eviction.kind.rawValue)", "name": "\(eviction.name)", "bytes": "\(eviction.bytes)",
+                "lastUsed": "\(eviction.lastUsed.formatted(.iso8601))", "budgetBytes": "\(settings.cacheBudgetBytes)",
+            ])
+        }
     }
 
     private func digests(in folder: URL, suffix: String) -> Set<ContentDigest> {

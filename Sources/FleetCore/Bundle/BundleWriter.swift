@@ -23,6 +23,22 @@ public struct WrittenBundle: Equatable, Sendable {
     public var manifest: ModuleManifest
 }
 
+/// How far writing a bundle got, for a progress line: the step and the bytes of it done.
+public struct BundleProgress: Sendable {
+    public enum Step: String, Sendable {
+        /// Computing every file's sha256 for `module.json`.
+        case hashing
+        /// Compressing the files into the archive.
+        case compressing
+        /// Computing the archive's own digest.
+        case digesting
+    }
+
+    public var step: Step
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+}
+
 /// Writes module bundles (docs/contract.md) deterministically: entries sorted by path, every
 /// timestamp fixed, permissions reduced to 0644/0755, so the same manifest and the
 /// same file contents always give the same archive bytes and the same digest.
@@ -35,16 +51,54 @@ public struct BundleWriter: Sendable {
 
     public init() {}
 
-    /// Writes the bundle of `manifest` and `files` to `destination` (replaced if present).
-    public func write(manifest: ModuleManifest, files: [BundleFile], to destination: URL) throws -> WrittenBundle {
+    /// `manifest` with `files` filled in as the bundle of `files` would list them: each
+    /// file read once, for its sha256.
+    public func completed(
+        _ manifest: ModuleManifest, files: [BundleFile], progress: (BundleProgress) -> Void = { _ in }
+    ) throws -> ModuleManifest {
         let sorted = files.sorted { $0.path < $1.path }
         try checkPaths(sorted)
+        let sizes = try sorted.map { try fileSize($0.source) }
+        let total = Int64(sizes.reduce(0, +))
+        var done: Int64 = 0
         var manifest = manifest
-        manifest.files = try sorted.map { file in
-            let size = try fileSize(file.source)
-            return FileEntry(path: file.path, sha256: try ContentDigest(ofFileAt: file.source).hex, size: size)
+        manifest.files = try zip(sorted, sizes).map { file, size in
+            let digest = try ContentDigest(ofFileAt: file.source) { read in
+                progress(BundleProgress(step: .hashing, bytesDone: done + read, bytesTotal: total))
+            }
+            done += Int64(size)
+            return FileEntry(path: file.path, sha256: digest.hex, size: size)
         }
+        return manifest
+    }
+
+    /// Whether writing `manifest` (completed) and `files` would give exactly the bundle at
+    /// `existing`: the same `module.json` bytes (so the same file contents) and every
+    /// entry with the same permissions. Reads only the archive's directory and manifest.
+    public func wouldEqual(_ manifest: ModuleManifest, files: [BundleFile], existing: URL) -> Bool {
+        let opened: Archive? = try? Archive(url: existing, accessMode: .read, pathEncoding: nil)
+        guard let manifestData = try? FleetJSON.prettyEncoder().encode(manifest), let archive = opened,
+            let entry = archive[ModuleManifest.fileName]
+        else { return false }
+        var stored = Data()
+        guard (try? archive.extract(entry, skipCRC32: false) { stored.append($0) }) != nil, stored == manifestData else { return false }
+        let modes = Dictionary(uniqueKeysWithValues: archive.map { ($0.path, ($0.fileAttributes[.posixPermissions] as? NSNumber)?.uint16Value ?? 0) })
+        guard modes.count == files.count + 1 else { return false }
+        return files.allSatisfy { file in
+            modes[file.path] == (FileManager.default.isExecutableFile(atPath: file.source.path) ? 0o755 : 0o644)
+        }
+    }
+
+    /// Writes the bundle of `manifest` and `files` to `destination` (replaced if present),
+    /// telling `progress` how far it got.
+    public func write(
+        manifest: ModuleManifest, files: [BundleFile], to destination: URL, progress: (BundleProgress) -> Void = { _ in }
+    ) throws -> WrittenBundle {
+        let sorted = files.sorted { $0.path < $1.path }
+        let manifest = try completed(manifest, files: sorted, progress: progress)
         let manifestData = try FleetJSON.prettyEncoder().encode(manifest)
+        let total = Int64(manifest.files.reduce(0) { $0 + $1.size })
+        var compressed: Int64 = 0
 
         try? FileManager.default.removeItem(at: destination)
         let archive: Archive
@@ -53,25 +107,33 @@ public struct BundleWriter: Sendable {
         } catch {
             throw BundleWriteError.unwritable(destination.path, reason: "\(error)")
         }
-        var entries: [(path: String, add: () throws -> Void)] = sorted.map { file in
-            (file.path, { try self.add(file, to: archive) })
-        }
-        entries.append((ModuleManifest.fileName, {
-            try archive.addEntry(
-                with: ModuleManifest.fileName, type: .file, uncompressedSize: Int64(manifestData.count),
-                modificationDate: Self.entryDate, permissions: 0o644, compressionMethod: .deflate
-            ) { position, size in
-                manifestData.subdata(in: Int(position)..<Int(position) + size)
+        // The files and module.json, in path order; nil is module.json.
+        let entries: [(path: String, file: BundleFile?)] = (sorted.map { ($0.path, $0) } + [(ModuleManifest.fileName, nil)])
+            .sorted { $0.path < $1.path }
+        for entry in entries {
+            guard let file = entry.file else {
+                try archive.addEntry(
+                    with: ModuleManifest.fileName, type: .file, uncompressedSize: Int64(manifestData.count),
+                    modificationDate: Self.entryDate, permissions: 0o644, compressionMethod: .deflate
+                ) { position, size in
+                    manifestData.subdata(in: Int(position)..<Int(position) + size)
+                }
+                continue
             }
-        }))
-        for entry in entries.sorted(by: { $0.path < $1.path }) {
-            try entry.add()
+            let base = compressed
+            compressed += Int64(try add(file, to: archive) { read in
+                progress(BundleProgress(step: .compressing, bytesDone: base + read, bytesTotal: total))
+            })
         }
-        let digest = try ContentDigest(ofFileAt: destination)
-        return WrittenBundle(digest: digest, size: try fileSize(destination), manifest: manifest)
+        let archiveSize = Int64(try fileSize(destination))
+        let digest = try ContentDigest(ofFileAt: destination) { read in
+            progress(BundleProgress(step: .digesting, bytesDone: read, bytesTotal: archiveSize))
+        }
+        return WrittenBundle(digest: digest, size: Int(archiveSize), manifest: manifest)
     }
 
-    private func add(_ file: BundleFile, to archive: Archive) throws {
+    /// Adds `file` and returns its size; `read` gets the bytes of it read so far.
+    private func add(_ file: BundleFile, to archive: Archive, read: (Int64) -> Void) throws -> Int {
         let size = try fileSize(file.source)
         let executable = FileManager.default.isExecutableFile(atPath: file.source.path)
         let handle: FileHandle
@@ -86,8 +148,10 @@ public struct BundleWriter: Sendable {
             permissions: executable ? 0o755 : 0o644, compressionMethod: .deflate
         ) { position, chunk in
             try handle.seek(toOffset: UInt64(position))
+            read(position + Int64(chunk))
             return try handle.read(upToCount: chunk) ?? Data()
         }
+        return size
     }
 
     private func checkPaths(_ files: [BundleFile]) throws {

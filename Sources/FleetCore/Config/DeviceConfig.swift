@@ -18,11 +18,17 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
     public var storage: StorageSettings?
     /// Telemetry buffer limits and the metric interval.
     public var telemetry: TelemetryBufferSettings?
+    /// Disk (MB) the bundles and Python environments of modules no longer deployed may
+    /// keep, least recently used evicted first; `defaultCacheBudgetMB` when absent, 0 keeps none.
+    public var cacheBudgetMB: Int?
+
+    /// 1 GB: a few models and their environments.
+    public static let defaultCacheBudgetMB = 1024
 
     public init(
         deviceId: String, broker: BrokerSettings, hub: HubSettings, dataDir: String? = nil,
         reportIntervalSeconds: Int? = nil, localAPI: LocalAPISettings? = nil, storage: StorageSettings? = nil,
-        telemetry: TelemetryBufferSettings? = nil
+        telemetry: TelemetryBufferSettings? = nil, cacheBudgetMB: Int? = nil
     ) {
         self.deviceId = deviceId
         self.broker = broker
@@ -32,6 +38,7 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
         self.localAPI = localAPI
         self.storage = storage
         self.telemetry = telemetry
+        self.cacheBudgetMB = cacheBudgetMB
     }
 
     /// Reads and checks a config file; the error names the file and what is wrong.
@@ -54,6 +61,9 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
             throw ConfigError.invalid(path: path, reason: "deviceId: \(error)")
         }
         _ = try BrokerAddress(config.broker.url)
+        if let budget = config.cacheBudgetMB, budget < 0 {
+            throw ConfigError.invalid(path: path, reason: "cacheBudgetMB: \(budget) is negative; give the megabytes to keep (0 keeps no unused bundle)")
+        }
         return config
     }
 

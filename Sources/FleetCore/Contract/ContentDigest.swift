@@ -27,13 +27,17 @@ public struct ContentDigest: Hashable, Comparable, Codable, Sendable, CustomStri
         self.init("sha256:\(hex)")
     }
 
-    /// The digest of the file at `url`, read in chunks so large files need little memory.
-    public init(ofFileAt url: URL) throws {
+    /// The digest of the file at `url`, read in chunks so large files need little memory;
+    /// `progress` gets the bytes read so far after each chunk.
+    public init(ofFileAt url: URL, progress: (Int64) -> Void = { _ in }) throws {
         let handle = try FileHandle(forReadingFrom: url)
         defer { try? handle.close() }
         var hasher = SHA256()
+        var read: Int64 = 0
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
             hasher.update(data: chunk)
+            read += Int64(chunk.count)
+            progress(read)
         }
         hex = hasher.finalize().hexString
     }

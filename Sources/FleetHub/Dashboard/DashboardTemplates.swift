@@ -1,10 +1,13 @@
 /// The dashboard's Mustache templates. They live in the binary rather than in
 /// resource files so an installed `fleethub` needs nothing beside it. Every page
-/// works without JavaScript; the small inline script only refreshes `<main>` every
-/// few seconds by fetching the same page with `?fragment=1`.
+/// works without JavaScript; the small inline script only refreshes the page's parts
+/// every few seconds (`?live=1`: 304, or the parts that changed) and shows times as "12s ago".
 enum DashboardTemplates {
     static let all: [String: String] = [
-        "page": page, "overview": overview, "device": device, "deployment": deployment, "rollout": rollout,
+        "page": page, "overview-counts": overviewCounts, "overview-alerts": overviewAlerts,
+        "overview-deployments": overviewDeployments, "overview-devices": overviewDevices, "bar": bar, "pager": pager,
+        "device": device, "deployment": deployment, "rollout": rollout, "deployments": deployments,
+        "models": models, "model": model, "modules": modules, "module": module,
     ]
 
     static let page = """
@@ -14,6 +17,7 @@ enum DashboardTemplates {
         <style>
         body{font-family:system-ui,sans-serif;margin:0;background:#f4f6f8;color:#1d2430}
         header{background:#1d2430;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:baseline}
+        pre{background:#fff;padding:8px;font-size:12px;overflow:auto} details{margin:4px 0}
         header a{color:#fff;text-decoration:none;font-weight:600}
         header .live{margin-left:auto;font-size:12px;color:#9fb3c8}
         main{padding:16px 24px;max-width:1200px}
@@ -35,25 +39,46 @@ enum DashboardTemplates {
         .rolled-back{background:#e07b00} .module-not-running{background:#b59b00}
         svg{background:#fff;box-shadow:0 1px 2px #0002} code{font-size:12px}
         </style></head>
-        <body><header><a href="/">fleethub</a><span>fleet health</span><span class="live" id="live">live</span></header>
+        <body><header><a href="/">fleethub</a><a href="/models">models</a><a href="/modules">modules</a><a href="/deployments">deployments</a><span class="live" id="live">live</span></header>
         <main id="main">{{{content}}}</main>
         <script>
         (function(){
-          var main=document.getElementById('main'), live=document.getElementById('live');
+          var live=document.getElementById('live'), etag='{{etag}}';
+          function ago(){
+            document.querySelectorAll('time[datetime]').forEach(function(t){
+              var at=Date.parse(t.getAttribute('datetime')); if(isNaN(at)) return;
+              var s=Math.max(0,Math.round((Date.now()-at)/1000));
+              t.textContent=s<120?s+'s ago':s<7200?Math.floor(s/60)+'m ago':Math.floor(s/3600)+'h ago';
+            });
+          }
           function refresh(){
             // From the path, not the whole address: fetch refuses a URL with user:token@.
             var url=new URL(window.location.pathname+window.location.search, window.location.origin);
-            url.searchParams.set('fragment','1');
-            fetch(url).then(function(r){return r.ok?r.text():Promise.reject(r.status)})
-              .then(function(html){main.innerHTML=html; live.textContent='live · updated '+new Date().toLocaleTimeString();})
+            url.searchParams.set('live','1');
+            var have=[].map.call(document.querySelectorAll('.part'),function(p){return p.id.slice(5)+'='+p.dataset.etag;}).join(', ');
+            fetch(url,{cache:'no-store',headers:{'If-None-Match':'"'+etag+'"','X-Dashboard-Parts':have}})
+              .then(function(r){return r.status===304?null:r.ok?r.json():Promise.reject(r.status);})
+              .then(function(update){
+                if(update){
+                  etag=update.etag;
+                  Object.keys(update.parts).forEach(function(id){
+                    var part=document.getElementById('part-'+id);
+                    if(part){part.innerHTML=update.parts[id].html; part.dataset.etag=update.parts[id].etag;}
+                  });
+                }
+                ago(); live.textContent='live · updated '+new Date().toLocaleTimeString();
+              })
               .catch(function(){live.textContent='live · hub unreachable';});
           }
-          setInterval(refresh, {{refreshMilliseconds}});
+          ago(); setInterval(refresh, {{refreshMilliseconds}});
         })();
         </script></body></html>
         """
 
-    static let overview = """
+    /// The overview's parts, in page order; each refreshes on its own.
+    static let overviewParts = ["overview-counts", "overview-alerts", "overview-deployments", "overview-devices"]
+
+    static let overviewCounts = """
         <h1>Fleet overview</h1>
         <div class="cards">
         <div class="card"><b id="count-devices">{{counts.devices}}</b>devices</div>
@@ -61,9 +86,17 @@ enum DashboardTemplates {
         <div class="card"><b class="offline" id="count-offline">{{counts.offline}}</b>offline</div>
         <div class="card"><b class="unknown" id="count-unknown">{{counts.unknown}}</b>never seen</div>
         <div class="card"><b id="count-alerts">{{counts.alerts}}</b>alerts</div>
+        <div class="card"><b><a href="/?status=problem" id="count-problems">{{counts.problems}}</a></b>problem devices</div>
         </div>
+        """
+
+    static let overviewAlerts = """
         <h2>Alerts</h2>
-        <div id="alerts">{{#alerts}}<div class="alert" data-kind="{{kind}}">{{message}}</div>{{/alerts}}{{^alerts}}<div class="ok">No alerts.</div>{{/alerts}}</div>
+        <div id="alerts">{{#alerts}}<div class="alert" data-kind="{{kind}}">{{message}}</div>{{/alerts}}{{^alerts}}<div class="ok">No alerts.</div>{{/alerts}}
+        {{#moreAlerts}}<p id="more-alerts">and {{.}} more (<code>fleethub alerts</code>)</p>{{/moreAlerts}}</div>
+        """
+
+    static let overviewDeployments = """
         <h2>Deployments</h2>
         <table id="deployments"><tr><th>deployment</th><th>targeted</th><th>rollout</th><th>applied</th><th>pending</th><th>failed</th><th>rolled back</th><th>module not running</th></tr>
         {{#rollouts}}<tr><td><a href="/deployments/{{name}}">{{name}}</a></td><td>{{targeted}}</td><td>{{> bar}}</td><td>{{applied}}</td><td>{{pending}}</td><td>{{failed}}</td><td>{{rolledBack}}</td><td>{{moduleNotRunning}}</td></tr>{{/rollouts}}
@@ -72,13 +105,22 @@ enum DashboardTemplates {
         <table id="rollouts"><tr><th>deployment</th><th>version</th><th>state</th><th>wave</th><th>updated</th><th>reason</th></tr>
         {{#staged}}<tr data-rollout="{{deployment}}"><td><a href="/rollouts/{{deployment}}">{{deployment}}</a></td><td>{{version}}</td><td class="rollout-{{state}}">{{state}}</td><td>{{wave}}</td><td>{{updated}}</td><td>{{reason}}</td></tr>{{/staged}}
         </table>{{/hasStaged}}
+        """
+
+    static let overviewDevices = """
         <h2>Devices</h2>
-        <form method="get" action="/">tag <input name="tag" value="{{filter.tag}}" placeholder="key=value">
+        <form method="get" action="/">id <input name="q" value="{{filter.text}}" placeholder="part of the id">
+        tag <input name="tag" value="{{filter.tag}}" placeholder="key=value">
         status <select name="status">{{#filter.statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/filter.statuses}}</select>
-        <button>filter</button></form>
-        <table id="devices"><tr><th>device</th><th>status</th><th>revision applied / desired</th><th>modules running</th><th>restarts</th><th>last seen</th><th>tags</th></tr>
-        {{#devices}}<tr data-device="{{id}}"><td><a href="/devices/{{id}}">{{id}}</a></td><td class="{{connectivity}}">{{connectivity}}</td><td>{{revision}}</td><td>{{modules}}</td><td>{{restarts}}</td><td>{{lastSeen}}</td><td>{{#tags}}<span class="pill">{{.}}</span>{{/tags}}</td></tr>{{/devices}}
+        <button>search</button></form>
+        <p>Problem devices first. {{> pager}}</p>
+        <table id="devices"><tr><th>device</th><th>status</th><th>problem</th><th>revision applied / desired</th><th>modules running</th><th>restarts</th><th>last seen</th><th>tags</th></tr>
+        {{#devices}}<tr data-device="{{id}}"><td><a href="/devices/{{id}}">{{id}}</a></td><td class="{{connectivity}}">{{connectivity}}</td><td class="offline">{{problem}}</td><td>{{revision}}</td><td>{{modules}}</td><td>{{restarts}}</td><td><time datetime="{{lastSeenAt}}">{{lastSeen}}</time></td><td>{{#tags}}<span class="pill">{{.}}</span>{{/tags}}</td></tr>{{/devices}}
         </table>
+        """
+
+    static let pager = """
+        <span class="pager">{{pager.shown}}{{#pager.previous}} · <a href="{{.}}" id="previous-page">previous</a>{{/pager.previous}}{{#pager.next}} · <a href="{{.}}" id="next-page">next</a>{{/pager.next}}</span>
         """
 
     static let bar = """
@@ -92,7 +134,7 @@ enum DashboardTemplates {
         <div class="card"><b>{{summary.modules}}</b>modules running</div>
         <div class="card"><b>{{summary.restarts}}</b>restarts</div>
         <div class="card"><b>{{telemetryBacklog}}</b>telemetry buffered</div>
-        <div class="card"><b>{{summary.lastSeen}}</b>last seen</div>
+        <div class="card"><b><time datetime="{{summary.lastSeenAt}}">{{summary.lastSeen}}</time></b>last seen</div>
         </div>
         {{#desiredError}}<div class="alert">{{.}}</div>{{/desiredError}}
         <p>runtime {{runtimeVersion}} · up {{uptime}} · CPU {{cpu}} · memory {{memory}} · tags {{#summary.tags}}<span class="pill">{{.}}</span>{{/summary.tags}}</p>
@@ -107,8 +149,8 @@ enum DashboardTemplates {
         """
 
     static let deployment = """
-        <h1>Deployment {{name}}</h1>
-        <p>target <code>{{target}}</code> · priority {{priority}} · modules {{#modules}}<span class="pill">{{.}}</span>{{/modules}}</p>
+        <h1>Deployment {{name}} <span class="pill">version {{version}}</span></h1>
+        <p>target <code>{{target}}</code> · priority {{priority}} · modules {{#modules}}<a class="pill" href="{{href}}">{{text}}</a>{{/modules}}</p>
         <div class="cards">
         <div class="card"><b>{{targeted}}</b>targeted</div>
         <div class="card"><b class="online">{{applied}}</b>applied</div>
@@ -118,10 +160,62 @@ enum DashboardTemplates {
         <div class="card"><b>{{moduleNotRunning}}</b>module not running</div>
         </div>
         <p>{{> bar}}</p>
+        {{#hasRollout}}<p><a href="/rollouts/{{name}}">staged rollout of version {{version}}</a></p>{{/hasRollout}}
+        <h2>Devices</h2>
+        <p>Devices not applied first. {{> pager}}</p>
         <table id="rollout"><tr><th>device</th><th>state</th><th>revision reported / desired</th><th>running</th><th>error</th></tr>
         {{#devices}}<tr><td><a href="/devices/{{deviceId}}">{{deviceId}}</a></td><td>{{state}}</td><td>{{revision}}</td><td>{{running}}</td><td>{{error}}</td></tr>{{/devices}}
         </table>
-        {{#hasRollout}}<p><a href="/rollouts/{{name}}">staged rollout of version {{version}}</a></p>{{/hasRollout}}
+        <h2>Versions</h2>
+        <table id="versions"><tr><th>version</th><th>deployed</th><th>how</th><th>modules</th></tr>
+        {{#versions}}<tr data-version="{{version}}"><td>{{version}}{{#current}} (current){{/current}}</td><td>{{created}}</td><td>{{origin}}</td><td>{{#modules}}<span class="pill">{{.}}</span>{{/modules}}</td></tr>
+        <tr><td colspan="4"><details><summary>manifest of version {{version}}</summary><pre>{{manifest}}</pre></details></td></tr>{{/versions}}
+        </table>
+        """
+
+    static let deployments = """
+        <h1>Deployments</h1>
+        <table id="deployment-list"><tr><th>deployment</th><th>version</th><th>target</th><th>priority</th><th>modules</th><th>targeted</th><th>applied</th><th>not applied</th></tr>
+        {{#rows}}<tr data-deployment="{{name}}"><td><a href="/deployments/{{name}}">{{name}}</a></td><td>{{version}}</td><td><code>{{target}}</code></td><td>{{priority}}</td><td>{{#modules}}<a class="pill" href="{{href}}">{{text}}</a>{{/modules}}</td><td>{{targeted}}</td><td>{{applied}}</td><td>{{notApplied}}</td></tr>{{/rows}}
+        </table>
+        {{^rows}}<p>No deployments yet: <code>fleethub deploy MANIFEST</code>.</p>{{/rows}}
+        """
+
+    static let models = """
+        <h1>Models</h1>
+        <table id="model-list"><tr><th>model</th><th>versions</th><th>latest</th><th>registered</th><th>tags of the latest</th></tr>
+        {{#rows}}<tr data-model="{{name}}"><td><a href="/models/{{name}}">{{name}}</a></td><td>{{versions}}</td><td>{{latest}}</td><td>{{created}}</td><td>{{detail}}</td></tr>{{/rows}}
+        </table>
+        {{^rows}}<p>No models yet: <code>fleethub model register</code>.</p>{{/rows}}
+        """
+
+    static let model = """
+        <h1>Model {{name}}</h1>
+        <table id="model-versions"><tr><th>version</th><th>registered</th><th>flavour</th><th>tags</th><th>files</th><th>modules packaging it</th><th>running on</th></tr>
+        {{#versions}}<tr id="v{{version}}" data-version="{{reference}}"><td>{{version}}</td><td>{{created}}</td><td>{{flavour}}</td><td>{{#tags}}<span class="pill">{{.}}</span>{{/tags}}</td><td>{{#files}}<div><code>{{.}}</code></div>{{/files}}</td>
+        <td>{{#modules}}<a class="pill" href="{{href}}">{{text}}</a>{{/modules}}</td>
+        <td data-running="{{running.count}}">{{running.count}} devices {{#running.devices}}<a class="pill" href="{{href}}">{{text}}</a>{{/running.devices}}{{#running.more}} and {{.}} more{{/running.more}}</td></tr>{{/versions}}
+        </table>
+        """
+
+    static let modules = """
+        <h1>Modules</h1>
+        <table id="module-list"><tr><th>module</th><th>versions</th><th>latest</th><th>packaged</th><th>kind, size of the latest</th></tr>
+        {{#rows}}<tr data-module="{{name}}"><td><a href="/modules/{{name}}">{{name}}</a></td><td>{{versions}}</td><td>{{latest}}</td><td>{{created}}</td><td>{{detail}}</td></tr>{{/rows}}
+        </table>
+        {{^rows}}<p>No modules yet: <code>fleethub module package</code>.</p>{{/rows}}
+        """
+
+    static let module = """
+        <h1>Module {{name}}</h1>
+        <table id="module-versions"><tr><th>version</th><th>packaged</th><th>bundle</th><th>models</th><th>requirements</th><th>deployments using it</th><th>running on</th></tr>
+        {{#versions}}<tr id="v{{version}}" data-version="{{reference}}"><td>{{version}}</td><td>{{created}}</td>
+        <td>{{kind}} · {{size}} · <code>{{entry}}</code><div><code class="digest">{{digest}}</code></div></td>
+        <td>{{#models}}<a class="pill" href="{{href}}">{{text}}</a>{{/models}}</td>
+        <td>{{#requirements}}<div><code>{{.}}</code></div>{{/requirements}}</td>
+        <td>{{#deployments}}<a class="pill" href="{{href}}">{{text}}</a>{{/deployments}}</td>
+        <td data-running="{{running.count}}">{{running.count}} devices {{#running.devices}}<a class="pill" href="{{href}}">{{text}}</a>{{/running.devices}}{{#running.more}} and {{.}} more{{/running.more}}</td></tr>{{/versions}}
+        </table>
         """
 
     static let rollout = """

@@ -35,6 +35,9 @@ enum DashboardViews {
         var modules: String
         var restarts: Int
         var lastSeen: String
+        /// When the hub last heard from the device, ISO 8601, for the page's script to show as "12s ago".
+        var lastSeenAt: String
+        var problem: String
         var tags: [String]
 
         init(_ summary: DeviceHealthSummary, now: Date) {
@@ -45,19 +48,105 @@ enum DashboardViews {
             revision = "\(reported)\(status) / \(summary.desiredRevision.map { "\($0)" } ?? "-")"
             modules = "\(summary.modulesRunning)/\(summary.modulesTotal)"
             restarts = summary.restarts
-            lastSeen = summary.lastSeen.map { DashboardViews.ago($0, now: now) } ?? "never"
+            // A time, not "12s ago": the part stays the same while the device says nothing new.
+            lastSeen = summary.lastSeen.map { DashboardViews.clock($0, now: now) } ?? "never"
+            lastSeenAt = summary.lastSeen.map { $0.formatted(.iso8601) } ?? ""
+            problem = DashboardViews.problem(of: summary)?.text ?? ""
             tags = summary.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         }
     }
 
+    /// What is wrong with a device, most urgent first (lower rank); nil when nothing is.
+    static func problem(of summary: DeviceHealthSummary) -> (rank: Int, text: String)? {
+        if summary.revisionStatus == .failed { return (0, "revision failed") }
+        if summary.revisionStatus == .rolledBack { return (1, "rolled back") }
+        if summary.modulesRunning < summary.modulesTotal { return (2, "module not running") }
+        if summary.connectivity == .offline { return (3, "offline") }
+        if summary.connectivity == .unknown { return (4, "never seen") }
+        return nil
+    }
+
     struct StatusOption { var value: String; var label: String; var selected: Bool }
 
+    /// The device table's search, from the query string: `q` (part of the id), `tag`
+    /// (`key=value` or `key`), `status` (`problem` or a connectivity) and `page` (from 1).
+    struct DeviceQuery {
+        var text = ""
+        var tag = ""
+        var status = ""
+        var page = 1
+
+        init(_ parameters: some Collection<(key: Substring, value: Substring)>) {
+            for (key, value) in parameters {
+                let value = String(value).removingPercentEncoding ?? String(value)
+                switch key {
+                case "q": text = value.trimmingCharacters(in: .whitespaces)
+                case "tag": tag = value
+                case "status": status = value
+                case "page": page = max(1, Int(value) ?? 1)
+                default: break
+                }
+            }
+        }
+
+        init(text: String = "", tag: String = "", status: String = "", page: Int = 1) {
+            self.text = text
+            self.tag = tag
+            self.status = status
+            self.page = page
+        }
+
+        func matches(_ device: DeviceHealthSummary) -> Bool {
+            let (key, value) = splitTag(tag)
+            return (text.isEmpty || device.id.localizedCaseInsensitiveContains(text))
+                && (key.isEmpty || device.tags[key] == value || (value.isEmpty && device.tags[key] != nil))
+                && (status.isEmpty || (status == "problem" ? problem(of: device) != nil : device.connectivity.rawValue == status))
+        }
+
+        /// The query string of page `page` of this search.
+        func link(page: Int) -> String {
+            var items = [URLQueryItem]()
+            if !text.isEmpty { items.append(URLQueryItem(name: "q", value: text)) }
+            if !tag.isEmpty { items.append(URLQueryItem(name: "tag", value: tag)) }
+            if !status.isEmpty { items.append(URLQueryItem(name: "status", value: status)) }
+            items.append(URLQueryItem(name: "page", value: "\(page)"))
+            var components = URLComponents()
+            components.queryItems = items
+            return components.percentEncodedQuery.map { "?\($0)" } ?? ""
+        }
+    }
+
+    /// Where a paged table is: "101–200 of 10000", with links to the pages beside it.
+    struct Pager {
+        var shown: String
+        var previous: String?
+        var next: String?
+
+        /// Page `page` (from 1, clamped to the last) of `count` rows, `size` a page; `link` makes a page's query string.
+        static func paging<Row>(_ rows: [Row], page: Int, size: Int = pageSize, link: (Int) -> String) -> ([Row], Pager) {
+            let pages = max(1, (rows.count + size - 1) / size)
+            let page = min(page, pages)
+            let slice = Array(rows.dropFirst((page - 1) * size).prefix(size))
+            let first = rows.isEmpty ? 0 : (page - 1) * size + 1
+            return (slice, Pager(
+                shown: "\(first)–\(first + max(slice.count, 1) - 1) of \(rows.count)",
+                previous: page > 1 ? link(page - 1) : nil, next: page < pages ? link(page + 1) : nil))
+        }
+    }
+
+    /// Rows of a device table per page.
+    static let pageSize = 100
+
+    /// Alerts the overview lists; the rest are counted ("and 950 more").
+    static let alertsShown = 20
+
     struct Filter {
+        var text: String
         var tag: String
         var statuses: [StatusOption]
     }
 
-    struct Counts { var devices: Int, online: Int, offline: Int, unknown: Int, alerts: Int }
+    struct Counts { var devices: Int, online: Int, offline: Int, unknown: Int, alerts: Int, problems: Int }
 
     struct AlertRow { var kind: String; var message: String }
 
@@ -66,30 +155,32 @@ enum DashboardViews {
     struct Overview {
         var counts: Counts
         var alerts: [AlertRow]
+        var moreAlerts: Int?
         var rollouts: [RolloutRow]
         var staged: [StagedRow]
         /// Stored, not computed: the templates see only stored properties.
         var hasStaged: Bool
         var filter: Filter
         var devices: [DeviceRow]
+        var matching: Int
+        var pager: Pager
     }
 
-    /// The overview, with the device table filtered by `tag` ("key=value") and `status`.
-    static func overview(
-        _ overview: FleetOverview, devices: [DeviceHealthSummary], tag: String, status: String, now: Date
-    ) -> Overview {
-        let (key, value) = splitTag(tag)
-        let shown = devices.filter { device in
-            (key.isEmpty || device.tags[key] == value || (value.isEmpty && device.tags[key] != nil))
-                && (status.isEmpty || device.connectivity.rawValue == status)
-        }
-        let statuses = [StatusOption(value: "", label: "any", selected: status.isEmpty)]
-            + Connectivity.allCases.map { StatusOption(value: $0.rawValue, label: $0.rawValue, selected: $0.rawValue == status) }
+    /// The overview: problem devices first, then the rest by id, filtered by `query` and paged.
+    static func overview(_ overview: FleetOverview, devices: [DeviceHealthSummary], query: DeviceQuery, now: Date) -> Overview {
+        let ranked = devices.filter(query.matches).map { (rank: problem(of: $0)?.rank ?? Int.max, device: $0) }
+            .sorted { ($0.rank, $0.device.id) < ($1.rank, $1.device.id) }
+        let (shown, pager) = Pager.paging(ranked, page: query.page, link: query.link(page:))
+        let statuses = [StatusOption(value: "", label: "any", selected: query.status.isEmpty),
+                        StatusOption(value: "problem", label: "problem", selected: query.status == "problem")]
+            + Connectivity.allCases.map { StatusOption(value: $0.rawValue, label: $0.rawValue, selected: $0.rawValue == query.status) }
         return Overview(
             counts: Counts(
                 devices: overview.devices, online: overview.online, offline: overview.offline, unknown: overview.unknown,
-                alerts: overview.alerts.count),
-            alerts: overview.alerts.map { AlertRow(kind: $0.kind.rawValue, message: $0.message) }, rollouts: overview.rollouts.map(RolloutRow.init),
+                alerts: overview.alerts.count, problems: devices.filter { problem(of: $0) != nil }.count),
+            alerts: overview.alerts.prefix(alertsShown).map { AlertRow(kind: $0.kind.rawValue, message: $0.message) },
+            moreAlerts: overview.alerts.count > alertsShown ? overview.alerts.count - alertsShown : nil,
+            rollouts: overview.rollouts.map(RolloutRow.init),
             staged: overview.stagedRollouts.map { rollout in
                 StagedRow(
                     deployment: rollout.deployment, version: rollout.version, state: rollout.state.rawValue,
@@ -97,7 +188,8 @@ enum DashboardViews {
                     updated: "\(rollout.updatedDevices.count) of \(rollout.devices.count)", reason: rollout.reason ?? rollout.waiting ?? "")
             },
             hasStaged: !overview.stagedRollouts.isEmpty,
-            filter: Filter(tag: tag, statuses: statuses), devices: shown.map { DeviceRow($0, now: now) })
+            filter: Filter(text: query.text, tag: query.tag, statuses: statuses),
+            devices: shown.map { DeviceRow($0.device, now: now) }, matching: ranked.count, pager: pager)
     }
 
     struct ModuleRow {
@@ -160,29 +252,49 @@ enum DashboardViews {
 
     struct RolloutEntryRow { var deviceId: String, state: String, revision: String, running: String, error: String }
 
+    struct VersionRow { var version: Int, created: String, origin: String, modules: [String], manifest: String, current: Bool }
+
     struct DeploymentPage {
-        var name: String, target: String, priority: Int, modules: [String]
+        var name: String, target: String, priority: Int
+        var modules: [StudioViews.Link]
         var targeted: Int, applied: Int, pending: Int, failed: Int, rolledBack: Int, moduleNotRunning: Int
         var segments: [Segment]
         var devices: [RolloutEntryRow]
+        var pager: Pager
         var version: Int
         var hasRollout: Bool
+        var versions: [VersionRow]
     }
 
-    static func deployment(_ deployment: ResolvedDeployment, rollout: DeploymentRollout, staged: Rollout?) -> DeploymentPage {
+    /// The deployment's rollout (devices not yet applied first, paged), its modules and every version's manifest.
+    static func deployment(
+        _ deployment: ResolvedDeployment, rollout: DeploymentRollout, staged: Rollout?, history: [DeploymentVersion], page: Int
+    ) -> DeploymentPage {
         let row = RolloutRow(rollout)
+        let order = Dictionary(uniqueKeysWithValues: [RolloutState.failed, .rolledBack, .moduleNotRunning, .pending, .applied].enumerated().map { ($1, $0) })
+        let entries = rollout.devices.sorted { (order[$0.state] ?? 0, $0.deviceId) < (order[$1.state] ?? 0, $1.deviceId) }
+        let (shown, pager) = Pager.paging(entries, page: page) { "?page=\($0)" }
         return DeploymentPage(
             name: deployment.name, target: deployment.target, priority: deployment.priority,
-            modules: deployment.modules.map { "\($0.name): \($0.label)" }, targeted: row.targeted, applied: row.applied,
+            modules: deployment.modules.map { module in
+                StudioViews.Link(text: "\(module.name): \(module.label)", href: "/modules/\((try? VersionedName(parsing: module.bundle).name) ?? module.bundle)")
+            },
+            targeted: row.targeted, applied: row.applied,
             pending: row.pending, failed: row.failed, rolledBack: row.rolledBack, moduleNotRunning: row.moduleNotRunning,
             segments: row.segments,
-            devices: rollout.devices.map { entry in
+            devices: shown.map { entry in
                 RolloutEntryRow(
                     deviceId: entry.deviceId, state: entry.state.rawValue,
                     revision: "\(entry.reportedRevision.map { "\($0)" } ?? "-") / \(entry.desiredRevision.map { "\($0)" } ?? "-")",
                     running: entry.running.joined(separator: ", "), error: entry.error ?? "")
             },
-            version: staged?.version ?? deployment.version, hasRollout: staged != nil)
+            pager: pager, version: staged?.version ?? deployment.version, hasRollout: staged != nil,
+            versions: history.reversed().map { version in
+                VersionRow(
+                    version: version.version, created: clock(version.createdAt, now: .distantFuture), origin: version.origin,
+                    modules: version.modules, manifest: version.manifest.isEmpty ? "(not kept for this version)" : version.manifest,
+                    current: version.version == deployment.version)
+            })
     }
 
     struct CountCard { var state: String; var count: Int }
@@ -226,6 +338,17 @@ enum DashboardViews {
     static func splitTag(_ tag: String) -> (String, String) {
         guard let equals = tag.firstIndex(of: "=") else { return (tag.trimmingCharacters(in: .whitespaces), "") }
         return (String(tag[..<equals]).trimmingCharacters(in: .whitespaces), String(tag[tag.index(after: equals)...]).trimmingCharacters(in: .whitespaces))
+    }
+
+    /// `14:03:07 UTC` when `date` is on the day of `now`, else `2026-11-30 14:03 UTC`.
+    static func clock(_ date: Date, now: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        if calendar.isDate(date, inSameDayAs: now) {
+            return String(format: "%02d:%02d:%02d UTC", c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        }
+        return String(format: "%04d-%02d-%02d %02d:%02d UTC", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0)
     }
 
     static func ago(_ date: Date, now: Date) -> String {

@@ -13,6 +13,8 @@ struct BundleContents {
     var requirements: [String]
     /// A scratch folder (downloaded wheels) to delete once the bundle is written.
     var scratch: URL?
+    /// The requirements file to resolve and the vendored wheels to resolve it against.
+    var resolution: (file: URL, wheels: URL?)?
 
     static func gather(_ request: PackageRequest, models: ModelRegistry) throws -> BundleContents {
         var files: [BundleFile] = []
@@ -65,37 +67,55 @@ struct BundleContents {
             }
         }
 
+        if kind == .pythonScoring {
+            try ModuleChecks.compilePython(files)
+        }
+        if let command = request.command {
+            try ModuleChecks.checkCommand(command, files: files)
+        }
+
         var requirements = generated
-        var scratch: URL?
         if let file = request.requirements { requirements += try readRequirements(file) }
-        if request.vendorWheels {
-            guard request.requirements != nil || !generated.isEmpty else {
-                throw RegistryError.invalidModule("--vendor-wheels needs --requirements FILE")
-            }
+        guard !request.vendorWheels || request.requirements != nil || !generated.isEmpty else {
+            throw RegistryError.invalidModule("--vendor-wheels needs --requirements FILE")
+        }
+        var scratch: URL?
+        // The file pip reads: the one given, or what packaging pinned plus the given
+        // file (its pip options steer the download and the resolution too).
+        var pipFile = request.requirements
+        if !generated.isEmpty {
             let folder = try models.workspace.blobs.temporaryURL()
             scratch = folder
-            let file: URL
-            if generated.isEmpty, let given = request.requirements {
-                file = given
-            } else {
-                // What packaging pinned, plus the given file (its pip options steer the download too).
-                file = folder.appendingPathComponent("requirements.txt")
-                let lines = generated + (request.requirements.map { ["-r \($0.path)"] } ?? [])
-                do {
-                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                    try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
-                } catch {
-                    throw RegistryError.unwritable(file.path, reason: error.localizedDescription)
-                }
+            let file = folder.appendingPathComponent("requirements.txt")
+            let lines = generated + (request.requirements.map { ["-r \($0.path)"] } ?? [])
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
+            } catch {
+                throw RegistryError.unwritable(file.path, reason: error.localizedDescription)
             }
-            let wheels = folder.appendingPathComponent("wheels")
-            for wheel in try WheelDownloader.download(requirements: file, into: wheels) {
-                files.append(BundleFile(path: "wheels/\(wheel)", source: wheels.appendingPathComponent(wheel)))
+            pipFile = file
+        }
+        var wheels: URL?
+        if request.vendorWheels, let pipFile {
+            let folder = try scratch ?? models.workspace.blobs.temporaryURL()
+            scratch = folder
+            let downloaded = folder.appendingPathComponent("wheels")
+            for wheel in try WheelDownloader.download(requirements: pipFile, into: downloaded) {
+                files.append(BundleFile(path: "wheels/\(wheel)", source: downloaded.appendingPathComponent(wheel)))
             }
+            wheels = downloaded
         }
         return BundleContents(
             kind: kind, files: files, entry: entry, model: model, modelEntries: modelEntries,
-            requirements: requirements, scratch: scratch)
+            requirements: requirements, scratch: scratch,
+            resolution: requirements.isEmpty ? nil : pipFile.map { ($0, wheels) })
+    }
+
+    /// Resolves the requirements as the device will (`ModuleChecks.resolve`); a few
+    /// seconds of pip, so only for inputs not packaged before.
+    func resolveRequirements() throws {
+        if let resolution { try ModuleChecks.resolve(requirements: resolution.file, wheels: resolution.wheels) }
     }
 
     /// A no-code module's kind, entry (the model file or folder inside the bundle) and the

@@ -68,36 +68,40 @@ public struct ModuleRegistry: Sendable {
     }
 
     /// Builds the bundle of `request` and registers it as the next version of its name;
-    /// when the bundle would equal the latest version's, returns that version instead.
+    /// when the bundle would equal the latest version's, returns that version instead,
+    /// having only hashed the inputs. `progress` hears how far hashing and writing got.
     @discardableResult
-    public func package(_ request: PackageRequest) throws -> ModuleVersion {
+    public func package(_ request: PackageRequest, progress: (BundleProgress) -> Void = { _ in }) throws -> ModuleVersion {
         try FleetName.check(request.name, as: .module)
         let contents = try BundleContents.gather(request, models: ModelRegistry(workspace: workspace))
         defer { contents.cleanUp() }
         let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        func manifest(version: Int, createdAt: Date) -> ModuleManifest {
+            ModuleManifest(
+                name: request.name, version: version, kind: contents.kind, entry: contents.entry,
+                command: request.command, models: contents.modelEntries, files: [],
+                requirements: contents.requirements, createdAt: createdAt)
+        }
+        /// Packaging the same inputs again gives the same bundle: the latest version is reused.
+        func unchanged(_ latest: ModuleVersion) throws -> Bool {
+            let again = try BundleWriter().completed(
+                manifest(version: latest.version, createdAt: latest.createdAt), files: contents.files, progress: progress)
+            return again == latest.manifest
+                && BundleWriter().wouldEqual(again, files: contents.files, existing: workspace.blobs.url(for: latest.digest))
+        }
+        let before = try latestVersion(of: request.name)
+        if let before, try unchanged(before) { return before }
+        try contents.resolveRequirements()
         return try workspace.database.write { db in
-            func manifest(version: Int, createdAt: Date) -> ModuleManifest {
-                ModuleManifest(
-                    name: request.name, version: version, kind: contents.kind, entry: contents.entry,
-                    command: request.command, models: contents.modelEntries, files: [],
-                    requirements: contents.requirements, createdAt: createdAt)
-            }
             let latest = try Row.fetchOne(
                 db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [request.name]
             ).map(Self.module)
-            // Packaging the same inputs again gives the same bundle: the latest version is reused.
-            if let latest {
-                let temporary = try workspace.blobs.temporaryURL()
-                defer { try? FileManager.default.removeItem(at: temporary) }
-                let again = try BundleWriter().write(
-                    manifest: manifest(version: latest.version, createdAt: latest.createdAt), files: contents.files,
-                    to: temporary)
-                if again.digest == latest.digest { return latest }
-            }
+            // Another packaging of the same name finished meanwhile.
+            if let latest, latest.version != before?.version, try unchanged(latest) { return latest }
             let version = (latest?.version ?? 0) + 1
             let temporary = try workspace.blobs.temporaryURL()
             let written = try BundleWriter().write(
-                manifest: manifest(version: version, createdAt: createdAt), files: contents.files, to: temporary)
+                manifest: manifest(version: version, createdAt: createdAt), files: contents.files, to: temporary, progress: progress)
             _ = try workspace.blobs.adopt(temporary)
             let module = ModuleVersion(
                 name: request.name, version: version, kind: contents.kind, digest: written.digest,
@@ -118,6 +122,13 @@ public struct ModuleRegistry: Sendable {
                     arguments: [id, try ModelRegistry.id(of: VersionedName(name: model.name, version: model.version), in: db)])
             }
             return module
+        }
+    }
+
+    private func latestVersion(of name: String) throws -> ModuleVersion? {
+        try workspace.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [name])
+                .map(Self.module)
         }
     }
 

@@ -17,6 +17,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case unwritable(String, reason: String)
     case wheelDownloadFailed(String)
     case invalidModel(String, reason: String)
+    case unresolvableRequirements(String, pip: String)
+    case pythonUnavailable(String, reason: String)
 
     public var description: String {
         switch self {
@@ -41,6 +43,10 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
         case .wheelDownloadFailed(let output): "downloading the requirements as wheels failed: \(output)"
         case .invalidModel(let path, let reason): "the model \(path) cannot be served without a score.py: \(reason)"
+        case .unresolvableRequirements(let file, let pip):
+            "the requirements in \(file) cannot be resolved, so a device could not build the module's environment: \(pip); fix the versions, or pass --vendor-wheels with the wheels on a --find-links line"
+        case .pythonUnavailable(let python, let reason):
+            "cannot run \(python) to check the module (\(reason)); install python3 with pip, or set FLEETHUB_PYTHON to a Python that has pip"
         }
     }
 }
