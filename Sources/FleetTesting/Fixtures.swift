@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// Finding the real programs that integration tests start, and deciding what a
@@ -71,24 +72,13 @@ public enum Fixtures {
     /// standard error when it exits non-zero.
     @discardableResult
     public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let completed = try ProcessSpawner.run(
+            [program] + arguments, environment: environment ?? ProcessInfo.processInfo.environment, separateErrors: true)
+        guard completed.status.succeeded else {
             throw FixtureError.commandFailed(
-                "\(program) \(arguments.joined(separator: " "))", status: process.terminationStatus,
-                stderr: String(decoding: errData, as: UTF8.self))
+                "\(program) \(arguments.joined(separator: " "))", status: completed.status.code, stderr: completed.errors)
         }
-        return String(decoding: outData, as: UTF8.self)
+        return completed.output
     }
 }
 

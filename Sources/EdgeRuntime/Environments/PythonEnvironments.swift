@@ -82,15 +82,15 @@ public struct PythonEnvironments: Sendable {
     }
 
     private func run(_ command: [String], in directory: URL, environment: [String: String]) async throws {
-        let outcome: CommandRunner.Outcome
+        let outcome: ProcessSpawner.Completed
         do {
-            outcome = try await CommandRunner.run(command, in: directory, environment: environment)
+            outcome = try await ProcessSpawner.run(command, environment: environment, directory: directory.path)
         } catch {
             throw EnvironmentError.commandFailed(command: command.joined(separator: " "), status: 127, output: "\(error)")
         }
-        guard outcome.status == 0 else {
+        guard outcome.status.succeeded else {
             throw EnvironmentError.commandFailed(
-                command: command.joined(separator: " "), status: outcome.status, output: outcome.output)
+                command: command.joined(separator: " "), status: outcome.status.code, output: outcome.output)
         }
     }
 }

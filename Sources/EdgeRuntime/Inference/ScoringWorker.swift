@@ -171,12 +171,11 @@ final class ScoringWorker: @unchecked Sendable {
         }
     }
 
-    /// Reaps the worker and says how it ended: "exit code N" or "killed by signal N".
+    /// Reaps the worker and says how it ended: "exited with code N" or "killed by signal N".
     func exitDescription() -> String {
         stop(grace: .milliseconds(200))
         guard let status = lock.withLock({ exitStatus }) else { return "exit status unknown" }
-        let signal = status & 0x7f
-        return signal == 0 ? "exit code \((status >> 8) & 0xff)" : "killed by signal \(signal)"
+        return ExitStatus(waitStatus: status).description
     }
 }
 

@@ -230,10 +230,8 @@ public actor Supervisor {
         let thread = Thread { [self] in
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            let exited = status & 0x7f == 0
-            let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-            let error = exited ? (code == 0 ? nil : "exited with code \(code)") : "killed by signal \(status & 0x7f)"
-            Task { await self.childExited(name, pid: pid, exitCode: code, error: error) }
+            let exit = ExitStatus(waitStatus: status)
+            Task { await self.childExited(name, pid: pid, exitCode: exit.code, error: exit.succeeded ? nil : exit.description) }
         }
         thread.start()
     }

@@ -24,7 +24,7 @@ enum ModuleChecks {
             sys.exit(1 if failed else 0)
             """
         let outcome = try PythonTool.run(["-c", program] + scripts.flatMap { [$0.source.path, $0.path] })
-        guard outcome.status == 0 else {
+        guard outcome.status.succeeded else {
             throw RegistryError.invalidModule(
                 "\(outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)); fix the script and package again")
         }
@@ -38,7 +38,7 @@ enum ModuleChecks {
         ]
         if let wheels { arguments += ["--no-index", "--find-links", wheels.path] }
         let outcome = try PythonTool.run(arguments + ["-r", requirements.path])
-        guard outcome.status == 0 else {
+        guard outcome.status.succeeded else {
             throw RegistryError.unresolvableRequirements(requirements.path, pip: PipOutput.errorLines(of: outcome.output))
         }
     }

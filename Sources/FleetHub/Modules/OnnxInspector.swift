@@ -22,24 +22,16 @@ enum OnnxInspector {
     /// Throws `RegistryError.invalidModel` with onnxruntime's reason when it cannot load
     /// the file or the graph has an input or output that is not a tensor.
     static func describe(_ file: URL, as path: String) throws -> Description {
-        let python = ProcessInfo.processInfo.environment["FLEETHUB_PYTHON"] ?? "python3"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", script, file.path]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
+        let python = PythonTool.python
+        let completed: ProcessSpawner.Completed
         do {
-            try process.run()
+            completed = try PythonTool.run(["-c", script, file.path], separateErrors: true)
         } catch {
-            throw RegistryError.invalidModel(path, reason: "cannot start \(python) to load it with onnxruntime: \(error.localizedDescription)")
+            throw RegistryError.invalidModel(path, reason: "cannot start \(python) to load it with onnxruntime: \(error)")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        process.waitUntilExit()
-        switch process.terminationStatus {
+        let data = Data(completed.output.utf8)
+        let message = completed.errors.trimmingCharacters(in: .whitespacesAndNewlines)
+        switch completed.status.code {
         case 0:
             guard let description = try? JSONDecoder().decode(Description.self, from: data) else {
                 throw RegistryError.invalidModel(path, reason: "the onnxruntime check printed no description: \(message)")

@@ -10,7 +10,7 @@ enum WheelDownloader {
             "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
             "--dest", folder.path, "-r", requirements.path,
         ])
-        guard outcome.status == 0 else {
+        guard outcome.status.succeeded else {
             throw RegistryError.wheelDownloadFailed(PipOutput.errorLines(of: outcome.output))
         }
         return try FileManager.default.contentsOfDirectory(atPath: folder.path)

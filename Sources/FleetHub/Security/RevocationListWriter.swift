@@ -20,21 +20,17 @@ struct RevocationListWriter {
 
             """
         try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: openssl)
-        process.arguments = [
-            "ca", "-gencrl", "-batch", "-config", configPath, "-keyfile", authority.keyPath, "-cert",
-            authority.certificatePath, "-out", authority.revocationListPath,
-        ]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let output = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw SecurityError.revocationListFailed(String(decoding: output, as: UTF8.self))
+        let completed: ProcessSpawner.Completed
+        do {
+            completed = try ProcessSpawner.run(
+                [
+                    openssl, "ca", "-gencrl", "-batch", "-config", configPath, "-keyfile", authority.keyPath, "-cert",
+                    authority.certificatePath, "-out", authority.revocationListPath,
+                ], environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw SecurityError.revocationListFailed("\(error)")
         }
+        guard completed.status.succeeded else { throw SecurityError.revocationListFailed(completed.output) }
     }
 
     static func openssl() -> String? {
