@@ -10,6 +10,24 @@ import Testing
 struct CommandLineTests {
     static let executable = Fixtures.builtExecutable("fleethub")
 
+    @Test func publishingToAStoppedTLSBrokerFailsAtOnceSayingRefused() async throws {
+        let directory = try TemporaryDirectory(prefix: "fleethub-refused")
+        let workspace = directory.file("hub")
+        func hub(_ arguments: String...) throws -> String {
+            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+        }
+        _ = try hub("init", "--broker", "mqtts://127.0.0.1:\(try Fixtures.freePort())")
+        let started = ContinuousClock.now
+        do {
+            _ = try hub("device", "add", "gw-1", "--out", directory.file("gw-1.yaml"))
+            Issue.record("publishing to a stopped broker succeeded")
+        } catch let FixtureError.commandFailed(_, _, stderr) {
+            #expect(stderr.lowercased().contains("connection refused"), "\(stderr)")
+            #expect(stderr.contains("fleethub publish"), "\(stderr)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(2), "device add took \(ContinuousClock.now - started)")
+    }
+
     @Test func operatorWorkflowPublishesASignedRetainedState() async throws {
         let broker = try await MosquittoBroker.start()
         defer { broker.stop() }
