@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetCore
 import FleetHub
 import Foundation
 
@@ -126,16 +127,17 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker; advance staged rollouts.")
     @OptionGroup var workspace: WorkspaceOptions
-    @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
+    @Option(help: "HOST:PORT to listen on (port 0–65535; 0 picks a free one).") var http = "127.0.0.1:8080"
 
     func run() async throws {
-        guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) else {
-            throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8080")
+        guard let address = ListenAddress(http) else {
+            throw ValidationError("--http '\(http)' is not HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080")
         }
         let opened = try workspace.open()
         let ingestion = HealthIngestion(workspace: opened)
         let rollouts = RolloutController(workspace: opened)
-        let server = HubServer(workspace: opened, host: String(http[..<colon]), port: port, ingestion: ingestion)
+        let server = HubServer(
+            workspace: opened, host: address.host.isEmpty ? "0.0.0.0" : address.host, port: address.port, ingestion: ingestion)
         // Each task says whether it was the HTTP server that returned.
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {

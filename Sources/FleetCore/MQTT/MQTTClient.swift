@@ -285,17 +285,20 @@ public final class MQTTClient: Sendable {
         state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
     }
 
-    /// The messages the broker holds retained on `filter` now: subscribes, collects
-    /// what the broker sends for the new subscription, and unsubscribes. A hub that
+    /// The messages the broker holds retained on `filter` now, one per topic: subscribes,
+    /// collects what the broker sends for the new subscription, and unsubscribes. A hub that
     /// subscribes through `$share/…`, which delivers no retained message, catches up
     /// with it on every (re)connect.
     public func retainedMessages(_ filter: String, qos: MQTTQoS = .atLeastOnce) async throws -> [MQTTMessage] {
-        let collected = Mutex<[MQTTMessage]>([])
+        // One per topic: a message that also matches another subscription (the same
+        // filter under `$share/`, which some brokers do send retained messages to) is
+        // handed to this handler too.
+        let collected = Mutex<[String: MQTTMessage]>([:])
         try await subscribe(filter, qos: qos) { message in
-            if message.retained { collected.withLock { $0.append(message) } }
+            if message.retained { collected.withLock { $0[message.topic] = message } }
         }
         try await unsubscribe(filter)
-        return collected.withLock { $0 }
+        return collected.withLock { $0.values.sorted { $0.topic < $1.topic } }
     }
 
     /// A stream of connection changes from now on, ended by `disconnect()`.

@@ -96,10 +96,7 @@ public struct BrokerConfiguration: Sendable {
 
     private func listenAddress(default port: Int) throws -> (host: String?, port: Int) {
         guard let listen else { return (nil, port) }
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
-            throw SecurityError.invalidListenAddress(listen)
-        }
-        let host = String(listen[..<colon])
-        return (host.isEmpty ? nil : host, port)
+        guard let parsed = ListenAddress(listen) else { throw SecurityError.invalidListenAddress(listen) }
+        return (parsed.host.isEmpty ? nil : parsed.host, parsed.port)
     }
 }

@@ -15,11 +15,13 @@ extension Workspace {
     /// How the hub itself connects to the broker (publisher, health ingestion): over TLS
     /// with its own client certificate, verifying the broker against the hub's CA. A
     /// plain `mqtt://` broker is refused unless the settings say `insecure: true`, and
-    /// then a warning is logged on every connection.
+    /// then a warning is logged on every connection. It reconnects on
+    /// `BackoffSchedule.hubReconnect`.
     public func brokerConnection(clientId: String, logger: Logger) throws -> MQTTConfiguration {
         let config = try config()
         let address = try HubConfig.checkedBroker(config.broker)
-        var configuration = MQTTConfiguration(host: address.host, port: address.port, clientId: clientId, logger: logger)
+        var configuration = MQTTConfiguration(
+            host: address.host, port: address.port, clientId: clientId, reconnectBackoff: .hubReconnect, logger: logger)
         if address.tls {
             let authority = try certificateAuthority()
             configuration.tls = MQTTTLS(
