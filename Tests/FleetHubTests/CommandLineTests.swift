@@ -28,6 +28,55 @@ struct CommandLineTests {
         #expect(ContinuousClock.now - started < .seconds(2), "device add took \(ContinuousClock.now - started)")
     }
 
+    @Test func deviceAddKeepsOtherConfigsAndLeavesNothingWhenItFailsAndDeviceConfigExportsAgain() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let directory = try TemporaryDirectory(prefix: "fleethub-device-files")
+        let workspace = directory.file("hub")
+        func hub(_ arguments: String...) throws -> String {
+            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+        }
+        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure")
+        _ = try hub("device", "add", "gw-001", "--out", directory.file("gw.yaml"))
+        let first = try String(contentsOfFile: directory.file("gw.yaml"), encoding: .utf8)
+        let original = try DeviceConfig.load(from: directory.file("gw.yaml"))
+
+        // Another device's config is not replaced, and the refused device is not registered.
+        do {
+            _ = try hub("device", "add", "gw-002", "--out", directory.file("gw.yaml"))
+            Issue.record("device add replaced an existing config")
+        } catch let FixtureError.commandFailed(_, _, stderr) {
+            #expect(stderr.contains("gw.yaml already exists"), "\(stderr)")
+            #expect(stderr.contains("--force"), "\(stderr)")
+        }
+        #expect(try String(contentsOfFile: directory.file("gw.yaml"), encoding: .utf8) == first)
+        // A config that cannot be written registers nothing.
+        try Data().write(to: URL(fileURLWithPath: directory.file("a-file")))
+        #expect(throws: FixtureError.self) { try hub("device", "add", "gw-003", "--out", directory.file("a-file/gw-003.yaml")) }
+        let devices = try FleetJSON.decode([Device].self, from: Data(hub("device", "list", "--json").utf8))
+        #expect(devices.map(\.id) == ["gw-001"])
+        _ = try hub("device", "add", "gw-003", "--out", directory.file("gw-003.yaml"))
+        _ = try hub("device", "add", "gw-002", "--out", directory.file("gw.yaml"), "--force")
+        #expect(try DeviceConfig.load(from: directory.file("gw.yaml")).deviceId == "gw-002")
+
+        // gw-001's config is lost: export it again, with a new broker password and the data dir given again.
+        #expect(throws: FixtureError.self) { try hub("device", "config", "gw-404", "--out", directory.file("gw-404.yaml")) }
+        #expect(!FileManager.default.fileExists(atPath: directory.file("gw-404.yaml")))
+        _ = try hub("device", "config", "gw-001", "--out", directory.file("gw-001.yaml"), "--data-dir", directory.file("data"))
+        let exported = try DeviceConfig.load(from: directory.file("gw-001.yaml"))
+        #expect(exported.deviceId == "gw-001")
+        #expect(exported.dataDir == directory.file("data"))
+        #expect(exported.hub == original.hub, "the plain hub's token is bound to the device, not to a certificate")
+        #expect(exported.broker.password != nil && exported.broker.password != original.broker.password)
+        // The exported login is the one the broker files now hold.
+        _ = try hub("broker", "files", "--out", directory.file("broker"))
+        let passwords = try String(contentsOfFile: directory.file("broker/passwords"), encoding: .utf8)
+        let line = try #require(passwords.split(separator: "\n").first { $0.hasPrefix("gw-001:") })
+        let stored = String(line.dropFirst("gw-001:".count))
+        let salt = try #require(Data(base64Encoded: String(stored.split(separator: "$")[2])))
+        #expect(try BrokerCredentials.mosquittoHash(of: #require(exported.broker.password), salt: salt) == stored)
+    }
+
     @Test func operatorWorkflowPublishesASignedRetainedState() async throws {
         let broker = try await MosquittoBroker.start()
         defer { broker.stop() }

@@ -12,6 +12,7 @@ struct DeviceCheckTests {
     /// A TLS fleet of one device with a deployed process module, and the hub serving bundles.
     final class Fleet: Sendable {
         let directory: TemporaryDirectory
+        let workspace: String
         let configPath: String
         let broker: TLSBroker
         let server: ChildProcess
@@ -20,6 +21,7 @@ struct DeviceCheckTests {
             let fleethub = Fixtures.builtExecutable("fleethub")
             directory = try TemporaryDirectory(prefix: "device-check")
             let workspace = directory.file("hub")
+            self.workspace = workspace
             let brokerPort = try Fixtures.freePort()
             let httpPort = try Fixtures.freePort()
             let hub = { (arguments: [String]) throws -> String in
@@ -43,6 +45,11 @@ struct DeviceCheckTests {
             guard await eventually(timeout: .seconds(10), { Fixtures.isListening(port: httpPort) }) else {
                 throw FixtureError.didNotStart("fleethub serve", log: (try? String(contentsOfFile: directory.file("hub.log"), encoding: .utf8)) ?? "")
             }
+        }
+
+        @discardableResult
+        func hub(_ arguments: String...) throws -> String {
+            try Fixtures.run(Fixtures.builtExecutable("fleethub"), arguments + ["--workspace", workspace])
         }
 
         /// The device config with `change` applied, written next to the real one.
@@ -90,6 +97,14 @@ struct DeviceCheckTests {
         #expect(!unverified.passed)
         #expect(unverified.output.contains("[FAIL] hub key verifies the desired state"), "\(unverified.output)")
         #expect(unverified.output.contains("does not verify the hub's retained desired state"), "\(unverified.output)")
+
+        // A config exported again gets a new certificate and token; the old token is refused from then on.
+        let exported = fleet.directory.file("exported/gw-001.yaml")
+        try fleet.hub("device", "config", "gw-001", "--out", exported, "--data-dir", fleet.directory.file("device"))
+        let renewed = try await fleet.check(exported)
+        #expect(renewed.passed, "\(renewed.output)")
+        let replaced = try await fleet.check(fleet.configPath)
+        #expect(replaced.output.contains("HTTP 403"), "\(replaced.output)")
     }
 
     @Test func aRefusedBrokerFailsAtOnceSayingRefused() async throws {

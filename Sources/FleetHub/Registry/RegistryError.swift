@@ -16,6 +16,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case invalidModule(String)
     case unwritable(String, reason: String)
     case wheelDownloadFailed(String)
+    case configFileExists(String)
 
     public var description: String {
         switch self {
@@ -39,6 +40,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .invalidModule(let why): "cannot package the module: \(why)"
         case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
         case .wheelDownloadFailed(let output): "downloading the requirements as wheels failed: \(output)"
+        case .configFileExists(let path):
+            "\(path) already exists (another device's config?); choose another --out, or pass --force to replace it"
         }
     }
 }
