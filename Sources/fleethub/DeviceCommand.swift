@@ -75,12 +75,21 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List devices.")
+        static let configuration = CommandConfiguration(
+            abstract: "List devices.",
+            discussion: """
+                EXAMPLES:
+                  fleethub device list
+                  fleethub device list --tag site=plant-1 --json
+                  fleethub device list --target "site in (plant-1, plant-2) AND role=gateway"
+                """)
         @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var filter: TagFilterOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let devices = try DeviceRegistry(workspace: workspace.open()).list()
+            let matches = try filter.matcher()
+            let devices = try DeviceRegistry(workspace: workspace.open()).list().filter { matches($0.tags) }
             if output.json { return try Output.json(devices) }
             Output.table(
                 ["DEVICE", "REVISION", "PUBLISHED", "TAGS"],

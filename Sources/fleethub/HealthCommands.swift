@@ -7,13 +7,21 @@ import Foundation
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "Show every device's health: online, revision applied/desired, modules running, last seen.")
+        abstract: "Show every device's health: online, revision applied/desired, modules running, last seen.",
+        discussion: """
+            EXAMPLES:
+              fleethub devices
+              fleethub devices --tag site=plant-1
+              fleethub devices --target "role=gateway AND site!=lab" --json
+            """)
     @OptionGroup var workspace: WorkspaceOptions
+    @OptionGroup var filter: TagFilterOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         let now = Date()
-        let devices = try FleetHealth(workspace: workspace.open()).devices(now: now)
+        let matches = try filter.matcher()
+        let devices = try FleetHealth(workspace: workspace.open()).devices(now: now).filter { matches($0.tags) }
         if output.json { return try Output.json(devices) }
         Output.table(
             ["DEVICE", "STATUS", "REVISION", "MODULES", "RESTARTS", "LAST SEEN", "RUNNING"],

@@ -5,7 +5,7 @@ import Foundation
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model", abstract: "The model registry.",
-        subcommands: [Register.self, List.self, Show.self, Download.self, Delete.self])
+        subcommands: [Register.self, List.self, Show.self, Tag.self, Download.self, Delete.self])
 
     struct Register: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.")
@@ -60,15 +60,42 @@ struct ModelCommand: ParsableCommand {
         }
     }
 
-    struct Download: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a model version's files into a folder.")
+    struct Tag: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set or remove tags of a model version (the latest when VERSION is omitted).",
+            discussion: """
+                EXAMPLES:
+                  fleethub model tag iris:3 --tag stage=prod
+                  fleethub model tag iris --tag stage=canary --untag owner
+                """)
         @OptionGroup var workspace: WorkspaceOptions
-        @Argument(help: "NAME:VERSION") var reference: String
+        @Argument(help: "NAME[:VERSION]") var reference: String
+        @Option(help: "A tag key=value to set; repeatable.") var tag: [String] = []
+        @Option(help: "A tag key to remove; repeatable.") var untag: [String] = []
+
+        func run() throws {
+            guard !tag.isEmpty || !untag.isEmpty else { throw ValidationError("give --tag key=value or --untag key") }
+            let model = try ModelRegistry(workspace: workspace.open()).tag(
+                VersionedName(parsing: reference), set: TagParser.parse(tag), remove: untag)
+            print("\(model.reference) tags: \(Output.tags(model.tags))")
+        }
+    }
+
+    struct Download: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a model version's files into a folder (the latest when VERSION is omitted).",
+            discussion: """
+                EXAMPLES:
+                  fleethub model download iris:2 --to ./iris-2
+                  fleethub model download iris --to ./iris-latest
+                """)
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "NAME[:VERSION]") var reference: String
         @Option(help: "The folder to write to.") var to: String
 
         func run() throws {
             let model = try ModelRegistry(workspace: workspace.open()).download(
-                VersionedName(parsingExact: reference), to: URL(fileURLWithPath: to))
+                VersionedName(parsing: reference), to: URL(fileURLWithPath: to))
             print("wrote \(model.files.count) file(s) of \(model.reference) to \(to)")
         }
     }

@@ -5,7 +5,7 @@ import Foundation
 
 struct ModuleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "module", abstract: "Module bundles.", subcommands: [Package.self, List.self, Show.self])
+        commandName: "module", abstract: "Module bundles.", subcommands: [Package.self, List.self, Show.self, Delete.self])
 
     struct Package: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -13,7 +13,7 @@ struct ModuleCommand: ParsableCommand {
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "The module name.") var name: String
         @Option(help: "python-scoring (default) or process.") var kind: ModuleKind = .pythonScoring
-        @Option(help: "The registered model NAME:VERSION to ship under model/.") var model: String?
+        @Option(help: "The registered model NAME[:VERSION] to ship under model/ (the latest when VERSION is omitted).") var model: String?
         @Option(help: "The scoring script, relative to --source.") var entry: String?
         @Option(help: "For --kind process: the program and its arguments.") var command: String?
         @Option(help: "A folder whose files go to the bundle's root.") var source: String?
@@ -23,7 +23,7 @@ struct ModuleCommand: ParsableCommand {
 
         func run() throws {
             let request = PackageRequest(
-                name: name, kind: kind, model: try model.map { try VersionedName(parsingExact: $0) }, entry: entry,
+                name: name, kind: kind, model: try model.map { try VersionedName(parsing: $0) }, entry: entry,
                 command: try command.map(CommandLineSplitter.split), source: source.map { URL(fileURLWithPath: $0) },
                 requirements: requirements.map { URL(fileURLWithPath: $0) }, vendorWheels: vendorWheels)
             let module = try ModuleRegistry(workspace: workspace.open()).package(request)
@@ -67,6 +67,26 @@ struct ModuleCommand: ParsableCommand {
             }
             print("files:")
             for file in module.manifest.files { print("  \(file.path)  \(file.size) bytes") }
+        }
+    }
+}
+
+extension ModuleCommand {
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a packaged module version that no deployment uses.",
+            discussion: """
+                The bundle stays in the workspace's blob store, so devices can still roll back to it.
+
+                EXAMPLES:
+                  fleethub module delete iris-scorer:1
+                """)
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "NAME:VERSION") var reference: String
+
+        func run() throws {
+            try ModuleRegistry(workspace: workspace.open()).delete(VersionedName(parsingExact: reference))
+            print("deleted \(reference)")
         }
     }
 }

@@ -77,6 +77,59 @@ struct CommandLineTests {
         #expect(try BrokerCredentials.mosquittoHash(of: #require(exported.broker.password), salt: salt) == stored)
     }
 
+    @Test func modelTagModuleDeleteLatestVersionsAndTagFilters() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let directory = try TemporaryDirectory(prefix: "fleethub-commands")
+        let workspace = directory.file("hub")
+        func hub(_ arguments: String...) throws -> String {
+            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+        }
+        _ = try hub("init", "--broker", broker.url, "--insecure")
+        try Data("weights".utf8).write(to: URL(fileURLWithPath: directory.file("iris.onnx")))
+        try FileManager.default.createDirectory(atPath: directory.file("src"), withIntermediateDirectories: true)
+        try Data("def init():\n    pass\n\ndef run(raw_data):\n    return raw_data\n".utf8)
+            .write(to: URL(fileURLWithPath: directory.file("src/score.py")))
+        _ = try hub("model", "register", "--name", "iris", "--path", directory.file("iris.onnx"), "--tag", "owner=ana")
+        _ = try hub("model", "register", "--name", "iris", "--path", directory.file("iris.onnx"))
+
+        // NAME is the latest version, for tag, download and package alike.
+        #expect(try hub("model", "tag", "iris", "--tag", "stage=prod") == "iris:2 tags: stage=prod\n")
+        #expect(try hub("model", "tag", "iris:1", "--tag", "stage=old", "--untag", "owner") == "iris:1 tags: stage=old\n")
+        let prod = try FleetJSON.decode([ModelVersion].self, from: Data(hub("model", "list", "--tag", "stage=prod", "--json").utf8))
+        #expect(prod.map(\.reference) == ["iris:2"])
+        #expect(try hub("model", "download", "iris", "--to", directory.file("latest")).contains("of iris:2"))
+        #expect(FileManager.default.fileExists(atPath: directory.file("latest/iris.onnx")))
+        _ = try hub("module", "package", "--name", "scorer", "--model", "iris", "--entry", "score.py", "--source", directory.file("src"))
+        let module = try FleetJSON.decode(ModuleVersion.self, from: Data(hub("module", "show", "scorer", "--json").utf8))
+        #expect(module.manifest.models.map(\.version) == [2])
+
+        // A deployed module version cannot be deleted; an undeployed one can.
+        _ = try hub("module", "package", "--name", "scorer", "--model", "iris:1", "--entry", "score.py", "--source", directory.file("src"))
+        try "name: d\ntarget: \"*\"\nmodules:\n  - name: s\n    bundle: scorer:1\n".write(toFile: directory.file("d.yaml"), atomically: true, encoding: .utf8)
+        _ = try hub("deploy", directory.file("d.yaml"))
+        do {
+            _ = try hub("module", "delete", "scorer:1")
+            Issue.record("deleted a deployed module version")
+        } catch let FixtureError.commandFailed(_, _, stderr) {
+            #expect(stderr.contains("module scorer:1 is used by deployment(s) d"), "\(stderr)")
+        }
+        #expect(try hub("module", "delete", "scorer:2") == "deleted scorer:2\n")
+        let modules = try FleetJSON.decode([ModuleVersion].self, from: Data(hub("module", "list", "--json").utf8))
+        #expect(modules.map(\.reference) == ["scorer:1"])
+
+        // --tag and --target on the lists of devices.
+        _ = try hub("device", "add", "gw-1", "--tag", "site=a", "--tag", "role=gateway", "--out", directory.file("gw-1.yaml"))
+        _ = try hub("device", "add", "gw-2", "--tag", "site=b", "--tag", "role=gateway", "--out", directory.file("gw-2.yaml"))
+        _ = try hub("device", "add", "cam-1", "--tag", "site=a", "--tag", "role=camera", "--out", directory.file("cam-1.yaml"))
+        let siteA = try FleetJSON.decode([Device].self, from: Data(hub("device", "list", "--tag", "site=a", "--json").utf8))
+        #expect(siteA.map(\.id) == ["cam-1", "gw-1"])
+        let gateways = try FleetJSON.decode(
+            [DeviceHealthSummary].self, from: Data(hub("devices", "--target", "role=gateway AND site!=a", "--json").utf8))
+        #expect(gateways.map(\.id) == ["gw-2"])
+        #expect(throws: FixtureError.self) { try hub("devices", "--target", "site in (") }
+    }
+
     @Test func operatorWorkflowPublishesASignedRetainedState() async throws {
         let broker = try await MosquittoBroker.start()
         defer { broker.stop() }

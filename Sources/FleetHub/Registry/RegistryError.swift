@@ -12,6 +12,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case duplicateFilePath(String)
     case blobStoreFailed(String, reason: String)
     case modelInUse(String, deployments: [String])
+    case moduleInUse(String, deployments: [String])
     case missingEntry(String, in: String)
     case invalidModule(String)
     case unwritable(String, reason: String)
@@ -36,6 +37,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .blobStoreFailed(let path, let reason): "cannot store \(path) in the workspace: \(reason)"
         case .modelInUse(let reference, let deployments):
             "model \(reference) is used by active deployment(s) \(deployments.joined(separator: ", ")); delete those first with `fleethub deployment delete NAME`"
+        case .moduleInUse(let reference, let deployments):
+            "module \(reference) is used by deployment(s) \(deployments.joined(separator: ", ")); deploy another version or delete those first with `fleethub deployment delete NAME`"
         case .missingEntry(let entry, let folder): "the entry script \(entry) is not in \(folder)"
         case .invalidModule(let why): "cannot package the module: \(why)"
         case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
