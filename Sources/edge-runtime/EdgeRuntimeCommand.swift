@@ -8,7 +8,7 @@ import Logging
 struct EdgeRuntimeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge-runtime",
-        abstract: "The device daemon of the fleet: applies the hub's signed desired state and keeps modules running.",
+        abstract: "The device daemon of the fleet: applies the hub's signed desired state and keeps modules running.", discussion: "EXAMPLES:\n  edge-runtime run --config /etc/edge-runtime/config.yaml\n  edge-runtime check --config gw-001.yaml\n  edge-runtime status --config gw-001.yaml",
         version: runtimeVersion,
         subcommands: [Run.self, Status.self, Logs.self, Check.self])
 }
@@ -24,7 +24,7 @@ struct ConfigOption: ParsableArguments {
 }
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.", discussion: "EXAMPLES:\n  edge-runtime run --config /etc/edge-runtime/config.yaml\n  edge-runtime run --config gw-001.yaml --log-level debug --rollback-window 60")
 
     @OptionGroup var options: ConfigOption
     @Option(help: "Seconds an updated module must stay up before it counts as good.")
@@ -91,7 +91,7 @@ struct Status: AsyncParsableCommand {
 }
 
 struct Logs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a module's stdout and stderr.")
+    static let configuration = CommandConfiguration(abstract: "Show a module's stdout and stderr.", discussion: "EXAMPLES:\n  edge-runtime logs iris --config gw-001.yaml\n  edge-runtime logs agent --follow --tail 20 --config gw-001.yaml")
 
     @OptionGroup var options: ConfigOption
     @Argument(help: "The module's name.") var module: String
@@ -110,7 +110,7 @@ struct Logs: AsyncParsableCommand {
 }
 
 struct Check: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Diagnose this device's setup; each check says how to fix a failure.")
+    static let configuration = CommandConfiguration(abstract: "Diagnose this device's setup; each check says how to fix a failure.", discussion: "EXAMPLES:\n  edge-runtime check --config /etc/edge-runtime/config.yaml")
 
     @OptionGroup var options: ConfigOption
 

@@ -5,7 +5,7 @@ import Foundation
 
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "device", abstract: "The devices of the fleet.",
+        commandName: "device", abstract: "The devices of the fleet.", discussion: "EXAMPLES:\n  fleethub device add gw-001 --tag site=plant-1 --out gw-001.yaml\n  fleethub device list --tag site=plant-1\n  fleethub device config gw-001 --out gw-001.yaml --force",
         subcommands: [Add.self, Config.self, Tag.self, List.self, Show.self, Remove.self, Revoke.self])
 
     struct Add: AsyncParsableCommand {
@@ -60,7 +60,7 @@ struct DeviceCommand: AsyncParsableCommand {
 
     struct Tag: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Set or remove a device's tags; republishes its desired state if it changed.")
+            abstract: "Set or remove a device's tags; republishes its desired state if it changed.", discussion: "EXAMPLES:\n  fleethub device tag gw-001 --tag role=gateway\n  fleethub device tag gw-001 --remove site")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The device id.") var id: String
         @Option(help: "A tag key=value to set; repeatable.") var tag: [String] = []
@@ -98,7 +98,7 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a device and its desired state.")
+        static let configuration = CommandConfiguration(abstract: "Show a device and its desired state.", discussion: "EXAMPLES:\n  fleethub device show gw-001\n  fleethub device show gw-001 --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The device id.") var id: String
@@ -122,7 +122,7 @@ struct DeviceCommand: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove a device; it is sent an empty desired state so it stops its modules.")
+            abstract: "Remove a device; it is sent an empty desired state so it stops its modules.", discussion: "EXAMPLES:\n  fleethub device remove gw-001")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The device id.") var id: String
 

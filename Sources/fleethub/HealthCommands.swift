@@ -37,7 +37,7 @@ struct DevicesCommand: ParsableCommand {
 struct AlertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alerts",
-        abstract: "Show active alerts (device offline, module restart loop, deployment failing) and rejected device messages.")
+        abstract: "Show active alerts (device offline, module restart loop, deployment failing) and rejected device messages.", discussion: "EXAMPLES:\n  fleethub alerts\n  fleethub alerts --json")
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var output: OutputOptions
 
@@ -61,7 +61,7 @@ struct AlertsCommand: ParsableCommand {
 extension DeploymentCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a deployment's rollout: devices targeted, pending, applied, failed, rolled back, module not running.")
+            abstract: "Show a deployment's rollout: devices targeted, pending, applied, failed, rolled back, module not running.", discussion: "EXAMPLES:\n  fleethub deployment status iris-prod\n  fleethub deployment status iris-prod --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The deployment name.") var name: String

@@ -4,11 +4,11 @@ import Foundation
 
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model", abstract: "The model registry.",
+        commandName: "model", abstract: "The model registry.", discussion: "EXAMPLES:\n  fleethub model register --name iris --path model/iris.onnx --tag stage=prod\n  fleethub model list --tag stage=prod\n  fleethub model tag iris --tag stage=canary",
         subcommands: [Register.self, List.self, Show.self, Tag.self, Download.self, Delete.self])
 
     struct Register: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.")
+        static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.", discussion: "EXAMPLES:\n  fleethub model register --name iris --path model/iris.onnx --tag stage=prod\n  fleethub model register --name detector --path ./weights --description \"retrained on March data\"")
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "The model name.") var name: String
         @Option(help: "A file or folder (a folder keeps its tree); repeatable.") var path: [String] = []
@@ -24,7 +24,7 @@ struct ModelCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List model versions.")
+        static let configuration = CommandConfiguration(abstract: "List model versions.", discussion: "EXAMPLES:\n  fleethub model list\n  fleethub model list --name iris --tag stage=prod --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Only this model.") var name: String?
@@ -43,7 +43,7 @@ struct ModelCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a model version (the latest when V is omitted).")
+        static let configuration = CommandConfiguration(abstract: "Show a model version (the latest when V is omitted).", discussion: "EXAMPLES:\n  fleethub model show iris\n  fleethub model show iris:2 --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "NAME[:VERSION]") var reference: String
@@ -101,7 +101,7 @@ struct ModelCommand: ParsableCommand {
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a model version not used by any deployment.")
+        static let configuration = CommandConfiguration(abstract: "Delete a model version not used by any deployment.", discussion: "EXAMPLES:\n  fleethub model delete iris:1")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "NAME:VERSION") var reference: String
 

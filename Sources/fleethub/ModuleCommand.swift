@@ -5,11 +5,11 @@ import Foundation
 
 struct ModuleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "module", abstract: "Module bundles.", subcommands: [Package.self, List.self, Show.self, Delete.self])
+        commandName: "module", abstract: "Module bundles.", discussion: "EXAMPLES:\n  fleethub module package --name iris-scorer --model iris --entry score.py --source examples/iris\n  fleethub module list\n  fleethub module delete iris-scorer:1", subcommands: [Package.self, List.self, Show.self, Delete.self])
 
     struct Package: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Package a model and its scoring script (or any program) into a deterministic bundle.")
+            abstract: "Package a model and its scoring script (or any program) into a deterministic bundle.", discussion: "EXAMPLES:\n  fleethub module package --name iris-scorer --model iris:1 --entry score.py --source examples/iris --requirements examples/iris/requirements.txt\n  fleethub module package --name site-agent --kind process --command \"/bin/sh agent.sh\" --source examples/site-agent")
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "The module name.") var name: String
         @Option(help: "python-scoring (default) or process.") var kind: ModuleKind = .pythonScoring
@@ -32,7 +32,7 @@ struct ModuleCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List packaged module versions.")
+        static let configuration = CommandConfiguration(abstract: "List packaged module versions.", discussion: "EXAMPLES:\n  fleethub module list\n  fleethub module list --name iris-scorer --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Only this module.") var name: String?
@@ -47,7 +47,7 @@ struct ModuleCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a module version (the latest when V is omitted).")
+        static let configuration = CommandConfiguration(abstract: "Show a module version (the latest when V is omitted).", discussion: "EXAMPLES:\n  fleethub module show iris-scorer\n  fleethub module show iris-scorer:2 --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "NAME[:VERSION]") var reference: String

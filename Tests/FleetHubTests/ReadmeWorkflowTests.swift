@@ -57,6 +57,30 @@ struct ReadmeWorkflowTests {
         }
     }
 
+    /// Every command of both executables, found through the SUBCOMMANDS of each help.
+    @Test func everyHelpHasAnExamplesSection() throws {
+        for program in ["fleethub", "edge-runtime"] {
+            var pending: [[String]] = [[]]
+            var seen = 0
+            while let path = pending.popLast() {
+                let help = try Fixtures.run(Fixtures.builtExecutable(program), path + ["--help"])
+                seen += 1
+                #expect(help.contains("\nEXAMPLES:\n  \(program)"), "`\(program) \(path.joined(separator: " ")) --help` has no EXAMPLES")
+                // The SUBCOMMANDS section ends at its first blank line.
+                guard let list = help.components(separatedBy: "SUBCOMMANDS:\n").dropFirst().first?
+                    .components(separatedBy: "\n\n").first
+                else { continue }
+                for line in list.split(separator: "\n") where line.hasPrefix("  ") && !line.hasPrefix("   ") {
+                    guard let name = line.split(separator: " ").first, name.allSatisfy({ $0.isLowercase || $0 == "-" }) else { continue }
+                    pending.append(path + [String(name)])
+                }
+                #expect(seen < 200, "walking the help found more commands than there are")
+                if seen >= 200 { break }
+            }
+            #expect(seen > (program == "fleethub" ? 40 : 4), "only \(seen) \(program) commands found")
+        }
+    }
+
     @Test func everyFileExistsAndEveryDeployedBundleWasPackagedBefore() throws {
         var packaged: [String: Int] = [:]
         let lines = try Self.workflow()
