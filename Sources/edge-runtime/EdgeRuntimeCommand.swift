@@ -8,7 +8,7 @@ import Logging
 struct EdgeRuntimeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge-runtime",
-        abstract: "The device daemon of the fleet: applies the hub's signed desired state and keeps modules running.",
+        abstract: "The device daemon of the fleet: applies the hub's signed desired state and keeps modules running.", discussion: "EXAMPLES:\n  edge-runtime run --config /etc/edge-runtime/config.yaml\n  edge-runtime check --config gw-001.yaml\n  edge-runtime status --config gw-001.yaml",
         version: runtimeVersion,
         subcommands: [Run.self, Status.self, Logs.self, Check.self])
 }
@@ -17,17 +17,14 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: "The device config written by `fleethub device add --out`.")
     var config = "/etc/edge-runtime/config.yaml"
 
+    /// The config; a bad one fails naming the file and what is wrong (exit code 1).
     func load() throws -> DeviceConfig {
-        do {
-            return try DeviceConfig.load(from: config)
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        try DeviceConfig.load(from: config)
     }
 }
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.", discussion: "EXAMPLES:\n  edge-runtime run --config /etc/edge-runtime/config.yaml\n  edge-runtime run --config gw-001.yaml --log-level debug --rollback-window 60")
 
     @OptionGroup var options: ConfigOption
     @Option(help: "Seconds an updated module must stay up before it counts as good.")
@@ -57,7 +54,17 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show whether the daemon runs, the desired and applied revision, and each module.")
+        abstract: "Show whether the daemon runs, the desired and applied revision, and each module.",
+        discussion: """
+            Exit codes: 0 status shown; 1 the config cannot be read; \(notRunYet.rawValue) the daemon has never run with this config's data dir.
+
+            EXAMPLES:
+              edge-runtime status --config /etc/edge-runtime/config.yaml
+              edge-runtime status --config gw-001.yaml --json
+            """)
+
+    /// The daemon has not run yet on this data dir: nothing to show.
+    static let notRunYet = ExitCode(3)
 
     @OptionGroup var options: ConfigOption
     @Flag(help: "Print JSON.") var json = false
@@ -66,7 +73,12 @@ struct Status: AsyncParsableCommand {
         let config = try options.load()
         let dataDirectory = DataDirectory(config: config)
         guard FileManager.default.fileExists(atPath: dataDirectory.database.path) else {
-            throw ValidationError("no state database at \(dataDirectory.database.path): the runtime has not run yet")
+            FileHandle.standardError.write(Data("""
+                edge-runtime has not run yet with the data dir \(dataDirectory.root.path) (no state database there); \
+                start it with `edge-runtime run --config \(options.config)`
+
+                """.utf8))
+            throw Self.notRunYet
         }
         var status = try StateStore(url: dataDirectory.database).status()
         status.daemonPid = DataDirectoryLock.holder(of: dataDirectory)
@@ -79,7 +91,7 @@ struct Status: AsyncParsableCommand {
 }
 
 struct Logs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a module's stdout and stderr.")
+    static let configuration = CommandConfiguration(abstract: "Show a module's stdout and stderr.", discussion: "EXAMPLES:\n  edge-runtime logs iris --config gw-001.yaml\n  edge-runtime logs agent --follow --tail 20 --config gw-001.yaml")
 
     @OptionGroup var options: ConfigOption
     @Argument(help: "The module's name.") var module: String
@@ -98,7 +110,7 @@ struct Logs: AsyncParsableCommand {
 }
 
 struct Check: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Diagnose this device's setup; each check says how to fix a failure.")
+    static let configuration = CommandConfiguration(abstract: "Diagnose this device's setup; each check says how to fix a failure.", discussion: "EXAMPLES:\n  edge-runtime check --config /etc/edge-runtime/config.yaml")
 
     @OptionGroup var options: ConfigOption
 

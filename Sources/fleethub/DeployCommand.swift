@@ -1,11 +1,12 @@
 import ArgumentParser
+import FleetCore
 import FleetHub
 import Foundation
 
 struct DeployCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deploy",
-        abstract: "Validate a deployment manifest, store it, and publish the desired state of every device it changes.")
+        abstract: "Validate a deployment manifest, store it, and publish the desired state of every device it changes.", discussion: "EXAMPLES:\n  fleethub deploy manifests/iris-prod.yaml\n  fleethub deploy manifests/iris-staged.yaml --workspace /srv/fleethub")
 
     @OptionGroup var workspace: WorkspaceOptions
     @Argument(help: "The manifest YAML file.") var file: String
@@ -21,10 +22,10 @@ struct DeployCommand: AsyncParsableCommand {
 
 struct DeploymentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "deployment", abstract: "The active deployments.", subcommands: [List.self, Show.self, Status.self, History.self, Rollback.self, Delete.self])
+        commandName: "deployment", abstract: "The active deployments.", discussion: "EXAMPLES:\n  fleethub deployment list\n  fleethub deployment status iris-prod\n  fleethub deployment rollback iris-prod", subcommands: [List.self, Show.self, Status.self, History.self, Rollback.self, Delete.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List deployments.")
+        static let configuration = CommandConfiguration(abstract: "List deployments.", discussion: "EXAMPLES:\n  fleethub deployment list\n  fleethub deployment list --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
 
@@ -38,7 +39,7 @@ struct DeploymentCommand: AsyncParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a deployment and the devices it targets.")
+        static let configuration = CommandConfiguration(abstract: "Show a deployment and the devices it targets.", discussion: "EXAMPLES:\n  fleethub deployment show iris-prod\n  fleethub deployment show iris-prod --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The deployment name.") var name: String
@@ -62,7 +63,7 @@ struct DeploymentCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete a deployment and republish the devices whose desired state changes.")
+            abstract: "Delete a deployment and republish the devices whose desired state changes.", discussion: "EXAMPLES:\n  fleethub deployment delete iris-canary")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The deployment name.") var name: String
 
@@ -78,7 +79,7 @@ struct DeploymentCommand: AsyncParsableCommand {
 extension DeploymentCommand {
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List every version of a deployment: when it was made, what it resolved to, and its manifest (with --json).")
+            abstract: "List every version of a deployment: when it was made, what it resolved to, and its manifest (with --json).", discussion: "EXAMPLES:\n  fleethub deployment history iris-prod\n  fleethub deployment history iris-prod --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The deployment name.") var name: String
@@ -95,7 +96,7 @@ extension DeploymentCommand {
     struct Rollback: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Deploy an earlier version's content again as a new version: to every targeted device at once, or with --staged through its waves.",
-            discussion: "The way out of a halted rollout. Without --to, the version before the latest.")
+            discussion: "The way out of a halted rollout. Without --to, the version before the latest.\n\nEXAMPLES:\n  fleethub deployment rollback iris-prod\n  fleethub deployment rollback iris-prod --to 3 --staged")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The deployment name.") var name: String
         @Option(help: "The version whose content to deploy again (default: the one before the latest).") var to: Int?
@@ -113,7 +114,7 @@ extension DeploymentCommand {
 
 struct PublishCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "publish", abstract: "Publish desired states the broker has not acknowledged yet.")
+        commandName: "publish", abstract: "Publish desired states the broker has not acknowledged yet.", discussion: "EXAMPLES:\n  fleethub publish")
     @OptionGroup var workspace: WorkspaceOptions
 
     func run() async throws {
@@ -124,18 +125,19 @@ struct PublishCommand: AsyncParsableCommand {
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker; advance staged rollouts.")
+        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker; advance staged rollouts.", discussion: "EXAMPLES:\n  fleethub serve --http 0.0.0.0:8080\n  fleethub serve --http 127.0.0.1:0 --workspace ./hub")
     @OptionGroup var workspace: WorkspaceOptions
-    @Option(help: "HOST:PORT to listen on.") var http = "127.0.0.1:8080"
+    @Option(help: "HOST:PORT to listen on (port 0–65535; 0 picks a free one).") var http = "127.0.0.1:8080"
 
     func run() async throws {
-        guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) else {
-            throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8080")
+        guard let address = ListenAddress(http) else {
+            throw ValidationError("--http '\(http)' is not HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080")
         }
         let opened = try workspace.open()
         let ingestion = HealthIngestion(workspace: opened)
         let rollouts = RolloutController(workspace: opened)
-        let server = HubServer(workspace: opened, host: String(http[..<colon]), port: port, ingestion: ingestion)
+        let server = HubServer(
+            workspace: opened, host: address.host.isEmpty ? "0.0.0.0" : address.host, port: address.port, ingestion: ingestion)
         // Each task says whether it was the HTTP server that returned.
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {

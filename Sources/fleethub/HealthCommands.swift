@@ -7,13 +7,21 @@ import Foundation
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "Show every device's health: online, revision applied/desired, modules running, last seen.")
+        abstract: "Show every device's health: online, revision applied/desired, modules running, last seen.",
+        discussion: """
+            EXAMPLES:
+              fleethub devices
+              fleethub devices --tag site=plant-1
+              fleethub devices --target "role=gateway AND site!=lab" --json
+            """)
     @OptionGroup var workspace: WorkspaceOptions
+    @OptionGroup var filter: TagFilterOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         let now = Date()
-        let devices = try FleetHealth(workspace: workspace.open()).devices(now: now)
+        let matches = try filter.matcher()
+        let devices = try FleetHealth(workspace: workspace.open()).devices(now: now).filter { matches($0.tags) }
         if output.json { return try Output.json(devices) }
         Output.table(
             ["DEVICE", "STATUS", "REVISION", "MODULES", "RESTARTS", "LAST SEEN", "RUNNING"],
@@ -29,7 +37,7 @@ struct DevicesCommand: ParsableCommand {
 struct AlertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alerts",
-        abstract: "Show active alerts (device offline, module restart loop, deployment failing, rollout halted, revocation list lapsing) and rejected device messages.")
+        abstract: "Show active alerts (device offline, module restart loop, deployment failing, rollout halted, revocation list lapsing) and rejected device messages.", discussion: "EXAMPLES:\n  fleethub alerts\n  fleethub alerts --json")
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var output: OutputOptions
 
@@ -53,7 +61,7 @@ struct AlertsCommand: ParsableCommand {
 extension DeploymentCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a deployment's rollout: devices targeted, pending, applied, failed, rolled back, module not running.")
+            abstract: "Show a deployment's rollout: devices targeted, pending, applied, failed, rolled back, module not running.", discussion: "EXAMPLES:\n  fleethub deployment status iris-prod\n  fleethub deployment status iris-prod --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The deployment name.") var name: String

@@ -3,7 +3,7 @@ import FleetHub
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create a hub workspace: database, blob store, signing key, settings.")
+        commandName: "init", abstract: "Create a hub workspace: database, blob store, signing key, settings.", discussion: "EXAMPLES:\n  fleethub init --broker mqtts://broker.example:8883 --public-url http://hub.example:8080\n  fleethub init --workspace ./hub --broker mqtt://127.0.0.1:1883 --insecure")
 
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "The MQTT broker devices and the hub use (mqtts://; mqtt:// needs --insecure).")
@@ -27,11 +27,11 @@ struct InitCommand: ParsableCommand {
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "Show or change the workspace settings.", subcommands: [Set.self, Show.self])
+        commandName: "config", abstract: "Show or change the workspace settings.", discussion: "EXAMPLES:\n  fleethub config show\n  fleethub config set public-url http://hub.example:8080", subcommands: [Set.self, Show.self])
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure. A new public-url is republished to every device.")
+            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure. A new public-url is republished to every device.", discussion: "EXAMPLES:\n  fleethub config set public-url http://hub.example:8080\n  fleethub config set broker mqtts://broker.example:8883")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The setting.") var key: String
         @Argument(help: "Its new value.") var value: String
@@ -46,7 +46,7 @@ struct ConfigCommand: AsyncParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the settings (the password is hidden).")
+        static let configuration = CommandConfiguration(abstract: "Print the settings (the password is hidden).", discussion: "EXAMPLES:\n  fleethub config show\n  fleethub config show --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
 

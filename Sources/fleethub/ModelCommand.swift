@@ -4,11 +4,11 @@ import Foundation
 
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model", abstract: "The model registry.",
-        subcommands: [Register.self, List.self, Show.self, Download.self, Delete.self])
+        commandName: "model", abstract: "The model registry.", discussion: "EXAMPLES:\n  fleethub model register --name iris --path model/iris.onnx --tag stage=prod\n  fleethub model list --tag stage=prod\n  fleethub model tag iris --tag stage=canary",
+        subcommands: [Register.self, List.self, Show.self, Tag.self, Download.self, Delete.self])
 
     struct Register: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.")
+        static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.", discussion: "EXAMPLES:\n  fleethub model register --name iris --path model/iris.onnx --tag stage=prod\n  fleethub model register --name detector --path ./weights --description \"retrained on March data\"")
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "The model name.") var name: String
         @Option(help: "A file or folder (a folder keeps its tree); repeatable.") var path: [String] = []
@@ -24,7 +24,7 @@ struct ModelCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List model versions.")
+        static let configuration = CommandConfiguration(abstract: "List model versions.", discussion: "EXAMPLES:\n  fleethub model list\n  fleethub model list --name iris --tag stage=prod --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Only this model.") var name: String?
@@ -43,7 +43,7 @@ struct ModelCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a model version (the latest when V is omitted).")
+        static let configuration = CommandConfiguration(abstract: "Show a model version (the latest when V is omitted).", discussion: "EXAMPLES:\n  fleethub model show iris\n  fleethub model show iris:2 --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "NAME[:VERSION]") var reference: String
@@ -70,21 +70,48 @@ struct ModelCommand: ParsableCommand {
         }
     }
 
-    struct Download: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a model version's files into a folder.")
+    struct Tag: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set or remove tags of a model version (the latest when VERSION is omitted).",
+            discussion: """
+                EXAMPLES:
+                  fleethub model tag iris:3 --tag stage=prod
+                  fleethub model tag iris --tag stage=canary --untag owner
+                """)
         @OptionGroup var workspace: WorkspaceOptions
-        @Argument(help: "NAME:VERSION") var reference: String
+        @Argument(help: "NAME[:VERSION]") var reference: String
+        @Option(help: "A tag key=value to set; repeatable.") var tag: [String] = []
+        @Option(help: "A tag key to remove; repeatable.") var untag: [String] = []
+
+        func run() throws {
+            guard !tag.isEmpty || !untag.isEmpty else { throw ValidationError("give --tag key=value or --untag key") }
+            let model = try ModelRegistry(workspace: workspace.open()).tag(
+                VersionedName(parsing: reference), set: TagParser.parse(tag), remove: untag)
+            print("\(model.reference) tags: \(Output.tags(model.tags))")
+        }
+    }
+
+    struct Download: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a model version's files into a folder (the latest when VERSION is omitted).",
+            discussion: """
+                EXAMPLES:
+                  fleethub model download iris:2 --to ./iris-2
+                  fleethub model download iris --to ./iris-latest
+                """)
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "NAME[:VERSION]") var reference: String
         @Option(help: "The folder to write to.") var to: String
 
         func run() throws {
             let model = try ModelRegistry(workspace: workspace.open()).download(
-                VersionedName(parsingExact: reference), to: URL(fileURLWithPath: to))
+                VersionedName(parsing: reference), to: URL(fileURLWithPath: to))
             print("wrote \(model.files.count) file(s) of \(model.reference) to \(to)")
         }
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a model version not used by any deployment.")
+        static let configuration = CommandConfiguration(abstract: "Delete a model version not used by any deployment.", discussion: "EXAMPLES:\n  fleethub model delete iris:1")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "NAME:VERSION") var reference: String
 

@@ -5,16 +5,16 @@ import Foundation
 
 struct ModuleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "module", abstract: "Module bundles.", subcommands: [Package.self, List.self, Show.self])
+        commandName: "module", abstract: "Module bundles.", discussion: "EXAMPLES:\n  fleethub module package --name iris-scorer --model iris --entry score.py --source examples/iris\n  fleethub module list\n  fleethub module delete iris-scorer:1", subcommands: [Package.self, List.self, Show.self, Delete.self])
 
     struct Package: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Package a model and its scoring script (or any program) into a deterministic bundle.")
+            abstract: "Package a model and its scoring script (or any program) into a deterministic bundle.", discussion: "EXAMPLES:\n  fleethub module package --name iris-scorer --model iris:1 --entry score.py --source examples/iris --requirements examples/iris/requirements.txt\n  fleethub module package --name site-agent --kind process --command \"/bin/sh agent.sh\" --source examples/site-agent")
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "The module name.") var name: String
         @Option(help: "python-scoring (default), process, or onnx / mlflow (what --model without --entry makes).")
         var kind: ModuleKind = .pythonScoring
-        @Option(help: "The registered model NAME:VERSION to ship under model/.") var model: String?
+        @Option(help: "The registered model NAME[:VERSION] to ship under model/ (the latest when VERSION is omitted).") var model: String?
         @Option(help: "The scoring script, relative to --source; none to serve an ONNX or MLflow model as it is.")
         var entry: String?
         @Option(help: "For --kind process: the program and its arguments.") var command: String?
@@ -25,7 +25,7 @@ struct ModuleCommand: ParsableCommand {
 
         func run() throws {
             let request = PackageRequest(
-                name: name, kind: kind, model: try model.map { try VersionedName(parsingExact: $0) }, entry: entry,
+                name: name, kind: kind, model: try model.map { try VersionedName(parsing: $0) }, entry: entry,
                 command: try command.map(CommandLineSplitter.split), source: source.map { URL(fileURLWithPath: $0) },
                 requirements: requirements.map { URL(fileURLWithPath: $0) }, vendorWheels: vendorWheels)
             let progress = TerminalProgress(label: "packaging \(name)")
@@ -37,7 +37,7 @@ struct ModuleCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List packaged module versions.")
+        static let configuration = CommandConfiguration(abstract: "List packaged module versions.", discussion: "EXAMPLES:\n  fleethub module list\n  fleethub module list --name iris-scorer --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Only this module.") var name: String?
@@ -52,7 +52,7 @@ struct ModuleCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a module version (the latest when V is omitted).")
+        static let configuration = CommandConfiguration(abstract: "Show a module version (the latest when V is omitted).", discussion: "EXAMPLES:\n  fleethub module show iris-scorer\n  fleethub module show iris-scorer:2 --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "NAME[:VERSION]") var reference: String
@@ -72,6 +72,26 @@ struct ModuleCommand: ParsableCommand {
             }
             print("files:")
             for file in module.manifest.files { print("  \(file.path)  \(file.size) bytes") }
+        }
+    }
+}
+
+extension ModuleCommand {
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a packaged module version that no deployment uses.",
+            discussion: """
+                The bundle stays in the workspace's blob store, so devices can still roll back to it.
+
+                EXAMPLES:
+                  fleethub module delete iris-scorer:1
+                """)
+        @OptionGroup var workspace: WorkspaceOptions
+        @Argument(help: "NAME:VERSION") var reference: String
+
+        func run() throws {
+            try ModuleRegistry(workspace: workspace.open()).delete(VersionedName(parsingExact: reference))
+            print("deleted \(reference)")
         }
     }
 }

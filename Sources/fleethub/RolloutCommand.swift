@@ -6,12 +6,12 @@ import Foundation
 struct RolloutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollout",
-        abstract: "Watch and steer staged rollouts (a manifest's rollout: section); `fleethub serve` advances them.",
+        abstract: "Watch and steer staged rollouts (a manifest's rollout: section); `fleethub serve` advances them.", discussion: "EXAMPLES:\n  fleethub rollout status iris-prod\n  fleethub rollout pause iris-prod\n  fleethub rollout abort iris-prod",
         subcommands: [Status.self, Steer<PauseName>.self, Steer<ResumeName>.self, Steer<AbortName>.self, Steer<PromoteName>.self])
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the latest rollout of a deployment: state, wave, devices per state, each criterion against its threshold.")
+            abstract: "Show the latest rollout of a deployment: state, wave, devices per state, each criterion against its threshold.", discussion: "EXAMPLES:\n  fleethub rollout status iris-prod\n  fleethub rollout status iris-prod --json")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The deployment name.") var name: String
@@ -26,7 +26,9 @@ struct RolloutCommand: AsyncParsableCommand {
     /// One of pause, resume, abort, promote.
     struct Steer<Name: SteerName>: AsyncParsableCommand {
         static var configuration: CommandConfiguration {
-            CommandConfiguration(commandName: Name.command.rawValue, abstract: Name.abstract)
+            CommandConfiguration(
+                commandName: Name.command.rawValue, abstract: Name.abstract,
+                discussion: "EXAMPLES:\n  fleethub rollout \(Name.command.rawValue) iris-prod")
         }
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The deployment name.") var name: String

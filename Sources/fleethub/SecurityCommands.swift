@@ -19,12 +19,12 @@ struct BrokerHostOptions: ParsableArguments {
 
 struct CACommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ca", abstract: "The hub's certificate authority.",
+        commandName: "ca", abstract: "The hub's certificate authority.", discussion: "EXAMPLES:\n  fleethub ca init\n  fleethub ca broker-cert --broker-host broker.example\n  fleethub ca crl",
         subcommands: [Init.self, BrokerCertificate.self, RevocationList.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create the CA of a workspace made before it had one: CA, hub and broker certificates, empty CRL.")
+            abstract: "Create the CA of a workspace made before it had one: CA, hub and broker certificates, empty CRL.", discussion: "EXAMPLES:\n  fleethub ca init\n  fleethub ca init --broker-host broker.example --broker-host 10.0.0.5")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var hosts: BrokerHostOptions
 
@@ -38,7 +38,7 @@ struct CACommand: ParsableCommand {
 
     struct BrokerCertificate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "broker-cert", abstract: "Issue a new broker server certificate for other host names or addresses.")
+            commandName: "broker-cert", abstract: "Issue a new broker server certificate for other host names or addresses.", discussion: "EXAMPLES:\n  fleethub ca broker-cert --broker-host broker.example --broker-host 10.0.0.5")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var hosts: BrokerHostOptions
 
@@ -53,7 +53,8 @@ struct CACommand: ParsableCommand {
     struct RevocationList: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "crl",
-            abstract: "Rewrite the revocation list, in the CA and the broker's folder (it lapses after --days; the broker then refuses everyone; `serve` renews it 60 days ahead).")
+            abstract: "Rewrite the revocation list, in the CA and the broker's folder (it lapses after --days; the broker then refuses everyone; `serve` renews it 60 days ahead).",
+            discussion: "EXAMPLES:\n  fleethub ca crl\n  fleethub ca crl --days 90")
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "How many days the list stays valid.") var days = CertificateAuthority.revocationListValidityDays
 
@@ -70,7 +71,7 @@ struct CACommand: ParsableCommand {
 struct BrokerConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker-config",
-        abstract: "Write a complete mosquitto configuration: TLS with client certificates, revocation list, per-device ACL.")
+        abstract: "Write a complete mosquitto configuration: TLS with client certificates, revocation list, per-device ACL.", discussion: "EXAMPLES:\n  fleethub broker-config --out /etc/mosquitto/fleet --run-as mosquitto\n  fleethub broker-config --out ./broker --listen 127.0.0.1:8883 --run-as \"$(id -un)\"")
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "The folder to write mosquitto.conf, acl, certificates, key and CRL into.") var out: String
     @Option(help: "HOST:PORT to listen on (default: every interface, the broker URL's port).") var listen: String?
@@ -86,11 +87,11 @@ struct BrokerConfigCommand: ParsableCommand {
 
 struct AccessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "access", abstract: "Who may use the hub's HTTP API.", subcommands: [Show.self, PublicReads.self])
+        commandName: "access", abstract: "Who may use the hub's HTTP API.", discussion: "EXAMPLES:\n  fleethub access show\n  fleethub access public-reads false", subcommands: [Show.self, PublicReads.self])
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the admin and viewer tokens (secrets: for the operator's terminal only).")
+            abstract: "Print the admin and viewer tokens (secrets: for the operator's terminal only).", discussion: "EXAMPLES:\n  fleethub access show")
         @OptionGroup var workspace: WorkspaceOptions
 
         func run() throws {
@@ -103,7 +104,7 @@ struct AccessCommand: ParsableCommand {
 
     struct PublicReads: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "public-reads", abstract: "Let anyone read the dashboard and JSON API without a token (true), or not (false).")
+            commandName: "public-reads", abstract: "Let anyone read the dashboard and JSON API without a token (true), or not (false).", discussion: "EXAMPLES:\n  fleethub access public-reads true\n  fleethub access public-reads false")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "true or false.") var allowed: Bool
 
@@ -119,7 +120,7 @@ struct AccessCommand: ParsableCommand {
 extension DeviceCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a device's certificate and token and remove it from the fleet; then rerun broker-config.")
+            abstract: "Revoke a device's certificate and token and remove it from the fleet; then rerun broker-config.", discussion: "EXAMPLES:\n  fleethub device revoke gw-002")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The device id.") var id: String
 

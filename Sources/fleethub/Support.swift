@@ -13,6 +13,22 @@ struct WorkspaceOptions: ParsableArguments {
     func open() throws -> Workspace { try Workspace.open(at: root) }
 }
 
+/// `--tag k=v` and `--target EXPR`, taken by every list of tagged things (devices).
+struct TagFilterOptions: ParsableArguments {
+    @Option(help: "Only those with this tag key=value; repeatable (all must match).") var tag: [String] = []
+    @Option(help: "Only those a deployment target expression matches, e.g. \"site in (plant-1, plant-2) AND role=gateway\".")
+    var target: String?
+
+    /// Whether an item with `tags` passes both filters; a bad tag or expression is an error.
+    func matcher() throws -> ([String: String]) -> Bool {
+        let wanted = try TagParser.parse(tag)
+        let expression = try target.map(TargetExpression.init(parsing:))
+        return { tags in
+            wanted.allSatisfy { tags[$0.key] == $0.value } && (expression?.matches(tags) ?? true)
+        }
+    }
+}
+
 /// `--json`, taken by every list and show command.
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON document instead of text.")

@@ -24,7 +24,10 @@ struct KilledRuntimeTests {
         let device = try await DeviceFixture()
         defer { device.stop() }
         let configPath = device.directory.file("gw-001.yaml")
-        try device.config.save(to: configPath)
+        var config = device.config
+        // The test's bundle server takes any token; `check` needs one to try.
+        config.hub.token = "gw-001:test"
+        try config.save(to: configPath)
         let bundle = try TestBundle.shellModule(
             name: "svc", version: 1, script: "echo svc started\ntrap 'exit 0' TERM\nsleep 300 &\nwhile true; do sleep 0.1; done\n")
         _ = try await device.publish(revision: 1, [try device.module("svc", bundle)])
@@ -36,7 +39,7 @@ struct KilledRuntimeTests {
         let firstPid = try #require(try device.status().modules.first?.pid)
         let healthy = try Self.cli(["check", "--config", configPath])
         #expect(healthy.contains("[pass] broker reachable and authorised"))
-        #expect(healthy.contains("[pass] bundle URL reachable"))
+        #expect(healthy.contains("[pass] bundle download authorised"))
         #expect(!healthy.contains("FAIL"), "\(healthy)")
         #expect(try Self.cli(["logs", "svc", "--tail", "1", "--config", configPath]) == "svc started\n")
         #expect(await eventually { processes(workingIn: device.dataDirectory.modules).count >= 2 })

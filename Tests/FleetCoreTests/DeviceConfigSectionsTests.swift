@@ -27,6 +27,25 @@ struct DeviceConfigSectionsTests {
         #expect(try DeviceConfig.load(from: path) == config)
     }
 
+    @Test func aTruncatedConfigNamesTheMissingKeyAndTheFile() throws {
+        let directory = try TemporaryDirectory(prefix: "config")
+        let path = directory.file("gw-001.yaml")
+        try DeviceConfig(
+            deviceId: "gw-001", broker: BrokerSettings(url: "mqtt://127.0.0.1:1883", insecure: true),
+            hub: HubSettings(publicKey: "key", bundleBaseURL: "http://127.0.0.1:8080")
+        ).save(to: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let truncated = text.split(separator: "\n").filter { !$0.contains("publicKey") }.joined(separator: "\n")
+        try truncated.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigError.invalid(path: path, reason: "missing key 'hub.publicKey' (a truncated or hand-edited file?)")) {
+            try DeviceConfig.load(from: path)
+        }
+        try "".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigError.invalid(path: path, reason: "the file is not a mapping of keys to values (is it empty?)")) {
+            try DeviceConfig.load(from: path)
+        }
+    }
+
     @Test func aConfigWithoutTheSectionsStillLoads() throws {
         let directory = try TemporaryDirectory(prefix: "config")
         let path = directory.file("old.yaml")

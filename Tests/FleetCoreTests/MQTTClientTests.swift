@@ -1,5 +1,6 @@
 import FleetTesting
 import Foundation
+import Synchronization
 import Testing
 
 @testable import FleetCore
@@ -30,6 +31,32 @@ struct MQTTClientTests {
         let message = try #require(await first(of: messages))
         #expect(message.text == "state-7")
         #expect(message.retained)
+    }
+
+    @Test func retainedMessagesReadsWhatTheBrokerHoldsAndUnsubscribes() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let device = try client(broker, id: "device")
+        try await device.connect()
+        defer { device.disconnect() }
+        try await device.publish("fleet/v1/devices/gw-1/reported", text: "one", retain: true)
+        try await device.publish("fleet/v1/devices/gw-2/reported", text: "two", retain: true)
+        try await device.publish("fleet/v1/devices/gw-3/reported", text: "not retained")
+
+        let hub = try client(broker, id: "hub")
+        try await hub.connect()
+        defer { hub.disconnect() }
+        let live = Mutex<[String]>([])
+        try await hub.subscribe("$share/hub/fleet/v1/devices/+/reported") { message in live.withLock { $0.append(message.text) } }
+        let retained = try await hub.retainedMessages("fleet/v1/devices/+/reported")
+        #expect(retained.map(\.topic) == ["fleet/v1/devices/gw-1/reported", "fleet/v1/devices/gw-2/reported"])
+        #expect(retained.map(\.text) == ["one", "two"])
+
+        // Unsubscribed: a new message arrives once, through the shared subscription only.
+        try await device.publish("fleet/v1/devices/gw-1/reported", text: "live", retain: true)
+        #expect(await eventually { live.withLock { $0.contains("live") } })
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(live.withLock { $0.filter { $0 == "live" }.count } == 1)
     }
 
     @Test func qos1PublishIsAcknowledgedAndDelivered() async throws {

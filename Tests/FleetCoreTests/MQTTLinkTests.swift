@@ -79,6 +79,21 @@ struct MQTTLinkTests {
         #expect(try #require(await first(of: messages)).text == "back")
     }
 
+    @Test func aRefusedTLSConnectFailsAtOnceSayingRefused() async throws {
+        let broker = try await TLSTestBroker.start()
+        broker.stop()
+        let device = try Self.client(port: broker.port, id: "refused", tls: MQTTTLS(caFile: broker.caFile))
+        let started = ContinuousClock.now
+        do {
+            try await device.connect()
+            Issue.record("connected to a stopped broker")
+        } catch MQTTError.unreachable(_, let reason) {
+            #expect(reason.lowercased().contains("refused"), "\(reason)")
+        }
+        // Not the connect timeout (10 s here): libmosquitto's TLS handshake would wait it out.
+        #expect(ContinuousClock.now - started < .seconds(1))
+    }
+
     @Test func reconnectsWithinFiveSecondsOfTheBrokersReturn() async throws {
         let broker = try await MosquittoBroker.start()
         defer { broker.stop() }

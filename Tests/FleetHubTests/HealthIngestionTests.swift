@@ -52,6 +52,31 @@ struct HealthIngestionTests {
         #expect(ingestion.counters.reports == 3)
     }
 
+    @Test func whatDevicesPublishedRetainedBeforeTheHubSubscribedIsIngested() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let hub = try HubFixture(broker: broker.url)
+        _ = try hub.devices.add(id: "gw-1", tags: [:])
+        _ = try hub.devices.add(id: "gw-2", tags: [:])
+        let device = try await HealthFixture.client(broker)
+        defer { device.disconnect() }
+        var stale = HealthFixture.report("gw-2")
+        stale.at = Date(timeIntervalSinceNow: -3600)
+        try await device.publish(Topics.reported("gw-1"), payload: try FleetJSON.encode(HealthFixture.report("gw-1", cpu: 7)), retain: true)
+        try await device.publish(Topics.connection("gw-1"), payload: try FleetJSON.encode(ConnectionState(online: true, at: Date())), retain: true)
+        try await device.publish(Topics.reported("gw-2"), payload: try FleetJSON.encode(stale), retain: true)
+
+        // A `$share/` subscription delivers none of these; the ingestion reads them once it is subscribed.
+        let task = try await HealthFixture.startIngestion(HealthFixture.quietIngestion(hub.workspace))
+        defer { task.cancel() }
+        let health = FleetHealth(workspace: hub.workspace)
+        #expect(try await eventually { try health.device(id: "gw-1").report?.system.cpuPercent == 7 })
+        #expect(try health.device(id: "gw-1").summary.connectivity == .online)
+        // A report retained an hour ago counts as seen an hour ago, not now.
+        #expect(try await eventually { try health.device(id: "gw-2").report != nil })
+        #expect(try health.device(id: "gw-2").summary.connectivity == .offline)
+    }
+
     @Test func historyIsBoundedPerDevice() async throws {
         let hub = try HubFixture()
         _ = try hub.devices.add(id: "gw-1", tags: [:])

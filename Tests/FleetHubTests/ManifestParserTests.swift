@@ -72,6 +72,18 @@ struct ManifestParserTests {
         #expect(error("name: x\npriority: 1\ntarget: *\n").contains("quote the star"))
     }
 
+    @Test func aDuplicateKeyNamesItsLineWithoutQuotingTheFile() {
+        let top = error("name: a\npriority: 1\ntarget: \"*\"\nname: b\nmodules:\n  - name: x\n    bundle: y:1\n")
+        #expect(top == "m.yaml:4: field 'name': given twice in the same mapping (first on line 1); keep one")
+        let nested = error("name: a\ntarget: \"*\"\nmodules:\n  - name: x\n    bundle: y:1\n    # again\n    bundle: z:1\n  - name: q\n    bundle: y:1\n")
+        #expect(nested == "m.yaml:7: field 'bundle': given twice in the same mapping (first on line 5); keep one")
+    }
+
+    @Test func priorityDefaultsToZero() throws {
+        let manifest = try ManifestParser.parse("name: a\ntarget: \"*\"\nmodules:\n  - name: x\n    bundle: y:1\n", file: "m.yaml").manifest
+        #expect(manifest.priority == 0)
+    }
+
     @Test func missingFieldsAndDuplicatesAreRefused() throws {
         #expect(error("name: x\npriority: 1\nmodules: []\n") == "m.yaml: field 'target': missing")
         // Without a priority a deployment layers at 0.

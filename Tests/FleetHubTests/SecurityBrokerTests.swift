@@ -34,6 +34,33 @@ struct SecurityBrokerTests {
         return await first(of: stream, within: wait)
     }
 
+    /// As root (how an operator runs it into /etc/mosquitto), the configuration needs
+    /// the broker's user, who then owns the key: mosquitto drops to it before reading.
+    @Test func asRootTheBrokerUserOwnsTheKeyAndTheBrokerStartsOnIt() async throws {
+        let fixture = try SecurityFixture()
+        let folder = fixture.hub.directory.url.appendingPathComponent("broker")
+        let configuration = BrokerConfiguration(workspace: fixture.workspace, listen: "127.0.0.1:\(fixture.port)")
+        guard getuid() == 0 else {
+            // Another user runs mosquitto as itself: no --run-as needed.
+            #expect(throws: Never.self) { try configuration.write(to: folder) }
+            return
+        }
+        #expect(throws: SecurityError.brokerUserNeeded) { try configuration.write(to: folder) }
+        let user = "mosquitto"
+        let entry = try #require(getpwnam(user), "the mosquitto package creates the user \(user)")
+        chmod(fixture.hub.directory.url.path, 0o755)
+        let written = try BrokerConfiguration(workspace: fixture.workspace, listen: "127.0.0.1:\(fixture.port)", runAs: user)
+            .write(to: folder)
+        var status = stat()
+        #expect(stat(folder.appendingPathComponent("broker.key").path, &status) == 0)
+        #expect(status.st_uid == entry.pointee.pw_uid && status.st_mode & 0o777 == 0o600)
+        let broker = try await TLSBroker.start(configFile: written.configFile, port: fixture.port)
+        defer { broker.stop() }
+        let device = try fixture.client(try fixture.enroll("gw-a"))
+        try await device.connect()
+        device.disconnect()
+    }
+
     @Test func theHubPublishesOverTLSAndADeviceReadsOnlyItsOwnDesiredState() async throws {
         let fixture = try SecurityFixture()
         let deviceA = try fixture.enroll("gw-a")

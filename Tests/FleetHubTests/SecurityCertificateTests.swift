@@ -126,7 +126,7 @@ struct SecurityCertificateTests {
     @Test func brokerConfigurationRequiresCertificatesAndConfinesDevices() throws {
         let fixture = try SecurityFixture()
         let folder = fixture.hub.directory.url.appendingPathComponent("broker")
-        let written = try BrokerConfiguration(workspace: fixture.workspace, listen: "127.0.0.1:8883").write(to: folder)
+        let written = try BrokerConfiguration(workspace: fixture.workspace, listen: "127.0.0.1:8883", runAs: NSUserName()).write(to: folder)
         let conf = try String(contentsOfFile: written.configFile, encoding: .utf8)
         for line in ["allow_anonymous false", "listener 8883 127.0.0.1", "require_certificate true",
                      "use_identity_as_username true", "crlfile \(written.revocationListFile)", "acl_file \(written.aclFile)"] {

@@ -33,36 +33,90 @@ public struct DeviceCheck: Sendable {
         } catch {
             return [Finding(
                 name: "config readable", passed: false, detail: "\(error)",
-                fix: "write the file with `fleethub device add <id> --out \(configPath)` and make it readable by the runtime's user")]
+                fix: "write the file with `fleethub device config <id> --out \(configPath)` and make it readable by the runtime's user")]
         }
         var results = [Finding(name: "config readable", passed: true, detail: "\(configPath), device \(config.deviceId)")]
-        results.append(hubKey(config))
-        results.append(await broker(config))
-        results.append(await bundleURL(config))
+        let dataDirectory = DataDirectory(config: config)
+        let desired: DesiredStateSource
+        if let pid = DataDirectoryLock.holder(of: dataDirectory) {
+            // A second connection with the device's identity would take the daemon's over.
+            let observed = daemonSession(config, dataDirectory: dataDirectory, pid: pid)
+            results.append(observed.broker)
+            desired = observed.desired
+        } else {
+            let connected = await broker(config)
+            results.append(connected.broker)
+            desired = connected.desired
+        }
+        results.append(hubKey(config, desired: desired))
+        results.append(await bundleDownload(config, desired: desired))
         results.append(diskSpace(config))
         results.append(python())
         return results
     }
 
-    private func hubKey(_ config: DeviceConfig) -> Finding {
-        do {
-            let key = try HubPublicKey(base64: config.hub.publicKey)
-            return Finding(name: "hub key valid", passed: true, detail: "key id \(key.keyId)")
-        } catch {
-            return Finding(
-                name: "hub key valid", passed: false, detail: "\(error)",
-                fix: "set hub.publicKey to the output of `fleethub key show` (base64 of 32 bytes)")
-        }
+    /// What the check knows of the hub's desired state for this device.
+    private enum DesiredStateSource {
+        /// The retained message on the desired topic (nil: none), read over the broker.
+        case retained(Data?)
+        /// The running daemon's record of the latest message, and the state it accepted last.
+        case daemon(DesiredStateCheck?, accepted: DesiredState?)
+        /// Not known: the broker could not be read.
+        case unknown
     }
 
-    private func broker(_ config: DeviceConfig) async -> Finding {
-        let name = "broker reachable and authorised"
+    private static let brokerCheck = "broker reachable and authorised"
+    private static let hubKeyCheck = "hub key verifies the desired state"
+    private static let bundleCheck = "bundle download authorised"
+
+    private func daemonSession(_ config: DeviceConfig, dataDirectory: DataDirectory, pid: pid_t) -> (broker: Finding, desired: DesiredStateSource) {
+        let session: SessionStatus?
+        let accepted: DesiredState?
+        do {
+            let store = try StateStore(url: dataDirectory.database)
+            session = try store.session()
+            accepted = try store.acceptedDesiredState()
+        } catch {
+            return (Finding(
+                name: Self.brokerCheck, passed: false, detail: "cannot read the running daemon's (pid \(pid)) state: \(error)",
+                fix: "run `edge-runtime check` as the daemon's user"), .unknown)
+        }
+        let desired = DesiredStateSource.daemon(session?.lastDesiredState, accepted: accepted)
+        guard let session else {
+            return (Finding(
+                name: Self.brokerCheck, passed: false, detail: "the running daemon (pid \(pid)) has not tried the broker yet",
+                fix: "run the check again in a few seconds"), desired)
+        }
+        let since = session.since.formatted(.iso8601)
+        guard session.connected else {
+            return (Finding(
+                name: Self.brokerCheck, passed: false,
+                detail: "the running daemon (pid \(pid)) is not connected to \(session.broker) since \(since): \(session.reason ?? "no reason recorded")",
+                fix: Self.brokerFix(reason: session.reason ?? "", deviceId: config.deviceId)), desired)
+        }
+        return (Finding(
+            name: Self.brokerCheck, passed: true,
+            detail: "the running daemon (pid \(pid)) is connected to \(session.broker) since \(since)"), desired)
+    }
+
+    private static func brokerFix(reason: String, deviceId: String) -> String {
+        if reason.contains("not authorised") || reason.contains("bad user name") {
+            return "check the device's certificate (broker.certFile, broker.keyFile) or broker.username and broker.password, and that the hub has not revoked this device"
+        }
+        if reason.lowercased().contains("refused") {
+            return "nothing accepts connections at broker.url: start the broker, or correct broker.url"
+        }
+        return "check broker.url, that the broker runs, and that the network/firewall lets this device reach it"
+    }
+
+    private func broker(_ config: DeviceConfig) async -> (broker: Finding, desired: DesiredStateSource) {
+        let name = Self.brokerCheck
         do {
             let address = try BrokerAddress(config.broker.url)
             if !address.tls && config.broker.insecure != true {
-                return Finding(
+                return (Finding(
                     name: name, passed: false, detail: "\(SessionError.plainMQTT(url: config.broker.url))",
-                    fix: "use the mqtts:// broker URL and TLS files `fleethub device add` writes")
+                    fix: "use the mqtts:// broker URL and TLS files `fleethub device add` writes"), .unknown)
             }
             var logger = Logger(label: "edge-runtime.check")
             logger.logLevel = .critical
@@ -77,45 +131,147 @@ public struct DeviceCheck: Sendable {
                 connectTimeout: .seconds(5), acknowledgementTimeout: .seconds(5), logger: logger))
             defer { client.disconnect() }
             try await client.connect()
-            try await client.subscribe(Topics.desired(config.deviceId)) { _ in }
-            return Finding(name: name, passed: true, detail: "\(address), subscribed to \(Topics.desired(config.deviceId))")
+            let retained = try await client.retainedMessages(Topics.desired(config.deviceId))
+            return (
+                Finding(name: name, passed: true, detail: "\(address), subscribed to \(Topics.desired(config.deviceId))"),
+                .retained(retained.last?.payload))
         } catch let error as MQTTError {
             let fix = switch error {
-            case .connectionRefused: "check broker.username and broker.password, and that the hub created this device's broker user"
+            case .connectionRefused: "check the device's certificate or broker.username and broker.password, and that the hub created this device's broker user"
             case .subscriptionRefused: "the broker ACL must let this device read \(Topics.desired(config.deviceId))"
-            default: "check broker.url, that the broker runs, and that the network/firewall lets this device reach it"
+            default: Self.brokerFix(reason: "\(error)", deviceId: config.deviceId)
             }
-            return Finding(name: name, passed: false, detail: "\(error)", fix: fix)
+            return (Finding(name: name, passed: false, detail: "\(error)", fix: fix), .unknown)
         } catch {
-            return Finding(name: name, passed: false, detail: "\(error)", fix: "check broker.url and the TLS files in the config")
+            return (Finding(name: name, passed: false, detail: "\(error)", fix: "check broker.url and the TLS files in the config"), .unknown)
         }
     }
 
-    private func bundleURL(_ config: DeviceConfig) async -> Finding {
-        let name = "bundle URL reachable"
-        guard let url = URL(string: config.hub.bundleBaseURL), url.scheme == "http" || url.scheme == "https" else {
+    private func hubKey(_ config: DeviceConfig, desired: DesiredStateSource) -> Finding {
+        let name = Self.hubKeyCheck
+        let fix = "set hub.publicKey to the hub's key (`fleethub config show` prints it), or export the config again with `fleethub device config \(config.deviceId) --out FILE`"
+        let key: HubPublicKey
+        do {
+            key = try HubPublicKey(base64: config.hub.publicKey)
+        } catch {
+            return Finding(name: name, passed: false, detail: "\(error)", fix: fix)
+        }
+        switch desired {
+        case .unknown:
+            return Finding(
+                name: name, passed: false, detail: "key id \(key.keyId) is well formed, but the broker could not be read to verify it",
+                fix: "fix the broker check first")
+        case .retained(nil):
+            return Finding(
+                name: name, passed: true,
+                detail: "key id \(key.keyId) is well formed; the hub has published nothing for this device yet to verify it against")
+        case .retained(let payload?):
+            if payload.isEmpty {
+                return Finding(name: name, passed: true, detail: "key id \(key.keyId); the retained desired state is empty (device removed?)")
+            }
+            switch DesiredStateGate(deviceId: config.deviceId, hubKey: key).check(payload, acceptedRevision: 0) {
+            case .success(let state):
+                return Finding(name: name, passed: true, detail: "key id \(key.keyId) verifies the hub's desired state revision \(state.revision)")
+            case .failure(let refusal):
+                return Finding(
+                    name: name, passed: false,
+                    detail: "key id \(key.keyId) does not verify the hub's retained desired state: \(refusal)", fix: fix)
+            }
+        case .daemon(let check?, _) where !check.verified:
+            return Finding(
+                name: name, passed: false,
+                detail: "the running daemon refused the hub's desired state of \(check.at.formatted(.iso8601)): \(check.refusal ?? "not verified")",
+                fix: fix)
+        case .daemon(let check?, _):
+            let revision = check.revision.map { " revision \($0)" } ?? ""
+            return Finding(
+                name: name, passed: true,
+                detail: "key id \(key.keyId) verified the hub's desired state\(revision) of \(check.at.formatted(.iso8601)) in the running daemon")
+        case .daemon(nil, _):
+            return Finding(
+                name: name, passed: true,
+                detail: "key id \(key.keyId) is well formed; the running daemon has received no desired state yet to verify it against")
+        }
+    }
+
+    /// Downloads the first byte of a bundle the hub wants on this device, with the
+    /// device's token: the hub's root answers 403 even to a good token, a bundle does not.
+    private func bundleDownload(_ config: DeviceConfig, desired: DesiredStateSource) async -> Finding {
+        let name = Self.bundleCheck
+        guard let base = URL(string: config.hub.bundleBaseURL), base.scheme == "http" || base.scheme == "https" else {
             return Finding(
                 name: name, passed: false, detail: "'\(config.hub.bundleBaseURL)' is not an http(s) URL",
                 fix: "set hub.bundleBaseURL to the hub's address, e.g. http://hub.example:8080")
         }
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
-        request.httpMethod = "HEAD"
-        if let token = config.hub.token {
-            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        let state: DesiredState? = switch desired {
+        case .retained(let payload?): try? HubPublicKey(base64: config.hub.publicKey).open(payload, for: config.deviceId)
+        case .daemon(_, let accepted): accepted
+        case .retained(nil), .unknown: nil
         }
-        do {
-            let (_, response) = try await URLSession.shared.data(for: request)
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            guard status < 500 else {
-                return Finding(name: name, passed: false, detail: "\(url) answered HTTP \(status)", fix: "check the hub's logs")
+        guard let token = config.hub.token else {
+            return Finding(
+                name: name, passed: false, detail: "the config has no hub.token, which bundle downloads need",
+                fix: "export the config again with `fleethub device config \(config.deviceId) --out FILE`")
+        }
+        let bundle = state?.modules.lazy.flatMap { [$0.bundle] + ($0.shadow.map { [$0.bundle] } ?? []) }.first
+        guard let bundle, let url = URL(string: bundle.url) else {
+            let untried = if case .unknown = desired {
+                "the desired state could not be read, so no bundle to try the token on"
+            } else {
+                "no bundle is deployed to this device yet, so the token is not tried"
             }
-            return Finding(name: name, passed: true, detail: "\(url) answered HTTP \(status)")
+            return await reachability(of: base, token: token, untried: untried)
+        }
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
+        request.setValue("bytes=0-0", forHTTPHeaderField: "Range")
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        do {
+            let (_, response) = try await Self.session.data(for: request)
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            switch status {
+            case 200, 206:
+                return Finding(name: name, passed: true, detail: "\(url) answered HTTP \(status) to this device's token")
+            case 401, 403:
+                return Finding(
+                    name: name, passed: false, detail: "\(url) answered HTTP \(status): the hub refuses this device's token",
+                    fix: "hub.token is wrong, or was replaced or revoked: export the config again with `fleethub device config \(config.deviceId) --out FILE`")
+            default:
+                return Finding(
+                    name: name, passed: false, detail: "\(url) answered HTTP \(status)",
+                    fix: "check that hub.bundleBaseURL is this hub's public URL, and the hub's logs")
+            }
         } catch {
             return Finding(
                 name: name, passed: false, detail: "\(url): \(error.localizedDescription)",
                 fix: "check that `fleethub serve` runs and that this device can reach \(url.host ?? "the hub")")
         }
     }
+
+    /// Without a bundle to try the token on, whether the hub answers at all.
+    private func reachability(of base: URL, token: String, untried: String) async -> Finding {
+        let name = Self.bundleCheck
+        // GET, not HEAD: FoundationNetworking waits for the body a HEAD answer announces.
+        var request = URLRequest(url: base, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        do {
+            let (_, response) = try await Self.session.data(for: request)
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            guard status < 500 else {
+                return Finding(name: name, passed: false, detail: "\(base) answered HTTP \(status)", fix: "check the hub's logs")
+            }
+            return Finding(
+                name: name, passed: true,
+                detail: "\(base) answers (HTTP \(status)); \(untried)")
+        } catch {
+            return Finding(
+                name: name, passed: false, detail: "\(base): \(error.localizedDescription)",
+                fix: "check that `fleethub serve` runs and that this device can reach \(base.host ?? "the hub")")
+        }
+    }
+
+    /// A session that hands a 401's challenge back as the answer: FoundationNetworking's
+    /// shared session waits forever on a `WWW-Authenticate: Basic` it has no password for.
+    private static let session = URLSession(configuration: .ephemeral, delegate: AnswerChallenges(), delegateQueue: nil)
 
     private func diskSpace(_ config: DeviceConfig) -> Finding {
         let name = "disk space"
@@ -147,5 +303,16 @@ public struct DeviceCheck: Sendable {
         return Finding(
             name: "python3 available", passed: false, detail: "no python3 in PATH (\(path))",
             fix: "install it (`apt-get install python3 python3-venv`); python-scoring modules need it")
+    }
+}
+
+/// Answers every authentication challenge with "no credentials", so the request ends
+/// with the server's 401 instead of waiting for a password.
+private final class AnswerChallenges: NSObject, URLSessionTaskDelegate, Sendable {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
+        completionHandler(.rejectProtectionSpace, nil)
     }
 }

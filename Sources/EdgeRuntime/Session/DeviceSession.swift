@@ -6,7 +6,9 @@ import Logging
 /// capped back-off while the broker is down), leaves a retained `{"online":false}`
 /// last will, announces `{"online":true,…}` retained on every (re)connect, and hands
 /// each verified, newer desired state to `onAccepted`. Refused messages are logged
-/// with the reason, recorded for reporting, and change nothing.
+/// with the reason, recorded for reporting, and change nothing. Every connection
+/// change and every desired-state message's verification is recorded in the state
+/// store (`SessionStatus`), where `edge-runtime check` reads it.
 public final class DeviceSession: Sendable {
     private let config: DeviceConfig
     private let gate: DesiredStateGate
@@ -49,8 +51,14 @@ public final class DeviceSession: Sendable {
         guard await connectWithRetry() else { return }
         let events = client.connectionEvents()
         let announcer = Task {
-            for await event in events where event == .connected {
-                await announceOnline()
+            for await event in events {
+                switch event {
+                case .connected:
+                    recordConnection(connected: true, reason: nil)
+                    await announceOnline()
+                case .disconnected(let reason):
+                    recordConnection(connected: false, reason: reason)
+                }
             }
         }
         defer { announcer.cancel() }
@@ -74,7 +82,9 @@ public final class DeviceSession: Sendable {
     func handle(_ payload: Data) async {
         if payload.isEmpty { return }
         let accepted = (try? store.acceptedRevision()) ?? 0
-        switch gate.check(payload, acceptedRevision: accepted) {
+        let outcome = gate.check(payload, acceptedRevision: accepted)
+        recordDesiredState(outcome)
+        switch outcome {
         case .failure(let refusal):
             logger.warning("refused a desired-state message", metadata: ["reason": "\(refusal)"])
             try? store.recordRefusal("\(refusal)")
@@ -106,8 +116,10 @@ public final class DeviceSession: Sendable {
             do {
                 try await client.connect()
                 logger.info("connected to the broker", metadata: ["broker": "\(config.broker.url)"])
+                recordConnection(connected: true, reason: nil)
                 return true
             } catch {
+                recordConnection(connected: false, reason: "\(error)")
                 logger.warning(
                     "cannot connect to the broker; modules keep running, retrying",
                     metadata: ["error": "\(error)", "retryIn": "\(Int(delay / .milliseconds(1))) ms"])
@@ -116,6 +128,35 @@ public final class DeviceSession: Sendable {
             attempt += 1
         }
         return false
+    }
+
+    private func recordConnection(connected: Bool, reason: String?) {
+        recordSession { session in
+            session.connected = connected
+            session.since = Date()
+            session.reason = reason
+        }
+    }
+
+    private func recordDesiredState(_ outcome: Result<DesiredState, DesiredStateRefusal>) {
+        let check: DesiredStateCheck
+        switch outcome {
+        case .success(let state):
+            check = DesiredStateCheck(at: Date(), verified: true, revision: state.revision)
+        case .failure(.unverified(let error)):
+            check = DesiredStateCheck(at: Date(), verified: false, refusal: "\(error)")
+        case .failure(let refusal):
+            check = DesiredStateCheck(at: Date(), verified: true, refusal: "\(refusal)")
+        }
+        recordSession { $0.lastDesiredState = check }
+    }
+
+    private func recordSession(_ change: (inout SessionStatus) -> Void) {
+        do {
+            try store.updateSession(initial: SessionStatus(broker: config.broker.url, connected: false, since: Date()), change)
+        } catch {
+            logger.warning("cannot record the broker session for `edge-runtime check`", metadata: ["error": "\(error)"])
+        }
     }
 
     private func announceOnline() async {

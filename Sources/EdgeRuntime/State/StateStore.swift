@@ -47,6 +47,9 @@ public final class StateStore: Sendable {
                 CREATE TABLE moduleProcess (name TEXT PRIMARY KEY, record BLOB NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2: session") { db in
+            try db.execute(sql: "CREATE TABLE session (id INTEGER PRIMARY KEY CHECK (id = 1), record BLOB NOT NULL)")
+        }
         return migrator
     }
 
@@ -97,6 +100,30 @@ public final class StateStore: Sendable {
     public func recordRefusal(_ reason: String) throws {
         try database.write { db in
             try db.execute(sql: "UPDATE desired SET lastRefusal = ? WHERE id = 1", arguments: [reason])
+        }
+    }
+
+    // MARK: Broker session
+
+    /// The daemon's broker session as it last recorded it; nil before the first attempt.
+    public func session() throws -> SessionStatus? {
+        try database.read { db in
+            try Data.fetchOne(db, sql: "SELECT record FROM session WHERE id = 1").map {
+                try FleetJSON.decode(SessionStatus.self, from: $0)
+            }
+        }
+    }
+
+    /// Changes the recorded session in one transaction: `change` gets the current
+    /// record, or `initial` before the first.
+    public func updateSession(initial: SessionStatus, _ change: (inout SessionStatus) -> Void) throws {
+        try database.write { db in
+            var session = try Data.fetchOne(db, sql: "SELECT record FROM session WHERE id = 1").map {
+                try FleetJSON.decode(SessionStatus.self, from: $0)
+            } ?? initial
+            change(&session)
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO session (id, record) VALUES (1, ?)", arguments: [try FleetJSON.encode(session)])
         }
     }
 

@@ -52,6 +52,8 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
         let config: DeviceConfig
         do {
             config = try YAMLDecoder().decode(DeviceConfig.self, from: text)
+        } catch let error as DecodingError {
+            throw ConfigError.invalid(path: path, reason: error.explanation)
         } catch {
             throw ConfigError.invalid(path: path, reason: "\(error)")
         }

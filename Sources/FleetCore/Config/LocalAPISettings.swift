@@ -29,11 +29,8 @@ public struct LocalAPISettings: Codable, Equatable, Sendable {
 
     /// Parses `HOST:PORT` (or `:PORT` for the default host), as given to `--local-api`.
     public init(address: String) throws {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { throw ConfigError.badLocalAPIAddress(address) }
-        let host = String(address[..<colon])
-        self.init(host: host.isEmpty ? nil : host, port: port)
+        guard let parsed = ListenAddress(address) else { throw ConfigError.badLocalAPIAddress(address) }
+        self.init(host: parsed.host.isEmpty ? nil : parsed.host, port: parsed.port)
     }
 }
 

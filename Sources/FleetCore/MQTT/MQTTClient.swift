@@ -45,6 +45,7 @@ public final class MQTTClient: Sendable {
         case connect
         case publish(Int32)
         case subscribe(Int32)
+        case unsubscribe(Int32)
     }
 
     private struct State {
@@ -57,6 +58,15 @@ public final class MQTTClient: Sendable {
         var nextReconnect = ContinuousClock.now
         /// When the current connection attempt began, to give up on one that hangs.
         var attemptStarted = ContinuousClock.now
+        /// The current attempt ended in an error. libmosquitto may still hold its dead
+        /// socket (a refused TLS connect leaves it open and reports success on every
+        /// read), which is then not polled, or the thread would spin, until the next
+        /// attempt replaces it.
+        var attemptFailed = false
+        /// The socket error the TLS handshake's first write met inside
+        /// `mosquitto_connect_async` (a refused loopback connect fails at once), which
+        /// libmosquitto swallows: the socket then reports no error any more.
+        var connectErrno: Int32 = 0
         var connectedAt = ContinuousClock.now
         /// libmosquitto's disconnect callback ran during this turn of the network
         /// thread, which therefore reported the error already.
@@ -256,16 +266,39 @@ public final class MQTTClient: Sendable {
         return stream
     }
 
-    /// Stops delivering messages for `filter` and tells the broker so.
-    public func unsubscribe(_ filter: String) {
-        let connected = state.withLock { state in
-            state.subscriptions.removeValue(forKey: filter)
-            return state.phase == .connected
+    /// Stops delivering messages for `filter` once the broker confirmed it, so every
+    /// message the broker sent before (the retained ones of a new subscription) is
+    /// still handled. Without a connection it only forgets the subscription.
+    public func unsubscribe(_ filter: String) async throws {
+        do {
+            _ = try await acknowledgement(of: "unsubscribe from '\(filter)'", timeout: configuration.acknowledgementTimeout) { state in
+                guard state.phase == .connected else { return nil }
+                var messageId: Int32 = 0
+                let rc = mosquitto_unsubscribe(loop.pointer, &messageId, filter)
+                loop.wake()
+                return rc == MOSQ_ERR_SUCCESS.rawValue ? .unsubscribe(messageId) : nil
+            }
+        } catch {
+            state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
+            throw error
         }
-        if connected {
-            mosquitto_unsubscribe(loop.pointer, nil, filter)
-            loop.wake()
+        state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
+    }
+
+    /// The messages the broker holds retained on `filter` now, one per topic: subscribes,
+    /// collects what the broker sends for the new subscription, and unsubscribes. A hub that
+    /// subscribes through `$share/…`, which delivers no retained message, catches up
+    /// with it on every (re)connect.
+    public func retainedMessages(_ filter: String, qos: MQTTQoS = .atLeastOnce) async throws -> [MQTTMessage] {
+        // One per topic: a message that also matches another subscription (the same
+        // filter under `$share/`, which some brokers do send retained messages to) is
+        // handed to this handler too.
+        let collected = Mutex<[String: MQTTMessage]>([:])
+        try await subscribe(filter, qos: qos) { message in
+            if message.retained { collected.withLock { $0[message.topic] = message } }
         }
+        try await unsubscribe(filter)
+        return collected.withLock { $0.values.sorted { $0.topic < $1.topic } }
     }
 
     /// A stream of connection changes from now on, ended by `disconnect()`.
@@ -354,6 +387,9 @@ public final class MQTTClient: Sendable {
         mosquitto_publish_callback_set(pointer) { _, userdata, messageId in
             MQTTClient.from(userdata)?.complete(.publish(messageId), with: .success([]))
         }
+        mosquitto_unsubscribe_callback_set(pointer) { _, userdata, messageId in
+            MQTTClient.from(userdata)?.complete(.unsubscribe(messageId), with: .success([]))
+        }
         mosquitto_subscribe_callback_set(pointer) { _, userdata, messageId, count, granted in
             let values = granted.map { Array(UnsafeBufferPointer(start: $0, count: Int(count))) } ?? []
             MQTTClient.from(userdata)?.complete(.subscribe(messageId), with: .success(values))
@@ -395,6 +431,7 @@ public final class MQTTClient: Sendable {
             let wasReconnect = state.phase == .reconnecting
             state.phase = .connected
             state.connectedAt = .now
+            state.attemptFailed = false
             state.reportedReason = nil
             return (state.subscriptions, Array(state.eventSinks.values), wasReconnect)
         }
@@ -425,6 +462,7 @@ public final class MQTTClient: Sendable {
         let phase = state.withLock { $0.phase }
         switch phase {
         case .connecting:
+            state.withLock { $0.attemptFailed = true }
             complete(.connect, with: .failure(MQTTError.unreachable(broker: brokerName, reason: reason)))
         case .connected, .reconnecting:
             connectionFailed(reason: reason)
@@ -447,7 +485,7 @@ public final class MQTTClient: Sendable {
             }
             // The attempt is over: the next one may begin when due, even on a socket
             // libmosquitto left open.
-            state.attemptStarted = .now - configuration.connectTimeout
+            state.attemptFailed = true
             guard lost || state.reportedReason != reason else { return nil }
             state.reportedReason = reason
             return (Array(state.eventSinks.values), lost, max(.zero, state.nextReconnect - .now))
@@ -580,23 +618,28 @@ public final class MQTTClient: Sendable {
             if state.connectRequested {
                 state.connectRequested = false
                 state.attemptStarted = now
+                state.attemptFailed = false
                 return .connect
             }
-            let attemptOver = socket < 0 || now - state.attemptStarted >= configuration.connectTimeout
+            let live = socket >= 0 && !state.attemptFailed
+            let attemptOver = !live || now - state.attemptStarted >= configuration.connectTimeout
             if state.phase == .reconnecting, attemptOver {
                 guard now >= state.nextReconnect else { return .wait(until: state.nextReconnect) }
                 var generator = SystemRandomNumberGenerator()
                 state.attempt += 1
                 state.nextReconnect = now + configuration.reconnectBackoff.delay(attempt: state.attempt, using: &generator)
                 state.attemptStarted = now
-                return socket < 0 ? .reconnect : .abandonAttempt
+                state.attemptFailed = false
+                return live ? .abandonAttempt : .reconnect
             }
-            return socket < 0 ? .wait(until: now + .seconds(1)) : .service(socket)
+            return live ? .service(socket) : .wait(until: now + .seconds(1))
         }
         switch action {
         case .connect:
+            errno = 0
             let rc = mosquitto_connect_async(
                 pointer, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
+            recordConnectErrno()
             if rc != MOSQ_ERR_SUCCESS.rawValue { failed(reason: reason(for: rc)) }
         case .abandonAttempt:
             connectionFailed(reason: "the broker did not answer within \(configuration.connectTimeout)")
@@ -612,8 +655,16 @@ public final class MQTTClient: Sendable {
     }
 
     private func reconnect() {
+        errno = 0
         let rc = mosquitto_reconnect_async(loop.pointer)
+        recordConnectErrno()
         if rc != MOSQ_ERR_SUCCESS.rawValue { failed(reason: reason(for: rc)) }
+    }
+
+    private func recordConnectErrno() {
+        let code = errno
+        let failure = [ECONNREFUSED, ECONNRESET, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT].contains(code)
+        state.withLock { $0.connectErrno = failure ? code : 0 }
     }
 
     private enum Action {
@@ -628,6 +679,12 @@ public final class MQTTClient: Sendable {
         let pointer = loop.pointer
         let events = loop.wait(socket: socket, writing: mosquitto_want_write(pointer), until: .now + .seconds(1))
         state.withLock { $0.disconnectCallbackRan = false }
+        // A refused or unreachable connect: libmosquitto's TLS handshake takes the
+        // socket's error for "try again" and would wait out the connect timeout.
+        if events.broken, let error = connectError(of: socket) {
+            failed(reason: error)
+            return
+        }
         var rc = MOSQ_ERR_SUCCESS.rawValue
         if events.readable {
             rc = mosquitto_loop_read(pointer, 1)
@@ -648,6 +705,28 @@ public final class MQTTClient: Sendable {
         // libmosquitto reports most errors through the disconnect callback; a failed
         // TLS handshake closes the socket without it.
         failed(reason: reason(for: rc))
+    }
+
+    /// Why the connect on `socket`, which the broker has not accepted yet, failed
+    /// (`Connection refused`); nil when it is not a connect failure, which libmosquitto
+    /// then reports itself (a TLS error, say).
+    private func connectError(of socket: Int32) -> String? {
+        let (waiting, recorded) = state.withLock { state in
+            (state.phase == .connecting || state.phase == .reconnecting, state.connectErrno)
+        }
+        guard waiting else { return nil }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &length) == 0, error != 0 {
+            return String(cString: strerror(error))
+        }
+        var peer = sockaddr_storage()
+        var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let connected = withUnsafeMutablePointer(to: &peer) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socket, $0, &peerLength) == 0 }
+        }
+        guard !connected, recorded != 0 else { return nil }
+        return String(cString: strerror(recorded))
     }
 }
 
@@ -737,21 +816,21 @@ private final class NetworkLoop: @unchecked Sendable {
     /// `poll()`s `socket` (if any) and the wake-up pipe until one is ready or
     /// `deadline` passes. Unlike `select()`, `poll()` takes descriptors of any number.
     @discardableResult
-    func wait(socket: Int32?, writing: Bool, until deadline: ContinuousClock.Instant) -> (readable: Bool, writable: Bool) {
+    func wait(socket: Int32?, writing: Bool, until deadline: ContinuousClock.Instant) -> (readable: Bool, writable: Bool, broken: Bool) {
         let remaining = max(.zero, deadline - .now)
         let milliseconds = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
         var descriptors = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
         if let socket {
             descriptors.append(pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0))
         }
-        guard poll(&descriptors, nfds_t(descriptors.count), milliseconds) > 0 else { return (false, false) }
+        guard poll(&descriptors, nfds_t(descriptors.count), milliseconds) > 0 else { return (false, false, false) }
         if descriptors[0].revents != 0 {
             var buffer = [UInt8](repeating: 0, count: 64)
             while read(wakeRead, &buffer, buffer.count) > 0 {}
         }
-        guard socket != nil else { return (false, false) }
+        guard socket != nil else { return (false, false, false) }
         let events = descriptors[1].revents
         let broken = events & Int16(POLLERR | POLLHUP | POLLNVAL) != 0
-        return (events & Int16(POLLIN) != 0 || broken, events & Int16(POLLOUT) != 0)
+        return (events & Int16(POLLIN) != 0 || broken, events & Int16(POLLOUT) != 0, broken)
     }
 }

@@ -29,6 +29,11 @@ public struct BackoffSchedule: Sendable, Equatable {
     public static let brokerReconnect = BackoffSchedule(
         initial: .milliseconds(500), maximum: .seconds(3), multiplier: 2, jitter: 0.2, resetAfter: .seconds(30))
 
+    /// The hub's few connections to the broker (`fleethub serve`): back within 1.2 s of
+    /// the broker's return, so that what devices publish as they come back is caught.
+    public static let hubReconnect = BackoffSchedule(
+        initial: .milliseconds(250), maximum: .seconds(1), multiplier: 2, jitter: 0.2, resetAfter: .seconds(30))
+
     /// The delay before attempt number `attempt` (1 for the first retry), without jitter.
     public func delay(attempt: Int) -> Duration {
         guard attempt > 1 else { return min(initial, maximum) }

@@ -25,10 +25,34 @@ public enum ManifestParser {
         return try parse(text, file: path)
     }
 
+    /// The error for `key` given twice in the mapping that starts at `mark`: the line
+    /// of its second occurrence, found among the lines whose key starts in the
+    /// mapping's column, until a line less indented ends the mapping.
+    static func duplicateKey(_ key: String, inMappingAt mark: Mark, of text: String, file: String) -> ManifestError {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(Array.init)
+        let column = mark.column - 1
+        var occurrences: [Int] = []
+        for index in max(0, mark.line - 1)..<lines.count {
+            let line = lines[index]
+            let indentation = line.prefix { $0 == " " }.count
+            let blank = line.allSatisfy { $0 == " " } || line.dropFirst(indentation).first == "#"
+            if index > mark.line - 1, !blank, indentation < column { break }
+            guard line.count > column, line[..<column].allSatisfy({ $0 == " " || $0 == "-" }) else { continue }
+            if String(line[column...]).hasPrefix("\(key):") { occurrences.append(index + 1) }
+        }
+        let problem = occurrences.count > 1
+            ? "given twice in the same mapping (first on line \(occurrences[0])); keep one"
+            : "given twice in the same mapping; keep one"
+        return .invalid(file: file, line: occurrences.count > 1 ? occurrences[1] : nil, field: key, problem: problem)
+    }
+
     public static func parse(_ text: String, file: String) throws -> ParsedManifest {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
+        } catch YamlError.duplicatedKeysInMapping(let keys, let context) {
+            // Yams points at the mapping's first line and quotes all of it.
+            throw duplicateKey(keys.sorted().first ?? "", inMappingAt: context.mark, of: text, file: file)
         } catch {
             let detail = "\(error)"
             // `target: *` is the likeliest way to meet YAML aliases by accident.

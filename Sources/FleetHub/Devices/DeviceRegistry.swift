@@ -25,13 +25,13 @@ public struct DeviceRegistry: Sendable {
 
     /// Registers a device and returns the config file it needs to join the fleet, with a
     /// new broker login (user name = device id); the hub keeps only the password's hash.
-    public func add(id: String, tags: [String: String], now: Date = Date()) throws -> (config: DeviceConfig, change: RolloutChange) {
+    /// `completing` runs inside the registration's transaction with that config: when it
+    /// throws (its config file cannot be written, say), nothing is registered.
+    public func add(
+        id: String, tags: [String: String], now: Date = Date(), completing: (DeviceConfig) throws -> Void = { _ in }
+    ) throws -> (config: DeviceConfig, change: RolloutChange) {
         try FleetName.check(id, as: .deviceId)
-        var config = try deviceConfig(for: id)
-        let password = BrokerCredentials.newPassword()
-        config.broker.username = id
-        config.broker.password = password
-        let passwordHash = try BrokerCredentials.mosquittoHash(of: password)
+        let (config, passwordHash) = try newLogin(for: id)
         let change = try workspace.database.write { db in
             guard try !Self.exists(id, in: db) else { throw RegistryError.deviceExists(id) }
             try db.execute(
@@ -40,9 +40,33 @@ public struct DeviceRegistry: Sendable {
             try db.execute(
                 sql: "INSERT INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", arguments: [id, passwordHash])
             try Self.insertTags(tags, for: id, in: db)
-            return RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
+            let change = RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
+            try completing(config)
+            return change
         }
         return (config, change)
+    }
+
+    /// Gives registered device `id` a new broker login, for a config file written again;
+    /// its previous password stops working. `completing` runs inside the transaction:
+    /// when it throws, the previous login stays.
+    public func renewLogin(id: String, completing: (DeviceConfig) throws -> Void) throws -> DeviceConfig {
+        let (config, passwordHash) = try newLogin(for: id)
+        try workspace.database.write { db in
+            guard try Self.exists(id, in: db) else { throw RegistryError.unknownDevice(id) }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", arguments: [id, passwordHash])
+            try completing(config)
+        }
+        return config
+    }
+
+    private func newLogin(for id: String) throws -> (config: DeviceConfig, passwordHash: String) {
+        var config = try deviceConfig(for: id)
+        let password = BrokerCredentials.newPassword()
+        config.broker.username = id
+        config.broker.password = password
+        return (config, try BrokerCredentials.mosquittoHash(of: password))
     }
 
     /// Sets the tags in `set` and removes the keys in `remove`.

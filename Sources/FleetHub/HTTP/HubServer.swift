@@ -2,6 +2,8 @@ import FleetCore
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import Synchronization
 
 /// `fleethub serve`: the hub's HTTP server. Devices download bundles from it
 /// (`GET /v1/bundles/sha256:…`, resumable with `Range`), and scripts read the registry,
@@ -29,16 +31,27 @@ public struct HubServer: Sendable {
     }
 
     /// Serves until the task is cancelled (tests) or, with `handleSignals`, until SIGINT/SIGTERM.
+    /// Fails with `HubServerError` when it cannot listen on `host:port`.
     public func run(handleSignals: Bool = false, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let listening = Atomic(false)
         let app = Application(
             router: try router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "fleethub/\(fleetHubVersion)"),
-            onServerRunning: { channel in await onReady(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                listening.store(true, ordering: .relaxed)
+                await onReady(channel.localAddress?.port ?? 0)
+            },
             logger: logger)
-        if handleSignals {
-            try await app.runService()
-        } else {
-            try await app.run()
+        let address = ListenAddress(host: host, port: port)
+        do {
+            if handleSignals {
+                try await app.runService()
+            } else {
+                try await app.run()
+            }
+        } catch let error as IOError where !listening.load(ordering: .relaxed) {
+            if error.errnoCode == EADDRINUSE { throw HubServerError.addressInUse(address) }
+            throw HubServerError.cannotListen(address, reason: String(cString: strerror(error.errnoCode)))
         }
     }
 

@@ -19,6 +19,11 @@ public struct IngestCounters: Codable, Equatable, Sendable {
 /// `reported` and `connection` topics. Accepted messages are batched into SQLite by a
 /// `HealthWriter`; refused ones are counted and logged; alerts are logged as they
 /// appear and clear. Nothing a device sends can stop it.
+///
+/// A shared subscription delivers no retained message, so what devices published
+/// while the hub was away (they come back from a broker restart before it does) would
+/// wait for their next periodic report. On every connect and reconnect the ingestion
+/// therefore reads the retained reports and connection states once (`catchUp`).
 public final class HealthIngestion: Sendable {
     public static let shareGroup = "fleethub"
     public static var reportedFilter: String { "$share/\(shareGroup)/\(Topics.allReported)" }
@@ -59,20 +64,42 @@ public final class HealthIngestion: Sendable {
     public func run(onSubscribed: @Sendable () async -> Void = {}) async throws {
         try refreshRegisteredDevices()
         let client = try MQTTClient(brokerConfiguration())
+        let broker = "\(client.configuration.host):\(client.configuration.port)"
         // Until the broker is up, keep trying: the HTTP side serves meanwhile.
+        var generator = SystemRandomNumberGenerator()
+        var attempt = 1
         while true {
             do {
                 try await client.connect()
                 break
             } catch {
-                logger.error("cannot ingest device health yet, retrying in 5 s: \(error)")
-                try await Task.sleep(for: .seconds(5))
+                let delay = client.configuration.reconnectBackoff.delay(attempt: attempt, using: &generator)
+                if attempt == 1 || attempt % 60 == 0 {
+                    logger.error("cannot ingest device health yet, retrying", metadata: ["error": "\(error)", "retryIn": "\(Int(delay / .milliseconds(1))) ms"])
+                }
+                attempt += 1
+                try await Task.sleep(for: delay)
             }
         }
         defer { client.disconnect() }
+        let events = client.connectionEvents()
         try await client.subscribe(Self.reportedFilter) { [self] message in handle(message) }
         try await client.subscribe(Self.connectionFilter) { [self] message in handle(message) }
-        logger.info("ingesting device health", metadata: ["broker": "\(client.configuration.host):\(client.configuration.port)"])
+        logger.info("ingesting device health", metadata: ["broker": "\(broker)"])
+        await catchUp(client)
+        let reconnects = Task { [self] in
+            for await event in events {
+                switch event {
+                case .connected:
+                    logger.info("ingesting device health again", metadata: ["broker": "\(broker)"])
+                    await catchUp(client)
+                case .disconnected(let reason):
+                    logger.warning(
+                        "device health is not ingested until the broker is back", metadata: ["broker": "\(broker)", "reason": "\(reason)"])
+                }
+            }
+        }
+        defer { reconnects.cancel() }
         await onSubscribed()
         let clock = ContinuousClock()
         var nextHousekeeping = clock.now
@@ -93,13 +120,32 @@ public final class HealthIngestion: Sendable {
         await flush()
     }
 
+    /// Reads every device's retained report, then its retained connection state (so a
+    /// last will newer than the report wins), as `handle` does live ones.
+    private func catchUp(_ client: MQTTClient) async {
+        do {
+            let reports = try await client.retainedMessages(Topics.allReported)
+            let connections = try await client.retainedMessages(Topics.allConnection)
+            for message in reports + connections { handle(message) }
+            logger.info(
+                "read the devices' retained state",
+                metadata: ["reports": "\(reports.count)", "connectionStates": "\(connections.count)"])
+        } catch {
+            logger.warning("cannot read the devices' retained state; their next reports will tell", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Decodes one message and queues it for the next batch, or counts and logs why not.
-    /// Called on the MQTT client's network thread.
+    /// Called on the MQTT client's network thread. A retained message (read by
+    /// `catchUp`) counts as seen when the device sent it, not now, so a device that
+    /// left long ago does not look online.
     public func handle(_ message: MQTTMessage) {
         let result = decoder.decode(message) { id in registered.withLock { $0.contains(id) } }
         switch result {
         case .success(let accepted):
-            writer.add(accepted, payload: message.payload)
+            let now = Date()
+            let seen = message.retained ? min(accepted.sentAt ?? now, now) : now
+            writer.add(accepted, payload: message.payload, receivedAt: seen)
             state.withLock { state in
                 if case .report = accepted { state.counters.reports += 1 } else { state.counters.connectionStates += 1 }
             }

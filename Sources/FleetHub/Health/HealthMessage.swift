@@ -12,6 +12,14 @@ public enum HealthMessage: Equatable, Sendable {
         case .connection(let deviceId, _): deviceId
         }
     }
+
+    /// When the device sent it, by its own clock, if it says.
+    public var sentAt: Date? {
+        switch self {
+        case .report(let report): report.at
+        case .connection(_, let state): state.at
+        }
+    }
 }
 
 /// Why a message on a device topic was not stored. Each is counted, logged and

@@ -151,6 +151,24 @@ public struct ModuleRegistry: Sendable {
         return labels
     }
 
+    /// Deletes one packaged version; refused while a deployment uses it. Its bundle stays
+    /// in the blob store: devices may still hold it as the version to roll back to.
+    public func delete(_ reference: VersionedName) throws {
+        try workspace.database.write { db in
+            let id: Int64 = try Self.row(of: reference, in: db)["id"]
+            let deployments = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT d.name FROM deployment d JOIN deploymentModule dm ON dm.deploymentId = d.id
+                    WHERE dm.moduleId = ? ORDER BY d.name
+                    """, arguments: [id])
+            guard deployments.isEmpty else {
+                throw RegistryError.moduleInUse(reference.description, deployments: deployments)
+            }
+            try db.execute(sql: "DELETE FROM module WHERE id = ?", arguments: [id])
+        }
+    }
+
     /// The version `reference` names, or the latest when it has no version.
     public func show(_ reference: VersionedName) throws -> ModuleVersion {
         try workspace.database.read { db in try Self.module(Self.row(of: reference, in: db)) }

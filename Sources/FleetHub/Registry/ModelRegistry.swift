@@ -138,6 +138,22 @@ public struct ModelRegistry: Sendable {
         return model
     }
 
+    /// Sets the tags in `set` and removes the keys in `remove` on one version (the latest
+    /// when `reference` has none); returns the version as it is now.
+    @discardableResult
+    public func tag(_ reference: VersionedName, set: [String: String], remove: [String] = []) throws -> ModelVersion {
+        try workspace.database.write { db in
+            let id = try Self.id(of: reference, in: db)
+            for key in remove + Array(set.keys) {
+                try db.execute(sql: "DELETE FROM modelTag WHERE modelId = ? AND key = ?", arguments: [id, key])
+            }
+            for (key, value) in set {
+                try db.execute(sql: "INSERT INTO modelTag (modelId, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+            }
+            return try Self.load(db, id: id)
+        }
+    }
+
     /// Deletes one version; refused while a deployment uses a module packaged with it.
     /// Its blobs stay, since other versions or bundles may share them.
     public func delete(_ reference: VersionedName) throws {

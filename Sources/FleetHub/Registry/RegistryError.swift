@@ -12,6 +12,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case duplicateFilePath(String)
     case blobStoreFailed(String, reason: String)
     case modelInUse(String, deployments: [String])
+    case moduleInUse(String, deployments: [String])
     case missingEntry(String, in: String)
     case invalidModule(String)
     case unwritable(String, reason: String)
@@ -19,6 +20,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case invalidModel(String, reason: String)
     case unresolvableRequirements(String, pip: String)
     case pythonUnavailable(String, reason: String)
+    case configFileExists(String)
 
     public var description: String {
         switch self {
@@ -38,6 +40,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .blobStoreFailed(let path, let reason): "cannot store \(path) in the workspace: \(reason)"
         case .modelInUse(let reference, let deployments):
             "model \(reference) is used by active deployment(s) \(deployments.joined(separator: ", ")); delete those first with `fleethub deployment delete NAME`"
+        case .moduleInUse(let reference, let deployments):
+            "module \(reference) is used by deployment(s) \(deployments.joined(separator: ", ")); deploy another version or delete those first with `fleethub deployment delete NAME`"
         case .missingEntry(let entry, let folder): "the entry script \(entry) is not in \(folder)"
         case .invalidModule(let why): "cannot package the module: \(why)"
         case .unwritable(let path, let reason): "cannot write \(path): \(reason)"
@@ -47,6 +51,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "the requirements in \(file) cannot be resolved, so a device could not build the module's environment: \(pip); fix the versions, or pass --vendor-wheels with the wheels on a --find-links line"
         case .pythonUnavailable(let python, let reason):
             "cannot run \(python) to check the module (\(reason)); install python3 with pip, or set FLEETHUB_PYTHON to a Python that has pip"
+        case .configFileExists(let path):
+            "\(path) already exists (another device's config?); choose another --out, or pass --force to replace it"
         }
     }
 }

@@ -31,6 +31,8 @@ public struct BrokerConfiguration: Sendable {
     /// `crl.pem` into `folder`, replacing older versions.
     @discardableResult
     public func write(to folder: URL) throws -> Written {
+        // As root, mosquitto switches to another user before reading its files.
+        let owner = try getuid() == 0 ? brokerUser() : nil
         let authority = try workspace.certificateAuthority()
         let address = try HubConfig.checkedBroker(try workspace.config().broker)
         let (host, port) = try listenAddress(default: address.port)
@@ -75,6 +77,12 @@ public struct BrokerConfiguration: Sendable {
         ]
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(
             to: URL(fileURLWithPath: path("mosquitto.conf")), options: .atomic)
+        if let owner {
+            // The key stays 0600, now the broker user's; the folder holds its persistence file.
+            for file in [path("broker.key"), folder.path] where chown(file, owner.uid, owner.gid) != 0 {
+                throw SecurityError.cannotHandOver(file, user: owner.name, reason: String(cString: strerror(errno)))
+            }
+        }
         return Written(configFile: path("mosquitto.conf"), aclFile: path("acl"), revocationListFile: path("crl.pem"))
     }
 
@@ -96,12 +104,16 @@ public struct BrokerConfiguration: Sendable {
         "pattern write \(Topics.connection("%u"))",
     ]
 
+    /// The user `--run-as` names, whom the broker's key and folder are given to.
+    private func brokerUser() throws -> (name: String, uid: uid_t, gid: gid_t) {
+        guard let runAs else { throw SecurityError.brokerUserNeeded }
+        guard let entry = getpwnam(runAs) else { throw SecurityError.unknownUser(runAs) }
+        return (runAs, entry.pointee.pw_uid, entry.pointee.pw_gid)
+    }
+
     private func listenAddress(default port: Int) throws -> (host: String?, port: Int) {
         guard let listen else { return (nil, port) }
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
-            throw SecurityError.invalidListenAddress(listen)
-        }
-        let host = String(listen[..<colon])
-        return (host.isEmpty ? nil : host, port)
+        guard let parsed = ListenAddress(listen) else { throw SecurityError.invalidListenAddress(listen) }
+        return (parsed.host.isEmpty ? nil : parsed.host, parsed.port)
     }
 }

@@ -16,13 +16,15 @@ extension Workspace {
     /// identity's client certificate (issued here if an older CA lacks it), verifying the
     /// broker against the hub's CA; the broker makes the identity the client id. A plain
     /// `mqtt://` broker is refused unless the settings say `insecure: true`, and then a
-    /// warning is logged on every connection.
+    /// warning is logged on every connection. It reconnects on
+    /// `BackoffSchedule.hubReconnect`.
     public func brokerConnection(as identity: HubIdentity, logger: Logger) throws -> MQTTConfiguration {
         let config = try config()
         let address = try HubConfig.checkedBroker(config.broker)
         var configuration = MQTTConfiguration(
             host: address.host, port: address.port,
-            clientId: "\(identity.rawValue.replacingOccurrences(of: ":", with: "-"))-\(UUID().uuidString.prefix(8))", logger: logger)
+            clientId: "\(identity.rawValue.replacingOccurrences(of: ":", with: "-"))-\(UUID().uuidString.prefix(8))",
+            reconnectBackoff: .hubReconnect, logger: logger)
         if address.tls {
             let authority = try certificateAuthority()
             try authority.issueCertificate(of: identity)

@@ -13,6 +13,9 @@ public enum SecurityError: Error, Equatable, CustomStringConvertible {
     case invalidRevocationList(String, reason: String)
     case plainBrokerRefused(String)
     case invalidListenAddress(String)
+    case brokerUserNeeded
+    case unknownUser(String)
+    case cannotHandOver(String, user: String, reason: String)
 
     public var description: String {
         switch self {
@@ -33,6 +36,10 @@ public enum SecurityError: Error, Equatable, CustomStringConvertible {
         case .plainBrokerRefused(let broker):
             "refusing plain MQTT to \(broker): anyone on the network could read and forge fleet traffic; use an mqtts:// broker, or `fleethub config set insecure true` for a test setup"
         case .invalidListenAddress(let text): "--listen '\(text)' is not HOST:PORT (e.g. 0.0.0.0:8883)"
+        case .brokerUserNeeded:
+            "run as root, broker-config needs --run-as USER, the user mosquitto runs as (`mosquitto` on Debian): mosquitto started as root switches to that user before it reads its key, which is then made readable by that user only"
+        case .unknownUser(let user): "--run-as \(user): no such user on this machine"
+        case .cannotHandOver(let path, let user, let reason): "cannot give \(path) to user \(user): \(reason)"
         }
     }
 }
