@@ -2,6 +2,7 @@ import EdgeRuntime
 import FleetCore
 import FleetTesting
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -14,38 +15,15 @@ import FoundationNetworking
 @Suite(.serialized, .enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct HubToDeviceTests {
     @Test func fleethubDeployReachesARunningModule() async throws {
-        let fleethub = Fixtures.builtExecutable("fleethub")
-        #expect(FileManager.default.isExecutableFile(atPath: fleethub), "build the package first: swift build")
-        let directory = try TemporaryDirectory(prefix: "hub-to-device")
-        let workspace = directory.file("hub")
-        let hub = { (arguments: [String]) throws -> String in
-            try Fixtures.run(fleethub, arguments + ["--workspace", workspace])
-        }
-        let httpPort = try Fixtures.freePort()
-        let broker = try await MosquittoBroker.start()
-        defer { broker.kill() }
-        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"])
+        let fleet = try await HubAndDevice(prefix: "hub-to-device")
+        defer { fleet.stop() }
+        let directory = fleet.directory
+        let hub = fleet.hub
         let source = directory.file("agent")
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         try "echo agent up\nwhile true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
         _ = try hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
-        let configPath = directory.file("gw-001.yaml")
-        _ = try hub([
-            "device", "add", "gw-001", "--tag", "site=test", "--out", configPath,
-            "--local-api", "127.0.0.1:\(try Fixtures.freePort())",
-        ])
-
-        var config = try DeviceConfig.load(from: configPath)
-        config.dataDir = directory.file("device")
-        try config.save(to: configPath)
-
-        let server = try ChildProcess(fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))
-        defer { server.stop() }
-        let runtime = try ChildProcess(
-            Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
-            outputPath: directory.file("runtime.log"))
-        defer { runtime.stop() }
-        #expect(await eventually { Fixtures.isListening(port: httpPort) })
+        let config = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort())
 
         let manifest = directory.file("site-agent.yaml")
         try """
@@ -76,12 +54,10 @@ struct HubToDeviceTests {
     /// `mlflow.pyfunc`, and predicts what `mlflow.pyfunc.load_model` predicts here.
     @Test(.enabled(if: Self.hasMLflow, "needs mlflow and scikit-learn in the test Python (scripts/setup)"))
     func anMLflowModelDeployedWithoutAScriptPredictsWhatPyfuncPredicts() async throws {
-        let fleethub = Fixtures.builtExecutable("fleethub")
-        let directory = try TemporaryDirectory(prefix: "hub-to-device-mlflow")
-        let workspace = directory.file("hub")
-        let hub = { (arguments: [String]) throws -> String in
-            try Fixtures.run(fleethub, arguments + ["--workspace", workspace])
-        }
+        let fleet = try await HubAndDevice(prefix: "hub-to-device-mlflow")
+        defer { fleet.stop() }
+        let directory = fleet.directory
+        let hub = fleet.hub
         let rows = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.9, 3.0, 5.1, 1.8]]
         let rowsJSON = String(decoding: try JSONSerialization.data(withJSONObject: rows), as: UTF8.self)
         let folder = directory.file("iris-mlflow")
@@ -101,11 +77,7 @@ struct HubToDeviceTests {
         ]).split(separator: "\n").last.map(String.init) ?? ""
         let predictions = try #require(try JSONSerialization.jsonObject(with: Data(expected.utf8)) as? [Int])
 
-        let httpPort = try Fixtures.freePort()
         let apiPort = try Fixtures.freePort()
-        let broker = try await MosquittoBroker.start()
-        defer { broker.kill() }
-        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"])
         #expect(try hub(["model", "register", "--name", "iris-mlflow", "--path", folder]).contains("iris-mlflow:1"))
         let shown = try hub(["model", "show", "iris-mlflow:1"])
         #expect(shown.contains("flavour: mlflow"), "\(shown)")
@@ -113,19 +85,7 @@ struct HubToDeviceTests {
         #expect(shown.contains("output  output-0 INT64 [-1]"), "\(shown)")
         _ = try hub(["module", "package", "--name", "iris-mlflow", "--model", "iris-mlflow:1"])
         #expect(try hub(["module", "show", "iris-mlflow:1"]).contains("kind: mlflow"))
-        let configPath = directory.file("gw-001.yaml")
-        _ = try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath, "--local-api", "127.0.0.1:\(apiPort)"])
-        var config = try DeviceConfig.load(from: configPath)
-        config.dataDir = directory.file("device")
-        try config.save(to: configPath)
-
-        let server = try ChildProcess(fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))
-        defer { server.stop() }
-        let runtime = try ChildProcess(
-            Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
-            outputPath: directory.file("runtime.log"))
-        defer { runtime.stop() }
-        #expect(await eventually { Fixtures.isListening(port: httpPort) })
+        let config = try await fleet.startServeAndDevice(localAPIPort: apiPort)
         let manifest = directory.file("iris-mlflow.yaml")
         try """
             name: iris-mlflow
@@ -157,4 +117,54 @@ struct HubToDeviceTests {
     static let hasMLflow: Bool = {
         Fixtures.isCI || (try? Fixtures.run(python, ["-c", "import mlflow.sklearn, sklearn"])) != nil
     }()
+}
+
+/// A hub workspace on a real broker, then `fleethub serve` and `edge-runtime run` for
+/// one device, `gw-001` (tag `site=test`), as the tests above drive them.
+final class HubAndDevice: Sendable {
+    let directory: TemporaryDirectory
+    let workspace: String
+    let httpPort: Int
+    private let broker: MosquittoBroker
+    private let processes = Mutex<[ChildProcess]>([])
+    private static let fleethub = Fixtures.builtExecutable("fleethub")
+
+    init(prefix: String) async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.fleethub), "build the package first: swift build")
+        directory = try TemporaryDirectory(prefix: prefix)
+        workspace = directory.file("hub")
+        httpPort = try Fixtures.freePort()
+        broker = try await MosquittoBroker.start()
+        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"])
+    }
+
+    /// Runs `fleethub ARGUMENTS` on the workspace.
+    @discardableResult
+    func hub(_ arguments: [String]) throws -> String {
+        try Fixtures.run(Self.fleethub, arguments + ["--workspace", workspace])
+    }
+
+    /// Adds the device with its local API on `localAPIPort` and its data dir in the test
+    /// folder, starts `serve` and the runtime, and returns the device's config.
+    func startServeAndDevice(localAPIPort: Int) async throws -> DeviceConfig {
+        let configPath = directory.file("gw-001.yaml")
+        try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath, "--local-api", "127.0.0.1:\(localAPIPort)"])
+        var config = try DeviceConfig.load(from: configPath)
+        config.dataDir = directory.file("device")
+        try config.save(to: configPath)
+        let server = try ChildProcess(
+            Self.fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))
+        processes.withLock { $0.append(server) }
+        let runtime = try ChildProcess(
+            Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
+            outputPath: directory.file("runtime.log"))
+        processes.withLock { $0.append(runtime) }
+        #expect(await eventually { Fixtures.isListening(port: self.httpPort) })
+        return config
+    }
+
+    func stop() {
+        for process in processes.withLock({ $0 }).reversed() { process.stop() }
+        broker.kill()
+    }
 }
