@@ -29,8 +29,8 @@ struct HealthDerivationTests {
         #expect(HealthDerivation.connectivity(of: back, now: now, policy: policy).0 == .online)
     }
 
-    func deployment(_ modules: [(String, DesiredStatus)] = [("iris", .running)]) -> ResolvedDeployment {
-        ResolvedDeployment(
+    func deployment(_ modules: [(String, DesiredStatus)] = [("iris", .running)]) throws -> ResolvedDeployment {
+        try ResolvedDeployment(
             name: "prod", priority: 1, target: "*",
             modules: modules.map { name, status in
                 ResolvedDeployment.Module(
@@ -40,8 +40,8 @@ struct HealthDerivationTests {
             sequence: 1, createdAt: now, updatedAt: now)
     }
 
-    @Test func rolloutStateComparesTheReportedRevisionWithTheStagedOne() {
-        let prod = deployment([("iris", .running), ("idle", .stopped)])
+    @Test func rolloutStateComparesTheReportedRevisionWithTheStagedOne() throws {
+        let prod = try deployment([("iris", .running), ("idle", .stopped)])
         func state(_ desired: Int?, _ report: HealthReport?) -> RolloutState {
             HealthDerivation.rolloutState(of: prod, desiredRevision: desired, report: report)
         }
@@ -55,9 +55,9 @@ struct HealthDerivationTests {
         #expect(state(3, crashing) == .moduleNotRunning)
     }
 
-    @Test func rolloutCountsEveryStateAndKeepsErrors() {
+    @Test func rolloutCountsEveryStateAndKeepsErrors() throws {
         let rollout = HealthDerivation.rollout(
-            of: deployment(), targeted: ["c", "a", "b"], desiredRevisions: ["a": 2, "b": 2, "c": 2],
+            of: try deployment(), targeted: ["c", "a", "b"], desiredRevisions: ["a": 2, "b": 2, "c": 2],
             reports: ["a": HealthFixture.report("a", revision: 2), "b": HealthFixture.report("b", revision: 2, status: .failed, error: "no space")])
         #expect(rollout.targeted == 3)
         #expect(rollout.devices.map(\.deviceId) == ["a", "b", "c"])
@@ -68,7 +68,7 @@ struct HealthDerivationTests {
         #expect(rollout.devices[1].error == "no space")
     }
 
-    @Test func alertsForLongOfflineRestartLoopsAndFailingDeployments() {
+    @Test func alertsForLongOfflineRestartLoopsAndFailingDeployments() throws {
         func summary(_ id: String, offlineFor: TimeInterval?) -> DeviceHealthSummary {
             DeviceHealthSummary(
                 id: id, tags: [:], connectivity: offlineFor == nil ? .online : .offline, modulesRunning: 1, modulesTotal: 1,
@@ -79,7 +79,7 @@ struct HealthDerivationTests {
             "fine": HealthFixture.report("fine", modules: [HealthFixture.module("iris", status: .running, restarts: 5)]),
         ]
         let failing = HealthDerivation.rollout(
-            of: deployment(), targeted: ["loop", "fine"], desiredRevisions: ["loop": 1, "fine": 1],
+            of: try deployment(), targeted: ["loop", "fine"], desiredRevisions: ["loop": 1, "fine": 1],
             reports: ["loop": HealthFixture.report("loop", status: .rolledBack), "fine": HealthFixture.report("fine")])
         let alerts = HealthDerivation.alerts(
             summaries: [summary("gone", offlineFor: 600), summary("blip", offlineFor: 60), summary("loop", offlineFor: nil), summary("fine", offlineFor: nil)],

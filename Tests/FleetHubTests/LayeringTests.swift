@@ -15,8 +15,8 @@ struct LayeringTests {
             telemetry: TelemetrySettings())
     }
 
-    func deployment(_ name: String, priority: Int, target: String, sequence: Int64, modules: [ResolvedDeployment.Module]) -> ResolvedDeployment {
-        ResolvedDeployment(
+    func deployment(_ name: String, priority: Int, target: String, sequence: Int64, modules: [ResolvedDeployment.Module]) throws -> ResolvedDeployment {
+        try ResolvedDeployment(
             name: name, priority: priority, target: target, modules: modules, sequence: sequence,
             createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0))
     }
@@ -25,10 +25,26 @@ struct LayeringTests {
         DesiredStateComposer.compose(tags: tags, deployments: deployments) { "http://hub/v1/bundles/\($0)" }
     }
 
-    @Test func higherPriorityWinsPerModuleName() {
-        let base = deployment("base", priority: 10, target: "site=p1", sequence: 1,
+    /// The target is parsed when a deployment is made or read back: a stored target that
+    /// does not parse is an error naming the deployment, never a deployment that quietly
+    /// matches no device.
+    @Test func aStoredTargetThatDoesNotParseIsAnErrorNamingTheDeployment() throws {
+        let stored = try FleetJSON.encode(try deployment("base", priority: 1, target: "site=p1", sequence: 1, modules: []))
+        let text = String(decoding: stored, as: UTF8.self)
+        #expect(!text.contains("targetExpression"))
+        #expect(try FleetJSON.decode(ResolvedDeployment.self, from: stored).targetExpression.matches(["site": "p1"]))
+        let broken = Data(text.replacingOccurrences(of: "\"site=p1\"", with: "\"site=\"").utf8)
+        #expect {
+            try FleetJSON.decode(ResolvedDeployment.self, from: broken)
+        } throws: { error in
+            "\(error)".contains("deployment 'base': target 'site='")
+        }
+    }
+
+    @Test func higherPriorityWinsPerModuleName() throws {
+        let base = try deployment("base", priority: 10, target: "site=p1", sequence: 1,
                               modules: [module("iris", digest: digestA), module("agent", digest: digestA, order: -1)])
-        let canary = deployment("canary", priority: 20, target: "ring=canary", sequence: 2,
+        let canary = try deployment("canary", priority: 20, target: "ring=canary", sequence: 2,
                                 modules: [module("iris", digest: digestB)])
         let content = compose(["site": "p1", "ring": "canary"], [base, canary])
         #expect(content.modules.map(\.name) == ["agent", "iris"])
@@ -38,23 +54,23 @@ struct LayeringTests {
         #expect(content.modules[0].bundle.url == "http://hub/v1/bundles/\(digestA)")
     }
 
-    @Test func onlyMatchingDeploymentsContribute() {
-        let base = deployment("base", priority: 10, target: "site=p1", sequence: 1, modules: [module("iris", digest: digestA)])
-        let canary = deployment("canary", priority: 20, target: "ring=canary", sequence: 2, modules: [module("iris", digest: digestB)])
+    @Test func onlyMatchingDeploymentsContribute() throws {
+        let base = try deployment("base", priority: 10, target: "site=p1", sequence: 1, modules: [module("iris", digest: digestA)])
+        let canary = try deployment("canary", priority: 20, target: "ring=canary", sequence: 2, modules: [module("iris", digest: digestB)])
         #expect(compose(["site": "p1"], [base, canary]).modules.map(\.bundle.digest) == [digestA])
         #expect(compose(["site": "p2"], [base, canary]) == DesiredContent(deployments: [], modules: []))
     }
 
-    @Test func onEqualPriorityTheLaterDeploymentWins() {
-        let first = deployment("first", priority: 5, target: "*", sequence: 1, modules: [module("iris", digest: digestA)])
-        let later = deployment("later", priority: 5, target: "*", sequence: 2, modules: [module("iris", digest: digestB)])
+    @Test func onEqualPriorityTheLaterDeploymentWins() throws {
+        let first = try deployment("first", priority: 5, target: "*", sequence: 1, modules: [module("iris", digest: digestA)])
+        let later = try deployment("later", priority: 5, target: "*", sequence: 2, modules: [module("iris", digest: digestB)])
         #expect(compose([:], [first, later]).modules.map(\.bundle.digest) == [digestB])
         #expect(compose([:], [later, first]).modules.map(\.bundle.digest) == [digestB])
     }
 
-    @Test func aDeploymentWhoseModulesAllLostIsNotListed() {
-        let low = deployment("low", priority: 1, target: "*", sequence: 1, modules: [module("iris", digest: digestA)])
-        let high = deployment("high", priority: 9, target: "*", sequence: 2, modules: [module("iris", digest: digestB)])
+    @Test func aDeploymentWhoseModulesAllLostIsNotListed() throws {
+        let low = try deployment("low", priority: 1, target: "*", sequence: 1, modules: [module("iris", digest: digestA)])
+        let high = try deployment("high", priority: 9, target: "*", sequence: 2, modules: [module("iris", digest: digestB)])
         #expect(compose([:], [low, high]).deployments.map(\.name) == ["high"])
     }
 }

@@ -71,7 +71,7 @@ public struct DeploymentStore: Sendable {
                     models: live.models, shadow: shadow))
             }
             let timestamp = Self.seconds(now)
-            let definition = ResolvedDeployment(
+            let definition = try ResolvedDeployment(
                 name: manifest.name, priority: manifest.priority, target: manifest.target, modules: modules,
                 rollout: manifest.rollout, sequence: 0, createdAt: timestamp, updatedAt: timestamp)
             return try install(
@@ -139,9 +139,8 @@ public struct DeploymentStore: Sendable {
         try RolloutStore.supersede(deployment: name, by: resolved.version, db: db, now: now)
         try db.execute(sql: "DELETE FROM deploymentAssignment WHERE deployment = ?", arguments: [name])
 
-        let target = try TargetExpression(parsing: resolved.target)
         let tags = try Self.deviceTags(db)
-        let targeted = tags.filter { target.matches($0.value) }.map(\.key)
+        let targeted = tags.filter { resolved.targetExpression.matches($0.value) }.map(\.key)
         let warnings = targeted.isEmpty
             ? ["deployment '\(name)': target '\(resolved.target)' matches no registered device"] : []
         var rollout: Rollout?
@@ -211,9 +210,8 @@ public struct DeploymentStore: Sendable {
 
     /// The devices a deployment's target currently matches.
     public func targetedDevices(of deployment: ResolvedDeployment) throws -> [String] {
-        let target = try TargetExpression(parsing: deployment.target)
-        return try workspace.database.read { db in
-            try Self.deviceTags(db).filter { target.matches($0.value) }.map(\.key).sorted()
+        try workspace.database.read { db in
+            try Self.deviceTags(db).filter { deployment.targetExpression.matches($0.value) }.map(\.key).sorted()
         }
     }
 

@@ -19,9 +19,7 @@ public enum DesiredStateComposer {
     public static func compose(
         tags: [String: String], deployments: [ResolvedDeployment], bundleURL: (ContentDigest) -> String
     ) -> DesiredContent {
-        let matching = deployments.filter { deployment in
-            (try? TargetExpression(parsing: deployment.target))?.matches(tags) ?? false
-        }
+        let matching = deployments.filter { $0.targetExpression.matches(tags) }
         .sorted { ($0.priority, $0.sequence) > ($1.priority, $1.sequence) }
         var winners: [String: (deployment: ResolvedDeployment, module: ResolvedDeployment.Module)] = [:]
         for deployment in matching {

@@ -9,7 +9,11 @@ public struct ResolvedDeployment: Codable, Equatable, Sendable {
     /// `deployment rollback` makes the next one.
     public var version: Int
     public var priority: Int
+    /// The target as the manifest wrote it.
     public var target: String
+    /// The target, parsed once when the deployment is made or read back, so that no
+    /// later use can meet (and hide) a parse error.
+    public let targetExpression: TargetExpression
     public var modules: [Module]
     /// How this version reaches the devices; nil: all at once.
     public var rollout: RolloutPolicy?
@@ -18,19 +22,45 @@ public struct ResolvedDeployment: Codable, Equatable, Sendable {
     public var createdAt: Date
     public var updatedAt: Date
 
+    /// Throws `TargetSyntaxError` when `target` is not a target expression.
     public init(
         name: String, version: Int = 1, priority: Int, target: String, modules: [Module], rollout: RolloutPolicy? = nil,
         sequence: Int64, createdAt: Date, updatedAt: Date
-    ) {
+    ) throws {
         self.name = name
         self.version = version
         self.priority = priority
         self.target = target
+        targetExpression = try TargetExpression(parsing: target)
         self.modules = modules
         self.rollout = rollout
         self.sequence = sequence
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, version, priority, target, modules, rollout, sequence, createdAt, updatedAt
+    }
+
+    /// Reads a stored deployment; a stored target that no longer parses is an error here,
+    /// naming the deployment, not a deployment that silently matches no device.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try container.decode(String.self, forKey: .name)
+        let target = try container.decode(String.self, forKey: .target)
+        do {
+            try self.init(
+                name: name, version: try container.decode(Int.self, forKey: .version),
+                priority: try container.decode(Int.self, forKey: .priority), target: target,
+                modules: try container.decode([Module].self, forKey: .modules),
+                rollout: try container.decodeIfPresent(RolloutPolicy.self, forKey: .rollout),
+                sequence: try container.decode(Int64.self, forKey: .sequence),
+                createdAt: try container.decode(Date.self, forKey: .createdAt),
+                updatedAt: try container.decode(Date.self, forKey: .updatedAt))
+        } catch let error as TargetSyntaxError {
+            throw DecodingError.dataCorruptedError(forKey: .target, in: container, debugDescription: "deployment '\(name)': \(error)")
+        }
     }
 
     /// This version with every module's shadow made the live bundle, as a rollout's

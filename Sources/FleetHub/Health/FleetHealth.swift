@@ -126,13 +126,12 @@ public struct FleetHealth: Sendable {
             labels: try ModuleRegistry(workspace: workspace).labels())
     }
 
-    private func rollouts(of deployments: [ResolvedDeployment], snapshot: Snapshot) throws -> [DeploymentRollout] {
+    private func rollouts(of deployments: [ResolvedDeployment], snapshot: Snapshot) -> [DeploymentRollout] {
         let desired = Dictionary(uniqueKeysWithValues: snapshot.devices.compactMap { device in
             device.revision.map { (device.id, $0) }
         })
-        return try deployments.map { deployment in
-            let target = try TargetExpression(parsing: deployment.target)
-            let targeted = snapshot.tags.filter { target.matches($0.value) }.map(\.key)
+        return deployments.map { deployment in
+            let targeted = snapshot.tags.filter { deployment.targetExpression.matches($0.value) }.map(\.key)
             return HealthDerivation.rollout(
                 of: deployment, targeted: targeted, desiredRevisions: desired, reports: snapshot.reports,
                 labels: snapshot.labels)
