@@ -42,13 +42,23 @@ final class SimulatedDevice: Sendable {
     }
 
     /// Connects, announces itself online, subscribes to its desired state and reports.
+    /// As the runtime does, it announces itself and reports again on every reconnect.
     func start() async throws {
+        let events = client.connectionEvents()
         try await client.connect()
+        try await announceAndReport()
+        try await client.subscribe(Topics.desired(id)) { [self] message in receive(message) }
+        Task { [self] in
+            for await event in events where event == .connected {
+                try? await announceAndReport()
+            }
+        }
+    }
+
+    private func announceAndReport() async throws {
         try await client.publish(
             Topics.connection(id), payload: FleetJSON.encode(ConnectionState(online: true, at: Date(), runtimeVersion: "sim")),
             qos: .atLeastOnce, retain: true)
-        try await client.subscribe(Topics.desired(id)) { [self] message in receive(message) }
-        // As the runtime does, report once on start, then every interval.
         try await report(revision: latestRevision)
     }
 
