@@ -42,6 +42,16 @@ class FleetRun:
         self.processes.append(p)
         return p
 
+    def wait(self, condition, timeout, what, every=0.5):
+        """Polls `condition` every `every` seconds until it holds; returns when it did,
+        or exits naming `what` after `timeout` seconds."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if condition():
+                return time.time()
+            time.sleep(every)
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: timed out waiting for {what}; logs in {self.work}")
+
     def hub(self, *arguments):
         return subprocess.run([self.fleethub, *arguments, "--workspace", self.workspace],
                               check=True, capture_output=True, text=True).stdout

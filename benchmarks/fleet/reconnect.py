@@ -14,7 +14,7 @@ Usage: reconnect.py [--devices 100] [--outage 3] [--runs 3] [--bin .build-releas
 Prints a JSON summary; writes nothing into the repository. Loopback only; every
 process it starts is stopped at the end.
 """
-import argparse, json, os, resource, subprocess, sys, time
+import argparse, json, os, resource, sys, time
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.abspath(os.path.join(here, "..", ".."))
@@ -34,12 +34,7 @@ def main():
 
     with FleetRun(args.bin, "fleet-reconnect-bench-") as run:
         def wait(condition, timeout, what):
-            deadline = time.time() + timeout
-            while time.time() < deadline:
-                if condition():
-                    return time.time()
-                time.sleep(0.05)
-            raise SystemExit(f"reconnect.py: timed out waiting for {what}; logs in {run.work}")
+            return run.wait(condition, timeout, what, every=0.05)
 
         def all_online():
             devices = json.loads(run.hub("devices", "--json"))

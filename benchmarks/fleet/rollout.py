@@ -32,15 +32,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     with FleetRun(args.bin, "fleet-rollout-bench-") as run:
-        hub, start, work = run.hub, run.start, run.work
-
-        def wait(condition, timeout, what):
-            deadline = time.time() + timeout
-            while time.time() < deadline:
-                if condition():
-                    return
-                time.sleep(0.5)
-            raise SystemExit(f"rollout.py: timed out waiting for {what}; logs in {work}")
+        hub, start, work, wait = run.hub, run.start, run.work, run.wait
 
         run.start_hub(n)
         run.deploy("1")

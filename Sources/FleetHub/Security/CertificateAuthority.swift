@@ -27,7 +27,9 @@ public struct CertificateAuthority: Sendable {
     /// Every certificate issued, in the `index.txt` format of `openssl ca`.
     public var index: CertificateIndex { CertificateIndex(path: Self.file("index.txt", in: folder)) }
     /// The certificate revocation list the broker loads (`crlfile`).
-    public var revocationListPath: String { Self.file("crl.pem", in: folder) }
+    public var revocationListPath: String { Self.revocationListPath(in: folder) }
+    /// The same, for a CA folder that is not opened.
+    static func revocationListPath(in folder: URL) -> String { file("crl.pem", in: folder) }
 
     /// Whether `folder` already holds a CA.
     public static func exists(in folder: URL) -> Bool {

@@ -86,8 +86,9 @@ public struct RevocationListRenewal: Sendable {
         }
     }
 
+    /// Found without opening the CA: the dashboard's overview asks on every refresh.
     private func paths() throws -> [String] {
-        let own = try workspace.certificateAuthority().revocationListPath
+        let own = CertificateAuthority.revocationListPath(in: workspace.certificateAuthorityFolder)
         guard let folder = try workspace.config().brokerFolder else { return [own] }
         return [own, URL(fileURLWithPath: folder).appendingPathComponent("crl.pem").path]
     }
