@@ -61,7 +61,8 @@ public struct EdgeRuntimeDaemon: Sendable {
                 dataDirectory: dataDirectory, baseURL: URL(string: config.hub.bundleBaseURL), token: config.hub.token),
             dataDirectory: dataDirectory, settings: settings, logger: logger)
         // Checked before any module starts, so a config error stops nothing half-way.
-        let session = try DeviceSession(config: config, store: store, logger: logger) { desired in
+        let logs = ModuleLogResponder(dataDirectory: dataDirectory) { ((try? store.appliedModules()) ?? []).map(\.name) }
+        let session = try DeviceSession(config: config, store: store, logger: logger, logs: logs) { desired in
             await reconciler.submit(desired)
         }
         let telemetryTask = Task { await telemetry.run(supervisor: supervisor, modules: localModules) }

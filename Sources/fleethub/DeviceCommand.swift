@@ -6,7 +6,7 @@ import Foundation
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "The devices of the fleet.", discussion: "EXAMPLES:\n  fleethub device add gw-001 --tag site=plant-1 --out gw-001.yaml\n  fleethub device list --tag site=plant-1\n  fleethub device config gw-001 --out gw-001.yaml --force",
-        subcommands: [Add.self, Config.self, Tag.self, List.self, Show.self, Remove.self, Revoke.self])
+        subcommands: [Add.self, Config.self, Tag.self, List.self, Show.self, Logs.self, Remove.self, Revoke.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -117,6 +117,34 @@ struct DeviceCommand: AsyncParsableCommand {
                 print("module: \(module.name)  \(module.kind.rawValue)  \(module.desiredStatus.rawValue)  \(module.bundle.digest)")
             }
             if let health = detail.health { HealthOutput.print(health) }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the last lines of a module's log on a device, fetched over MQTT.",
+            discussion: """
+                The device must be online; it answers from its own log files (what `edge-runtime logs MODULE` shows there). Needs the broker ACL of this release (rerun `fleethub broker-config`).
+
+                EXAMPLES:
+                  fleethub device logs gw-001 iris-scorer
+                  fleethub device logs gw-001 iris-scorer --tail 500 --timeout 30
+                """)
+        @OptionGroup var workspace: WorkspaceOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The device id.") var id: String
+        @Argument(help: "The module name, as `fleethub device show` lists it.") var module: String
+        @Option(help: "How many of the last lines (1 to \(ModuleLogRequest.maximumLines)).") var tail = 100
+        @Option(help: "Seconds to wait for the device's answer.") var timeout = 10
+
+        func run() async throws {
+            let reply = try await DeviceLogs(workspace: workspace.open()).tail(
+                deviceId: id, module: module, lines: tail, timeout: .seconds(max(1, timeout)))
+            if output.json { return try Output.json(reply) }
+            for line in reply.lines { print(line) }
+            if reply.truncated {
+                FileHandle.standardError.write(Data("(older lines left out: a reply carries at most \(ModuleLogReply.maximumBytes / 1024) KiB)\n".utf8))
+            }
         }
     }
 

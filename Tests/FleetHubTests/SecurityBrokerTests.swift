@@ -145,6 +145,42 @@ struct SecurityBrokerTests {
         #expect(second.topic == Topics.connection("gw-a") && second.payload == Data("mine".utf8))
     }
 
+    /// `fleethub device logs`: only the hub asks a device for its logs, only the device
+    /// asked reads the request, and a device answers only under its own reply topics.
+    @Test func onlyTheHubAsksADeviceForItsLogsAndOnlyThatDeviceAnswers() async throws {
+        let fixture = try SecurityFixture()
+        let deviceA = try fixture.enroll("gw-a")
+        let deviceB = try fixture.enroll("gw-b")
+        let broker = try await fixture.startBroker()
+        defer { broker.stop() }
+        let hub = try fixture.hubClient()
+        try await hub.connect()
+        defer { hub.disconnect() }
+        let clientA = try fixture.client(deviceA)
+        try await clientA.connect()
+        defer { clientA.disconnect() }
+        let clientB = try fixture.client(deviceB)
+        try await clientB.connect()
+        defer { clientB.disconnect() }
+
+        let requestsA = try await clientA.messages(Topics.logRequest("gw-a"))
+        let requestsB = try await clientB.messages(Topics.logRequest("gw-b"))
+        let spiedByB = try? await clientB.messages(Topics.logRequest("gw-a"))
+        // A forges a request to B (dropped), then the hub asks B and A.
+        try? await clientA.publish(Topics.logRequest("gw-b"), payload: Data("forged".utf8), qos: .atLeastOnce, retain: false)
+        try await hub.publish(Topics.logRequest("gw-b"), payload: Data("ask b".utf8), qos: .atLeastOnce, retain: false)
+        try await hub.publish(Topics.logRequest("gw-a"), payload: Data("ask a".utf8), qos: .atLeastOnce, retain: false)
+        #expect(await first(of: requestsB, within: .seconds(5))?.payload == Data("ask b".utf8))
+        #expect(await first(of: requestsA, within: .seconds(5))?.payload == Data("ask a".utf8))
+        if let spiedByB { #expect(await first(of: spiedByB, within: .milliseconds(800)) == nil) }
+
+        let replies = try await hub.messages("fleet/v1/devices/+/logs/reply/+")
+        try? await clientB.publish(Topics.logReply("gw-a", "r1"), payload: Data("forged".utf8), qos: .atLeastOnce, retain: false)
+        try await clientA.publish(Topics.logReply("gw-a", "r1"), payload: Data("mine".utf8), qos: .atLeastOnce, retain: false)
+        let reply = await first(of: replies, within: .seconds(5))
+        #expect(reply?.topic == Topics.logReply("gw-a", "r1") && reply?.payload == Data("mine".utf8))
+    }
+
     @Test func revokedOrForeignCertificatesCannotConnect() async throws {
         let fixture = try SecurityFixture()
         let deviceA = try fixture.enroll("gw-a")

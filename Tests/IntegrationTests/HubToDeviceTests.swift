@@ -49,6 +49,49 @@ struct HubToDeviceTests {
         })
     }
 
+    /// `fleethub device logs` asks the device over MQTT and prints what the module logged
+    /// there; a module the device does not run is named with the ones it does, and a
+    /// device that is gone fails within the timeout, saying so.
+    @Test func fleethubDeviceLogsShowsTheLastLinesTheModuleLoggedOnTheDevice() async throws {
+        let fleet = try await HubAndDevice(prefix: "hub-to-device-logs")
+        defer { fleet.stop() }
+        let source = fleet.directory.file("agent")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try "for i in 1 2 3 4 5; do echo \"agent line $i\"; done\nwhile true; do sleep 0.2; done\n"
+            .write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
+        try fleet.hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        let config = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort())
+        let manifest = fleet.directory.file("site-agent.yaml")
+        try "name: site-agent\ntarget: \"*\"\nmodules:\n  - name: agent\n    bundle: site-agent:1\n"
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        try fleet.hub(["deploy", manifest])
+        let dataDirectory = DataDirectory(config: config)
+        #expect(await eventually {
+            (try? ModuleLogReader(dataDirectory: dataDirectory, module: "agent").tail(1)) == ["agent line 5"]
+        }, "runtime log: \((try? String(contentsOfFile: fleet.directory.file("runtime.log"), encoding: .utf8)) ?? "")")
+
+        let logs = try fleet.hub(["device", "logs", "gw-001", "agent", "--tail", "2"])
+        #expect(logs == "agent line 4\nagent line 5\n")
+        let json = try FleetJSON.decode(
+            ModuleLogReply.self, from: Data(try fleet.hub(["device", "logs", "gw-001", "agent", "--json"]).utf8))
+        #expect(json.lines == (1...5).map { "agent line \($0)" } && !json.truncated)
+
+        #expect {
+            try fleet.hub(["device", "logs", "gw-001", "scorer"])
+        } throws: { error in
+            "\(error)".contains("device gw-001 cannot send the log of scorer: module scorer has no log on this device; it runs agent")
+        }
+
+        fleet.stopDevice()
+        let asked = ContinuousClock.now
+        #expect {
+            try fleet.hub(["device", "logs", "gw-001", "agent", "--timeout", "2"])
+        } throws: { error in
+            "\(error)".contains("device gw-001 did not answer within 2 s")
+        }
+        #expect(ContinuousClock.now - asked < .seconds(8))
+    }
+
     /// An MLflow scikit-learn model registered and deployed with no `score.py`: the device
     /// builds its environment from the model's own requirements and serves it with
     /// `mlflow.pyfunc`, and predicts what `mlflow.pyfunc.load_model` predicts here.
@@ -127,6 +170,7 @@ final class HubAndDevice: Sendable {
     let httpPort: Int
     private let broker: MosquittoBroker
     private let processes = Mutex<[ChildProcess]>([])
+    private let runtime = Mutex<ChildProcess?>(nil)
     private static let fleethub = Fixtures.builtExecutable("fleethub")
 
     init(prefix: String) async throws {
@@ -158,12 +202,18 @@ final class HubAndDevice: Sendable {
         let runtime = try ChildProcess(
             Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
             outputPath: directory.file("runtime.log"))
-        processes.withLock { $0.append(runtime) }
+        self.runtime.withLock { $0 = runtime }
         #expect(await eventually { Fixtures.isListening(port: self.httpPort) })
         return config
     }
 
+    /// Stops `edge-runtime run`, as a device that goes away.
+    func stopDevice() {
+        runtime.withLock { $0 }?.stop()
+    }
+
     func stop() {
+        runtime.withLock { $0 }?.stop()
         for process in processes.withLock({ $0 }).reversed() { process.stop() }
         broker.kill()
     }

@@ -8,7 +8,8 @@ import Logging
 /// each verified, newer desired state to `onAccepted`. Refused messages are logged
 /// with the reason, recorded for reporting, and change nothing. Every connection
 /// change and every desired-state message's verification is recorded in the state
-/// store (`SessionStatus`), where `edge-runtime check` reads it.
+/// store (`SessionStatus`), where `edge-runtime check` reads it. It also answers the
+/// hub's requests for a module's log (`fleethub device logs`).
 public final class DeviceSession: Sendable {
     private let config: DeviceConfig
     private let gate: DesiredStateGate
@@ -17,12 +18,14 @@ public final class DeviceSession: Sendable {
     /// The device's one broker connection; the health reporter publishes on it too.
     let client: MQTTClient
     private let onAccepted: @Sendable (DesiredState) async -> Void
+    private let logs: ModuleLogResponder?
 
     public init(
-        config: DeviceConfig, store: StateStore, logger: Logger,
+        config: DeviceConfig, store: StateStore, logger: Logger, logs: ModuleLogResponder? = nil,
         onAccepted: @escaping @Sendable (DesiredState) async -> Void
     ) throws {
         self.config = config
+        self.logs = logs
         self.gate = DesiredStateGate(deviceId: config.deviceId, hubKey: try HubPublicKey(base64: config.hub.publicKey))
         self.store = store
         self.logger = logger
@@ -63,6 +66,8 @@ public final class DeviceSession: Sendable {
         }
         defer { announcer.cancel() }
         await announceOnline()
+        let answering = Task { await answerLogRequests() }
+        defer { answering.cancel() }
         let messages: AsyncStream<MQTTMessage>
         do {
             messages = try await client.messages(Topics.desired(config.deviceId))
@@ -102,6 +107,33 @@ public final class DeviceSession: Sendable {
             }
             logger.info("accepted desired state", metadata: ["revision": "\(state.revision)"])
             await onAccepted(state)
+        }
+    }
+
+    /// Answers each log request on the device's request topic until cancelled. A broker
+    /// whose ACL predates log requests refuses the subscription: logged, nothing else fails.
+    private func answerLogRequests() async {
+        guard let logs else { return }
+        let requests: AsyncStream<MQTTMessage>
+        do {
+            requests = try await client.messages(Topics.logRequest(config.deviceId))
+        } catch {
+            logger.warning(
+                "cannot subscribe to log requests; `fleethub device logs` will not reach this device until the broker's ACL allows it (rerun `fleethub broker-config`)",
+                metadata: ["error": "\(error)"])
+            return
+        }
+        for await message in requests {
+            guard let (requestId, reply) = logs.reply(to: message.payload) else {
+                logger.warning("ignored a log request that is malformed or expired")
+                continue
+            }
+            do {
+                try await client.publish(
+                    Topics.logReply(config.deviceId, requestId), payload: FleetJSON.encode(reply), qos: .atLeastOnce, retain: false)
+            } catch {
+                logger.warning("cannot send a module's log to the hub", metadata: ["module": "\(reply.module)", "error": "\(error)"])
+            }
         }
     }
 

@@ -13,6 +13,14 @@ public enum Topics {
     /// Device → hub, retained: online on connect, offline as the device's last will.
     public static func connection(_ deviceId: String) -> String { "\(namespace)/devices/\(deviceId)/connection" }
 
+    /// Hub → device, not retained: requests for a module's log (`ModuleLogRequest`).
+    public static func logRequest(_ deviceId: String) -> String { "\(namespace)/devices/\(deviceId)/logs/request" }
+
+    /// Device → hub, not retained: the answer to the log request `requestId` (`ModuleLogReply`).
+    public static func logReply(_ deviceId: String, _ requestId: String) -> String {
+        "\(namespace)/devices/\(deviceId)/logs/reply/\(requestId)"
+    }
+
     /// Subscription filter matching every device's health reports.
     public static let allReported = "\(namespace)/devices/+/reported"
 

@@ -87,7 +87,8 @@ public struct BrokerConfiguration: Sendable {
     }
 
     /// A device (`%u`, its certificate's common name, is its id) may only read its
-    /// desired state and write its own reports; the hub reads and writes everything.
+    /// desired state and log requests and write its own reports and log replies; the hub
+    /// reads and writes everything.
     static let acl = """
         # Written by `fleethub broker-config`. Identities are certificate common names.
         \(HubIdentity.allCases.map { "user \($0.rawValue)\ntopic readwrite \(Topics.namespace)/#" }.joined(separator: "\n\n"))
@@ -102,6 +103,8 @@ public struct BrokerConfiguration: Sendable {
         "pattern read \(Topics.desired("%u"))",
         "pattern write \(Topics.reported("%u"))",
         "pattern write \(Topics.connection("%u"))",
+        "pattern read \(Topics.logRequest("%u"))",
+        "pattern write \(Topics.logReply("%u", "+"))",
     ]
 
     /// The user `--run-as` names, whom the broker's key and folder are given to.
