@@ -57,6 +57,9 @@ enum DashboardViews {
     }
 
     /// What is wrong with a device, most urgent first (lower rank); nil when nothing is.
+    /// How many ranks `problem(of:)` gives, 0 the worst.
+    static let problemRanks = 5
+
     static func problem(of summary: DeviceHealthSummary) -> (rank: Int, text: String)? {
         if summary.revisionStatus == .failed { return (0, "revision failed") }
         if summary.revisionStatus == .rolledBack { return (1, "rolled back") }
@@ -168,8 +171,15 @@ enum DashboardViews {
 
     /// The overview: problem devices first, then the rest by id, filtered by `query` and paged.
     static func overview(_ overview: FleetOverview, devices: [DeviceHealthSummary], query: DeviceQuery, now: Date) -> Overview {
-        let ranked = devices.filter(query.matches).map { (rank: problem(of: $0)?.rank ?? Int.max, device: $0) }
-            .sorted { ($0.rank, $0.device.id) < ($1.rank, $1.device.id) }
+        // Problems first, worst first, each rank in id order: one pass, as `devices` come in id order.
+        var byRank = [[DeviceHealthSummary]](repeating: [], count: problemRanks + 1)
+        var problems = 0
+        for device in devices {
+            let rank = problem(of: device)?.rank
+            if rank != nil { problems += 1 }
+            if query.matches(device) { byRank[rank ?? problemRanks].append(device) }
+        }
+        let ranked = byRank.flatMap { $0 }
         let (shown, pager) = Pager.paging(ranked, page: query.page, link: query.link(page:))
         let statuses = [StatusOption(value: "", label: "any", selected: query.status.isEmpty),
                         StatusOption(value: "problem", label: "problem", selected: query.status == "problem")]
@@ -177,7 +187,7 @@ enum DashboardViews {
         return Overview(
             counts: Counts(
                 devices: overview.devices, online: overview.online, offline: overview.offline, unknown: overview.unknown,
-                alerts: overview.alerts.count, problems: devices.filter { problem(of: $0) != nil }.count),
+                alerts: overview.alerts.count, problems: problems),
             alerts: overview.alerts.prefix(alertsShown).map { AlertRow(kind: $0.kind.rawValue, message: $0.message) },
             moreAlerts: overview.alerts.count > alertsShown ? overview.alerts.count - alertsShown : nil,
             rollouts: overview.rollouts.map(RolloutRow.init),
@@ -189,7 +199,7 @@ enum DashboardViews {
             },
             hasStaged: !overview.stagedRollouts.isEmpty,
             filter: Filter(text: query.text, tag: query.tag, statuses: statuses),
-            devices: shown.map { DeviceRow($0.device, now: now) }, matching: ranked.count, pager: pager)
+            devices: shown.map { DeviceRow($0, now: now) }, matching: ranked.count, pager: pager)
     }
 
     struct ModuleRow {

@@ -8,13 +8,13 @@ import GRDB
 public struct FleetHealth: Sendable {
     public let workspace: Workspace
     public var policy: HealthPolicy
-    /// Reports decoded by earlier reads, for a long-lived reader such as the dashboard; nil decodes every time.
-    public var decoded: DecodedReports?
+    /// What earlier reads fetched, for a long-lived reader such as the dashboard; nil reads everything every time.
+    public var cache: FleetReadCache?
 
-    public init(workspace: Workspace, policy: HealthPolicy = HealthPolicy(), decoded: DecodedReports? = nil) {
+    public init(workspace: Workspace, policy: HealthPolicy = HealthPolicy(), cache: FleetReadCache? = nil) {
         self.workspace = workspace
         self.policy = policy
-        self.decoded = decoded
+        self.cache = cache
     }
 
     /// Every registered device, by id.
@@ -112,17 +112,19 @@ public struct FleetHealth: Sendable {
     private struct Snapshot {
         var devices: [Device]
         var stored: [String: StoredHealth]
-        var reports: [String: HealthReport] { stored.compactMapValues(\.report) }
-        var tags: [String: [String: String]]
+        var reports: [String: HealthReport]
         var labels: [ContentDigest: String]
     }
 
     private func snapshot() throws -> Snapshot {
+        if let cache {
+            let contents = try cache.refresh(workspace)
+            return Snapshot(devices: contents.devices, stored: contents.stored, reports: contents.reports, labels: contents.labels)
+        }
         let devices = try DeviceRegistry(workspace: workspace).list()
-        let stored = try workspace.database.read { db in try Self.stored(db, deviceIds: nil, decoded: decoded) }
+        let stored = try workspace.database.read { db in try Self.stored(db, deviceIds: nil) }
         return Snapshot(
-            devices: devices, stored: stored,
-            tags: Dictionary(uniqueKeysWithValues: devices.map { ($0.id, $0.tags) }),
+            devices: devices, stored: stored, reports: stored.compactMapValues(\.report),
             labels: try ModuleRegistry(workspace: workspace).labels())
     }
 
@@ -131,7 +133,7 @@ public struct FleetHealth: Sendable {
             device.revision.map { (device.id, $0) }
         })
         return deployments.map { deployment in
-            let targeted = snapshot.tags.filter { deployment.targetExpression.matches($0.value) }.map(\.key)
+            let targeted = snapshot.devices.filter { deployment.targetExpression.matches($0.tags) }.map(\.id)
             return HealthDerivation.rollout(
                 of: deployment, targeted: targeted, desiredRevisions: desired, reports: snapshot.reports,
                 labels: snapshot.labels)
@@ -142,12 +144,8 @@ public struct FleetHealth: Sendable {
         try stored(db, deviceIds: deviceId.map { [$0] })
     }
 
-    /// What is stored of `deviceIds` (of every device when nil); only their reports are
-    /// decoded, and of those only the ones `decoded` does not hold yet.
-    static func stored(_ db: Database, deviceIds: [String]?, decoded: DecodedReports? = nil) throws -> [String: StoredHealth] {
-        if let decoded, deviceIds == nil {
-            return try stored(db, decoded: decoded)
-        }
+    /// What is stored of `deviceIds` (of every device when nil).
+    static func stored(_ db: Database, deviceIds: [String]?) throws -> [String: StoredHealth] {
         var rows: [Row] = []
         if let deviceIds {
             // In chunks, below SQLite's limit on bound parameters.
@@ -163,47 +161,17 @@ public struct FleetHealth: Sendable {
         let decoder = FleetJSON.decoder()
         var stored: [String: StoredHealth] = [:]
         for row in rows {
-            let text: String? = row["report"]
-            stored[row["deviceId"]] = StoredHealth(
-                report: try text.map { try decoder.decode(HealthReport.self, from: Data($0.utf8)) },
-                reportedAt: row["reportedAt"], lastSeenAt: row["lastSeenAt"], online: row["online"],
-                connectionChangedAt: row["connectionChangedAt"])
+            stored[row["deviceId"]] = try storedHealth(row, decoder: decoder)
         }
         return stored
     }
 
-    /// Every device's stored health, reading the report text only of the devices whose
-    /// report changed since `decoded` last saw it.
-    private static func stored(_ db: Database, decoded: DecodedReports) throws -> [String: StoredHealth] {
-        var stored: [String: StoredHealth] = [:]
-        var stale: [String: Date] = [:]
-        let rows = try Row.fetchCursor(
-            db, sql: "SELECT deviceId, reportedAt, lastSeenAt, online, connectionChangedAt FROM deviceHealth")
-        while let row = try rows.next() {
-            let deviceId: String = row["deviceId"]
-            let reportedAt: Date? = row["reportedAt"]
-            let report = reportedAt.flatMap { decoded.report(of: deviceId, reportedAt: $0) }
-            if report == nil, let reportedAt { stale[deviceId] = reportedAt }
-            stored[deviceId] = StoredHealth(
-                report: report, reportedAt: reportedAt, lastSeenAt: row["lastSeenAt"], online: row["online"],
-                connectionChangedAt: row["connectionChangedAt"])
-        }
-        let decoder = FleetJSON.decoder()
-        let ids = Array(stale.keys)
-        for start in stride(from: 0, to: ids.count, by: 500) {
-            let chunk = Array(ids[start..<min(start + 500, ids.count)])
-            let reports = try Row.fetchCursor(
-                db, sql: "SELECT deviceId, report, reportedAt FROM deviceHealth WHERE deviceId IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
-                arguments: StatementArguments(chunk))
-            while let row = try reports.next() {
-                let deviceId: String = row["deviceId"]
-                guard let text: String = row["report"], let reportedAt: Date = row["reportedAt"] else { continue }
-                let report = try decoder.decode(HealthReport.self, from: Data(text.utf8))
-                decoded.remember(report, of: deviceId, reportedAt: reportedAt)
-                stored[deviceId]?.report = report
-                stored[deviceId]?.reportedAt = reportedAt
-            }
-        }
-        return stored
+    /// One `deviceHealth` row, its report decoded.
+    static func storedHealth(_ row: Row, decoder: JSONDecoder) throws -> StoredHealth {
+        let text: String? = row["report"]
+        return StoredHealth(
+            report: try text.map { try decoder.decode(HealthReport.self, from: Data($0.utf8)) },
+            reportedAt: row["reportedAt"], lastSeenAt: row["lastSeenAt"], online: row["online"],
+            connectionChangedAt: row["connectionChangedAt"])
     }
 }

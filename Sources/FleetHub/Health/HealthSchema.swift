@@ -2,7 +2,8 @@ import GRDB
 
 /// The tables fleet health adds to the workspace database (migration "v3-health"):
 /// each device's latest report and connection state, a bounded history of small
-/// samples for the dashboard's charts, and the counts of rejected messages.
+/// samples for the dashboard's charts, and the counts of rejected messages; and
+/// (migration "v7") what lets a long-lived reader fetch only what changed.
 enum HealthSchema {
     static func register(in migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v3-health") { db in
@@ -36,5 +37,32 @@ enum HealthSchema {
                 t.column("lastAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v7: change tracking") { db in
+            // Which health rows a long-lived reader has not seen yet (FleetReadCache).
+            try db.alter(table: "deviceHealth") { t in t.add(column: "changeSeq", .integer).notNull().defaults(to: 0) }
+            try db.create(index: "deviceHealthByChange", on: "deviceHealth", columns: ["changeSeq"])
+            // Whether the device list or the module labels changed since it last read them.
+            try db.create(table: "hubChange") { t in
+                t.primaryKey("topic", .text)
+                t.column("version", .integer).notNull()
+            }
+            for (topic, tables) in Self.changeTracked {
+                try db.execute(sql: "INSERT INTO hubChange (topic, version) VALUES (?, 0)", arguments: [topic])
+                for table in tables {
+                    for operation in ["INSERT", "UPDATE", "DELETE"] {
+                        try db.execute(sql: """
+                            CREATE TRIGGER \(table)\(operation.capitalized)Counts AFTER \(operation) ON \(table)
+                            BEGIN UPDATE hubChange SET version = version + 1 WHERE topic = '\(topic)'; END
+                            """)
+                    }
+                }
+            }
+        }
     }
+
+    /// The tables whose changes move each `hubChange` counter.
+    static let changeTracked = [
+        "devices": ["device", "deviceTag", "desiredState"],
+        "modules": ["module", "moduleModel", "model"],
+    ]
 }

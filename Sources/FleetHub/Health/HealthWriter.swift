@@ -89,10 +89,14 @@ public final class HealthWriter: Sendable {
         guard !batch.isEmpty else { return 0 }
         let limit = historyLimit
         try await database.write { db in
+            // Every row this batch touches gets the next change number: readers that saw
+            // up to the previous one fetch exactly these (FleetReadCache).
+            let changeSeq = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(changeSeq), 0) + 1 FROM deviceHealth") ?? 1
             let upsert = try db.cachedStatement(sql: """
-                INSERT INTO deviceHealth (deviceId, report, reportedAt, lastSeenAt, online, connectionChangedAt)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO deviceHealth (deviceId, report, reportedAt, lastSeenAt, online, connectionChangedAt, changeSeq)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(deviceId) DO UPDATE SET
+                    changeSeq = excluded.changeSeq,
                     report = COALESCE(excluded.report, report),
                     reportedAt = COALESCE(excluded.reportedAt, reportedAt),
                     lastSeenAt = MAX(excluded.lastSeenAt, lastSeenAt),
@@ -102,6 +106,7 @@ public final class HealthWriter: Sendable {
             for (deviceId, update) in batch.devices {
                 try upsert.execute(arguments: [
                     deviceId, update.report, update.reportedAt, update.lastSeenAt, update.online, update.connectionChangedAt,
+                    changeSeq,
                 ])
             }
             let insert = try db.cachedStatement(sql: """

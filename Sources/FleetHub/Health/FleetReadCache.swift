@@ -1,0 +1,60 @@
+import FleetCore
+import Foundation
+import GRDB
+import Synchronization
+
+/// What a long-lived reader (the dashboard of `fleethub serve`) read of the fleet
+/// before, so that each read at 10,000 devices fetches and decodes only what changed
+/// since: the health rows written after the last one it saw (`deviceHealth.changeSeq`),
+/// and the device list and module labels only when their change counters moved
+/// (`hubChange`, kept by triggers). Every instance reads the shared database, so any
+/// instance shows the same.
+public final class FleetReadCache: Sendable {
+    struct Contents {
+        var devicesVersion: Int64 = -1
+        var devices: [Device] = []
+        var modulesVersion: Int64 = -1
+        var labels: [ContentDigest: String] = [:]
+        var healthSeq: Int64 = -1
+        var stored: [String: StoredHealth] = [:]
+        var reports: [String: HealthReport] = [:]
+    }
+
+    private let contents = Mutex(Contents())
+
+    public init() {}
+
+    /// The fleet as stored now, reading only what changed since the last call. Held
+    /// locked while it reads, so two readers never merge an older read over a newer one.
+    func refresh(_ workspace: Workspace) throws -> Contents {
+        try contents.withLock { contents in
+            let versions = try workspace.database.read { db in
+                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT topic, version FROM hubChange").map {
+                    ($0["topic"] as String, $0["version"] as Int64)
+                })
+            }
+            if versions["devices"] != contents.devicesVersion {
+                contents.devices = try DeviceRegistry(workspace: workspace).list()
+                contents.devicesVersion = versions["devices"] ?? 0
+            }
+            if versions["modules"] != contents.modulesVersion {
+                contents.labels = try ModuleRegistry(workspace: workspace).labels()
+                contents.modulesVersion = versions["modules"] ?? 0
+            }
+            let after = contents.healthSeq
+            let (rows, latest) = try workspace.database.read { db in
+                (try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth WHERE changeSeq > ?", arguments: [after]),
+                 try Int64.fetchOne(db, sql: "SELECT MAX(changeSeq) FROM deviceHealth") ?? 0)
+            }
+            let decoder = FleetJSON.decoder()
+            for row in rows {
+                let deviceId: String = row["deviceId"]
+                let stored = try FleetHealth.storedHealth(row, decoder: decoder)
+                contents.stored[deviceId] = stored
+                contents.reports[deviceId] = stored.report
+            }
+            contents.healthSeq = max(latest, after)
+            return contents
+        }
+    }
+}
