@@ -100,7 +100,12 @@ enum DashboardViews {
         }
 
         func matches(_ device: DeviceHealthSummary) -> Bool {
-            let (key, value) = splitTag(tag)
+            matches(device, tag: splitTag(tag))
+        }
+
+        /// `matches` with the tag filter split once, for a pass over the whole fleet.
+        func matches(_ device: DeviceHealthSummary, tag: (key: String, value: String)) -> Bool {
+            let (key, value) = tag
             return (text.isEmpty || device.id.localizedCaseInsensitiveContains(text))
                 && (key.isEmpty || device.tags[key] == value || (value.isEmpty && device.tags[key] != nil))
                 && (status.isEmpty || (status == "problem" ? problem(of: device) != nil : device.connectivity.rawValue == status))
@@ -174,10 +179,11 @@ enum DashboardViews {
         // Problems first, worst first, each rank in id order: one pass, as `devices` come in id order.
         var byRank = [[DeviceHealthSummary]](repeating: [], count: problemRanks + 1)
         var problems = 0
+        let tag = splitTag(query.tag)
         for device in devices {
             let rank = problem(of: device)?.rank
             if rank != nil { problems += 1 }
-            if query.matches(device) { byRank[rank ?? problemRanks].append(device) }
+            if query.matches(device, tag: tag) { byRank[rank ?? problemRanks].append(device) }
         }
         let ranked = byRank.flatMap { $0 }
         let (shown, pager) = Pager.paging(ranked, page: query.page, link: query.link(page:))

@@ -94,7 +94,7 @@ public struct HubServer: Sendable {
             let deployment = try deployments.show(name: context.parameters.require("name"))
             return try JSONResponse.ok(DeploymentDetail(deployment: deployment, devices: deployments.targetedDevices(of: deployment)))
         }
-        try Dashboard(health: FleetHealth(workspace: workspace, cache: FleetReadCache()), ingestion: ingestion).addRoutes(to: router)
+        try Dashboard(health: FleetHealth(workspace: workspace, cache: ingestion?.readCache ?? FleetReadCache()), ingestion: ingestion).addRoutes(to: router)
         return router
     }
 }

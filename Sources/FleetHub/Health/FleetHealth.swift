@@ -77,11 +77,11 @@ public struct FleetHealth: Sendable {
                     message: "rollout of \(rollout.deployment) version \(rollout.version)\(modules) halted at wave \(rollout.wave + 1) of \(rollout.waveSizes.count): \(rollout.reason ?? "no reason recorded"); `fleethub deployment rollback \(rollout.deployment)` or `fleethub rollout promote \(rollout.deployment)`")
             }
             + RevocationListRenewal(workspace: workspace).alerts(now: now)
+        var connected: [Connectivity: Int] = [:]
+        for summary in summaries { connected[summary.connectivity, default: 0] += 1 }
         let overview = FleetOverview(
-            devices: summaries.count, online: summaries.filter { $0.connectivity == .online }.count,
-            offline: summaries.filter { $0.connectivity == .offline }.count,
-            unknown: summaries.filter { $0.connectivity == .unknown }.count, alerts: alerts, rollouts: rollouts,
-            stagedRollouts: staged)
+            devices: summaries.count, online: connected[.online] ?? 0, offline: connected[.offline] ?? 0,
+            unknown: connected[.unknown] ?? 0, alerts: alerts, rollouts: rollouts, stagedRollouts: staged)
         return (overview, summaries)
     }
 
@@ -114,18 +114,21 @@ public struct FleetHealth: Sendable {
         var stored: [String: StoredHealth]
         var reports: [String: HealthReport]
         var labels: [ContentDigest: String]
+        var targeted: TargetedDevices
     }
 
     private func snapshot() throws -> Snapshot {
         if let cache {
             let contents = try cache.refresh(workspace)
-            return Snapshot(devices: contents.devices, stored: contents.stored, reports: contents.reports, labels: contents.labels)
+            return Snapshot(
+                devices: contents.devices, stored: contents.stored, reports: contents.reports, labels: contents.labels,
+                targeted: contents.targeted)
         }
         let devices = try DeviceRegistry(workspace: workspace).list()
         let stored = try workspace.database.read { db in try Self.stored(db, deviceIds: nil) }
         return Snapshot(
             devices: devices, stored: stored, reports: stored.compactMapValues(\.report),
-            labels: try ModuleRegistry(workspace: workspace).labels())
+            labels: try ModuleRegistry(workspace: workspace).labels(), targeted: TargetedDevices())
     }
 
     private func rollouts(of deployments: [ResolvedDeployment], snapshot: Snapshot) -> [DeploymentRollout] {
@@ -133,7 +136,7 @@ public struct FleetHealth: Sendable {
             device.revision.map { (device.id, $0) }
         })
         return deployments.map { deployment in
-            let targeted = snapshot.devices.filter { deployment.targetExpression.matches($0.tags) }.map(\.id)
+            let targeted = snapshot.targeted.ids(of: deployment, in: snapshot.devices)
             return HealthDerivation.rollout(
                 of: deployment, targeted: targeted, desiredRevisions: desired, reports: snapshot.reports,
                 labels: snapshot.labels)

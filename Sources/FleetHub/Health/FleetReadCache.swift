@@ -18,6 +18,8 @@ public final class FleetReadCache: Sendable {
         var healthSeq: Int64 = -1
         var stored: [String: StoredHealth] = [:]
         var reports: [String: HealthReport] = [:]
+        /// The ids each deployment target matches, for the device list read last.
+        var targeted = TargetedDevices()
     }
 
     private let contents = Mutex(Contents())
@@ -35,6 +37,7 @@ public final class FleetReadCache: Sendable {
             }
             if versions["devices"] != contents.devicesVersion {
                 contents.devices = try DeviceRegistry(workspace: workspace).list()
+                contents.targeted = TargetedDevices()
                 contents.devicesVersion = versions["devices"] ?? 0
             }
             if versions["modules"] != contents.modulesVersion {
@@ -56,5 +59,20 @@ public final class FleetReadCache: Sendable {
             contents.healthSeq = max(latest, after)
             return contents
         }
+    }
+}
+
+/// The ids of the devices each deployment target matches, worked out once per device
+/// list: matching every target against 10,000 devices' tags on every read is most of
+/// what a rollout summary costs.
+final class TargetedDevices: Sendable {
+    private let matched = Mutex<[String: [String]]>([:])
+
+    /// The ids of `devices` (in their order) that `deployment`'s target matches.
+    func ids(of deployment: ResolvedDeployment, in devices: [Device]) -> [String] {
+        if let ids = matched.withLock({ $0[deployment.target] }) { return ids }
+        let ids = devices.filter { deployment.targetExpression.matches($0.tags) }.map(\.id)
+        matched.withLock { $0[deployment.target] = ids }
+        return ids
     }
 }

@@ -55,10 +55,20 @@ public enum HealthDerivation {
     public static func rolloutState(
         of deployment: ResolvedDeployment, desiredRevision: Int?, report: HealthReport?
     ) -> RolloutState {
+        rolloutState(
+            ofModules: Set(deployment.modules.map(\.name)),
+            shouldRun: deployment.modules.filter { $0.desiredStatus == .running }.map(\.name),
+            desiredRevision: desiredRevision, report: report)
+    }
+
+    /// Where a device stands with the deployment of modules `own`, of which `shouldRun`
+    /// should be running: worked out once per deployment, not once per device.
+    static func rolloutState(
+        ofModules own: Set<String>, shouldRun: [String], desiredRevision: Int?, report: HealthReport?
+    ) -> RolloutState {
         guard let report, let desiredRevision, report.desired.revision >= desiredRevision else { return .pending }
         // A revision covers every deployment layered on the device: another one's
         // failing module is not this deployment's failure.
-        let own = Set(deployment.modules.map(\.name))
         let blamesThis = report.desired.modules.map { !own.isDisjoint(with: $0) } ?? true
         switch report.desired.status {
         case .applying: return .pending
@@ -66,7 +76,6 @@ public enum HealthDerivation {
         case .rolledBack where blamesThis: return .rolledBack
         case .applied, .failed, .rolledBack:
             let running = Set(report.modules.filter { $0.status == .running }.map(\.name))
-            let shouldRun = deployment.modules.filter { $0.desiredStatus == .running }.map(\.name)
             return shouldRun.allSatisfy(running.contains) ? .applied : .moduleNotRunning
         }
     }
@@ -81,9 +90,11 @@ public enum HealthDerivation {
         reports: [String: HealthReport], labels: [ContentDigest: String] = [:]
     ) -> DeploymentRollout {
         let own = Set(deployment.modules.map(\.name))
+        let shouldRun = deployment.modules.filter { $0.desiredStatus == .running }.map(\.name)
         let entries = targeted.sorted().map { deviceId in
             let report = reports[deviceId]
-            let state = rolloutState(of: deployment, desiredRevision: desiredRevisions[deviceId], report: report)
+            let state = rolloutState(
+                ofModules: own, shouldRun: shouldRun, desiredRevision: desiredRevisions[deviceId], report: report)
             return DeploymentRollout.Entry(
                 deviceId: deviceId, state: state, desiredRevision: desiredRevisions[deviceId],
                 reportedRevision: report?.desired.revision,

@@ -32,6 +32,9 @@ public final class HealthIngestion: Sendable {
     public let workspace: Workspace
     public let policy: HealthPolicy
     public let writer: HealthWriter
+    /// What this process read of the fleet, for its alerts and the dashboard it serves,
+    /// so a read after each batch fetches only what the batch changed.
+    public let readCache = FleetReadCache()
     private let decoder: HealthMessageDecoder
     private let flushInterval: Duration
     private let logger: Logger
@@ -194,7 +197,7 @@ public final class HealthIngestion: Sendable {
     }
 
     private func logAlerts(previously raised: Set<String>) throws -> Set<String> {
-        let alerts = try FleetHealth(workspace: workspace, policy: policy).alerts()
+        let alerts = try FleetHealth(workspace: workspace, policy: policy, cache: readCache).alerts()
         var current: Set<String> = []
         for alert in alerts {
             let key = "\(alert.kind.rawValue) \(alert.subject)"
