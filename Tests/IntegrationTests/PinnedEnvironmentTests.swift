@@ -17,7 +17,7 @@ struct PinnedEnvironmentTests {
         defer { fleet.stop() }
         let directory = fleet.directory
         let index = try await PackageIndex()
-        try index.publish("tinypkg", version: "0.1", value: "1")
+        let served = try index.publish("tinypkg", version: "0.1", value: "1")
         try index.publish("helperpkg", version: "1.0", value: "2")
         try FileManager.default.createDirectory(atPath: directory.file("src"), withIntermediateDirectories: true)
         try "import tinypkg\n\ndef init():\n    pass\n\ndef run(raw_data):\n    return {\"value\": tinypkg.VALUE}\n"
@@ -32,6 +32,8 @@ struct PinnedEnvironmentTests {
                 "--source", directory.file("src"), "--requirements", directory.file("requirements.txt"),
             ])
         }
+        let shownModule = try fleet.hub(["module", "show", "scorer:1"])
+        #expect(shownModule.contains("tinypkg==0.1  sha256:\(ContentDigest(of: try Data(contentsOf: served)).hex)"), "\(shownModule)")
         let apiPort = try Fixtures.freePort()
         let config = try await fleet.startServeAndDevice(localAPIPort: apiPort)
         let dataDirectory = DataDirectory(config: config)
