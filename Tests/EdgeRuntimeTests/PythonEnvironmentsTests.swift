@@ -22,6 +22,20 @@ struct PythonEnvironmentsTests {
         #expect(PythonEnvironments.key(for: ["numpy==2.0"]) != PythonEnvironments.key(for: ["numpy==2.1"]))
     }
 
+    /// An older bundle's bare requirements keep their environment key (so its environment is
+    /// reused) and are what the runtime warns about; pins make their own key.
+    @Test func unpinnedRequirementsKeepTheirKeyAndArePinnedOnlyByTheHub() {
+        let unpinned = EnvironmentRequirements(requirements: ["tinypkg==0.1"])
+        #expect(unpinned.isUnpinned)
+        #expect(unpinned.key == PythonEnvironments.key(for: ["tinypkg==0.1"]))
+        #expect(!EnvironmentRequirements(requirements: []).isUnpinned)
+        let pinned = EnvironmentRequirements(
+            requirements: ["tinypkg==0.1"], pins: [RequirementPin(name: "tinypkg", version: "0.1", sha256: "ab")],
+            indexOptions: ["--index-url http://127.0.0.1:1/simple/"])
+        #expect(!pinned.isUnpinned)
+        #expect(pinned.key == PythonEnvironments.key(for: ["tinypkg==0.1 --hash=sha256:ab"]))
+    }
+
     @Test func installsVendoredWheelsWithoutAnIndexAndReusesTheEnvironment() async throws {
         let wheels = directory.url.appendingPathComponent("wheels")
         try FileManager.default.createDirectory(at: wheels, withIntermediateDirectories: true)
