@@ -54,7 +54,7 @@ enum ModuleChecks {
             report = try decoder.decode(InstallReport.self, from: Data(outcome.output.utf8))
         } catch {
             throw RegistryError.unresolvableRequirements(
-                requirements.path, pip: "pip's --report is not the JSON this hub reads (\(error)); upgrade pip to 23 or later")
+                requirements.path, pip: "pip's --report is not the JSON this hub reads (\(error)); the hub needs pip 22.2 or later")
         }
         return try report.install.map { try pin($0, lines: lines, vendored: wheels != nil) }.sorted { $0.name < $1.name }
     }
@@ -71,7 +71,7 @@ enum ModuleChecks {
         }
         if item.downloadInfo.vcsInfo != nil { throw refuse("it is a version-control checkout (\(url))") }
         if item.downloadInfo.dirInfo != nil { throw refuse("it is a local folder (\(url)) the device does not have") }
-        guard let sha256 = item.downloadInfo.archiveInfo?.hashes?["sha256"] else {
+        guard let sha256 = item.downloadInfo.archiveInfo?.sha256 else {
             throw refuse("pip reported no sha256 for \(url)")
         }
         guard item.isDirect, !vendored else { return RequirementPin(name: name, version: item.metadata.version, sha256: sha256) }
@@ -107,6 +107,12 @@ enum ModuleChecks {
 
         struct ArchiveInfo: Decodable {
             var hashes: [String: String]?
+            /// `sha256=…`: all that pip before 23 reports.
+            var hash: String?
+
+            var sha256: String? {
+                hashes?["sha256"] ?? hash.flatMap { $0.hasPrefix("sha256=") ? String($0.dropFirst("sha256=".count)) : nil }
+            }
         }
     }
 
