@@ -82,7 +82,7 @@ public struct EdgeRuntimeDaemon: Sendable {
             }
             return TelemetryHealth(
                 buffered: stats.buffered, oldestAgeSeconds: Int(stats.oldestAge() ?? 0), uploaded: Int(stats.uploaded),
-                dropped: Int(stats.droppedFull + stats.droppedExpired))
+                dropped: Int(stats.droppedFull + stats.droppedExpired), refused: stats.refused.isEmpty ? nil : stats.refused)
         }
         let reporting = Task { await reporter.run() }
         defer { reporting.cancel() }

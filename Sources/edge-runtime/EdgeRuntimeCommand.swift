@@ -82,6 +82,7 @@ struct Status: AsyncParsableCommand {
         }
         var status = try StateStore(url: dataDirectory.database).status()
         status.daemonPid = DataDirectoryLock.holder(of: dataDirectory)
+        status.telemetry = TelemetryBuffer.recordedHealth(at: dataDirectory.telemetryBuffer.path)
         if json {
             print(String(decoding: try FleetJSON.prettyEncoder().encode(status), as: UTF8.self))
         } else {

@@ -70,6 +70,10 @@ struct ModuleCommand: ParsableCommand {
             if !module.manifest.requirements.isEmpty {
                 print("requirements: \(module.manifest.requirements.joined(separator: ", "))")
             }
+            if let pins = module.manifest.pins {
+                print("pinned:")
+                for pin in pins { print("  \(pin.name)==\(pin.version)  sha256:\(pin.sha256)") }
+            }
             print("files:")
             for file in module.manifest.files { print("  \(file.path)  \(file.size) bytes") }
         }

@@ -140,6 +140,91 @@ struct LocalAPITests {
         #expect(records.first?.data == .object(["door": .string("open")]))
     }
 
+    /// A really full file system: the buffer on a 2 MiB tmpfs that a ballast file fills.
+    /// Posts are refused with 507 and counted, uploads go on, and once the ballast is gone
+    /// the same buffer takes records again; every acknowledged record reaches the store.
+    @Test(.enabled(if: Fixtures.isCI || getuid() == 0, "needs root to mount a tmpfs"))
+    func aFullDiskRefusesTelemetryWith507AndRecoversWhenSpaceReturns() async throws {
+        let directory = try TemporaryDirectory(prefix: "disk-full")
+        let small = directory.file("small")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        try Fixtures.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small])
+        // Lazily: the buffer's files are open until the buffer goes.
+        defer { _ = try? Fixtures.run("umount", ["-l", small]) }
+        // The data dir of a device whose buffer this is, for `edge-runtime status`.
+        let dataDirectory = DataDirectory(URL(fileURLWithPath: small))
+        _ = try StateStore(url: dataDirectory.database)
+        let config = directory.file("gw-001.yaml")
+        try DeviceConfig(
+            deviceId: "gw-001", broker: BrokerSettings(url: "mqtt://127.0.0.1:1883", insecure: true),
+            hub: HubSettings(publicKey: HubSigningKey().publicKey.base64, bundleBaseURL: "http://127.0.0.1:8080"),
+            dataDir: small
+        ).save(to: config)
+        let path = dataDirectory.telemetryBuffer.path
+        let buffer = try TelemetryBuffer(path: path, deviceId: "gw-001", limits: TelemetryBufferLimits(reserveBytes: 256 << 10))
+        let store = URL(fileURLWithPath: directory.file("store"))
+        let uploader = TelemetryUploader(
+            buffer: buffer, destination: try StorageSettings(url: "file://\(store.path)").destination(), batchRecords: 100)
+        let ballast = "\(small)/ballast"
+        let padding = String(repeating: "x", count: 500)
+        var acknowledged: [Int] = []
+        try await withBehaviourAPI(telemetry: buffer) { api in
+            func post(_ n: Int) async throws -> (Int, Data) {
+                try await api.post("/v1/modules/behaviour/telemetry", #"{"n": \#(n), "padding": "\#(padding)"}"#)
+            }
+            for n in 0..<20 {
+                #expect(try await post(n).0 == 202)
+                acknowledged.append(n)
+            }
+            // dd stops when the file system is full.
+            try Fixtures.run("/bin/sh", ["-c", "dd if=/dev/zero of=\(ballast) bs=4096 2>/dev/null; true"])
+            var refusal: (status: Int, body: Data)?
+            for n in 20..<2020 {
+                let answer = try await post(n)
+                guard answer.0 == 202 else {
+                    refusal = answer
+                    break
+                }
+                acknowledged.append(n)
+            }
+            let (status, body) = try #require(refusal)
+            #expect(status == 507, "\(String(decoding: body, as: UTF8.self))")
+            let json = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+            #expect(json?["reason"] as? String == "disk-full")
+            #expect(json?["dataDir"] as? String == small)
+            #expect(json?["freeBytes"] is Int)
+            #expect((json?["error"] as? String)?.contains("the disk is full") == true)
+            let shown = try KilledRuntimeTests.cli(["status", "--config", config])
+            #expect(shown.contains("telemetry: \(acknowledged.count) buffered, 0 uploaded, 0 dropped, refused disk-full 1"), "\(shown)")
+            #expect(try await post(-1).0 == 507)
+            // The runtime's own records are dropped and counted, nothing thrown.
+            let recorder = InferenceRecorder(buffer: buffer, logger: Self.quietLogger)
+            let hook = try #require(recorder.hook(digest: ContentDigest(of: Data("bundle".utf8)), settings: TelemetrySettings(sampleRate: 1)))
+            for _ in 0..<3 { hook(InferenceEvent(module: "behaviour", input: "{}", output: "{}", latency: .milliseconds(1), status: 200)) }
+            await recorder.flush()
+            #expect(try buffer.stats().refusedDiskFull == 5)
+            #expect(try buffer.stats().refused == ["disk-full": 5])
+            #expect(try buffer.stats().diskFull)
+
+            // Uploads go on while the disk is full.
+            #expect(try await uploader.uploadAll() > 0)
+            #expect(try buffer.stats().buffered == 0)
+
+            try FileManager.default.removeItem(atPath: ballast)
+            #expect(try await post(10_000).0 == 202)
+            acknowledged.append(10_000)
+            #expect(try buffer.stats().diskFull == false)
+        }
+        try await uploader.uploadAll()
+        let uploaded = try LocalInferenceIntegrationTests.uploadedRecords(in: store).compactMap { record -> Int? in
+            guard case .object(let fields) = record.data, case .number(let n) = fields["n"] else { return nil }
+            return Int(n)
+        }
+        #expect(uploaded == acknowledged)
+        // The count survives in the file, for `edge-runtime status`.
+        #expect(TelemetryBuffer.recordedHealth(at: path)?.refused == ["disk-full": 5])
+    }
+
     @Test(.enabled(if: Fixtures.shouldRun(needing: "curl"), "needs curl"))
     func theAPIAlsoAnswersOnTheUnixSocket() async throws {
         let directory = try TemporaryDirectory()

@@ -1,4 +1,3 @@
-import Crypto
 import EdgeRuntime
 import FleetCore
 import FleetTesting
@@ -23,13 +22,27 @@ struct PythonEnvironmentsTests {
         #expect(PythonEnvironments.key(for: ["numpy==2.0"]) != PythonEnvironments.key(for: ["numpy==2.1"]))
     }
 
+    /// An older bundle's bare requirements keep their environment key (so its environment is
+    /// reused) and are what the runtime warns about; pins make their own key.
+    @Test func unpinnedRequirementsKeepTheirKeyAndArePinnedOnlyByTheHub() {
+        let unpinned = EnvironmentRequirements(requirements: ["tinypkg==0.1"])
+        #expect(unpinned.isUnpinned)
+        #expect(unpinned.key == PythonEnvironments.key(for: ["tinypkg==0.1"]))
+        #expect(!EnvironmentRequirements(requirements: []).isUnpinned)
+        let pinned = EnvironmentRequirements(
+            requirements: ["tinypkg==0.1"], pins: [RequirementPin(name: "tinypkg", version: "0.1", sha256: "ab")],
+            indexOptions: ["--index-url http://127.0.0.1:1/simple/"])
+        #expect(!pinned.isUnpinned)
+        #expect(pinned.key == PythonEnvironments.key(for: ["tinypkg==0.1 --hash=sha256:ab"]))
+    }
+
     @Test func installsVendoredWheelsWithoutAnIndexAndReusesTheEnvironment() async throws {
         let wheels = directory.url.appendingPathComponent("wheels")
         try FileManager.default.createDirectory(at: wheels, withIntermediateDirectories: true)
-        try Self.wheel().write(to: wheels.appendingPathComponent("tinypkg-0.1-py3-none-any.whl"))
+        try PackageIndex.buildWheel("tinypkg", version: "0.1", value: "42", into: wheels)
 
-        let environment = try await environments.prepare(requirements: ["tinypkg==0.1"], wheels: wheels)
-        #expect(environments.isReady(for: ["tinypkg==0.1"]))
+        let environment = try await environments.prepare(requirements: EnvironmentRequirements(requirements: ["tinypkg==0.1"]), wheels: wheels)
+        #expect(environments.isReady(for: EnvironmentRequirements(requirements: ["tinypkg==0.1"])))
         let output = try Fixtures.run(
             environment.appendingPathComponent("bin/python").path, ["-c", "import tinypkg; print(tinypkg.VALUE)"])
         #expect(output == "42\n")
@@ -37,40 +50,57 @@ struct PythonEnvironmentsTests {
         // Ready environments are reused as they are.
         let marker = environment.appendingPathComponent(".ready").path
         let created = try FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date
-        #expect(try await environments.prepare(requirements: ["tinypkg==0.1"], wheels: wheels).path == environment.path)
+        #expect(try await environments.prepare(requirements: EnvironmentRequirements(requirements: ["tinypkg==0.1"]), wheels: wheels).path == environment.path)
         #expect(try FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date == created)
+    }
+
+    /// Pins install exactly the artifact the hub hashed: another wheel under the same name and
+    /// version is refused with pip's hash-mismatch error, and the environment already made stays.
+    @Test func pinnedRequirementsInstallOnlyTheHashedArtifact() async throws {
+        let wheels = directory.url.appendingPathComponent("wheels")
+        try FileManager.default.createDirectory(at: wheels, withIntermediateDirectories: true)
+        let wheel = try PackageIndex.buildWheel("tinypkg", version: "0.1", value: "42", into: wheels)
+        let good = EnvironmentRequirements(
+            requirements: ["tinypkg==0.1"],
+            pins: [RequirementPin(name: "tinypkg", version: "0.1", sha256: ContentDigest(of: try Data(contentsOf: wheel)).hex)])
+        let environment = try await environments.prepare(requirements: good, wheels: wheels)
+        let python = environment.appendingPathComponent("bin/python").path
+        #expect(try Fixtures.run(python, ["-c", "import tinypkg; print(tinypkg.VALUE)"]) == "42\n")
+        let file = try String(contentsOf: environment.appendingPathComponent("requirements.txt"), encoding: .utf8)
+        #expect(file == "tinypkg==0.1 --hash=sha256:\(good.pins![0].sha256)\n")
+
+        let other = directory.url.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        let tampered = try PackageIndex.buildWheel("tinypkg", version: "0.1", value: "666", into: other)
+        let helper = try PackageIndex.buildWheel("helperpkg", version: "1.0", value: "1", into: wheels)
+        var pinnedElsewhere = good
+        pinnedElsewhere.pins?.append(
+            RequirementPin(name: "helperpkg", version: "1.0", sha256: ContentDigest(of: try Data(contentsOf: helper)).hex))
+        #expect(pinnedElsewhere.key != good.key)
+        try FileManager.default.removeItem(at: wheel)
+        try FileManager.default.moveItem(at: tampered, to: wheel)
+        do {
+            try await environments.prepare(requirements: pinnedElsewhere, wheels: wheels)
+            Issue.record("a wheel with another hash was installed")
+        } catch let error as EnvironmentError {
+            #expect("\(error)".prefix(300).contains("THESE PACKAGES DO NOT MATCH THE HASHES"), "\(error)")
+        }
+        #expect(!environments.isReady(for: pinnedElsewhere))
+        #expect(environments.isReady(for: good))
+        #expect(try Fixtures.run(python, ["-c", "import tinypkg; print(tinypkg.VALUE)"]) == "42\n")
     }
 
     @Test func aRequirementThatCannotBeInstalledSaysWhy() async throws {
         let wheels = directory.url.appendingPathComponent("empty-wheels")
         try FileManager.default.createDirectory(at: wheels, withIntermediateDirectories: true)
         do {
-            try await environments.prepare(requirements: ["no-such-package-xyz==1.0"], wheels: wheels)
+            try await environments.prepare(requirements: EnvironmentRequirements(requirements: ["no-such-package-xyz==1.0"]), wheels: wheels)
             Issue.record("installing a missing package succeeded")
         } catch let error as EnvironmentError {
             #expect("\(error)".contains("pip install"))
             // What reaches the hub: the health report keeps the first 300 characters.
             #expect("\(error)".prefix(300).contains("No matching distribution found for no-such-package-xyz==1.0"))
-            #expect(!environments.isReady(for: ["no-such-package-xyz==1.0"]))
+            #expect(!environments.isReady(for: EnvironmentRequirements(requirements: ["no-such-package-xyz==1.0"])))
         }
-    }
-
-    /// A minimal pure-Python wheel: `tinypkg` with `VALUE = 42`.
-    static func wheel() throws -> Data {
-        let files: [(String, Data)] = [
-            ("tinypkg/__init__.py", Data("VALUE = 42\n".utf8)),
-            ("tinypkg-0.1.dist-info/METADATA", Data("Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n".utf8)),
-            ("tinypkg-0.1.dist-info/WHEEL", Data("Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n".utf8)),
-        ]
-        var record = files.map { path, data in
-            let hash = Data(SHA256.hash(data: data)).base64EncodedString()
-                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                .replacingOccurrences(of: "=", with: "")
-            return "\(path),sha256=\(hash),\(data.count)"
-        }
-        record.append("tinypkg-0.1.dist-info/RECORD,,")
-        let entries = files.map { TestBundle.RawEntry.file(path: $0.0, data: $0.1) }
-            + [.file(path: "tinypkg-0.1.dist-info/RECORD", data: Data((record.joined(separator: "\n") + "\n").utf8))]
-        return try TestBundle.zip(entries)
     }
 }

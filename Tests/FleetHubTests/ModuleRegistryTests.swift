@@ -116,7 +116,10 @@ struct VendorWheelsTests {
             source: hub.directory.url.appendingPathComponent("src"), requirements: URL(fileURLWithPath: requirements),
             vendorWheels: true))
         #expect(module.manifest.requirements == ["tinypkg==0.1"])
-        #expect(module.manifest.files.map(\.path).contains("wheels/\(wheel)"))
+        let vendored = try #require(module.manifest.files.first { $0.path == "wheels/\(wheel)" })
+        // The device installs the vendored wheel, so that is the artifact pinned.
+        #expect(module.manifest.pins == [RequirementPin(name: "tinypkg", version: "0.1", sha256: vendored.sha256)])
+        #expect(module.manifest.indexOptions == nil)
     }
 }
 
@@ -171,5 +174,75 @@ struct ModulePackagingChecksTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
         #expect(try package(["./run.sh"]).manifest.command == ["./run.sh"])
         #expect(try package(["/bin/sh", "run.sh"]).version == 2)
+    }
+}
+
+/// `fleethub module package` pins every distribution its requirements resolve to, against
+/// a real local index (pip and `python3 -m http.server`), so devices install exactly those.
+@Suite(.enabled(if: Fixtures.shouldRun(needing: "python3")))
+struct RequirementPinningTests {
+    let hub: HubFixture
+    let index: PackageIndex
+
+    init() async throws {
+        hub = try HubFixture()
+        index = try await PackageIndex()
+        try hub.models.register(name: "iris", paths: [hub.write("iris.onnx", "w")])
+        try hub.write("src/score.py", "import tinypkg\n\ndef run(x):\n    return tinypkg.VALUE\n")
+    }
+
+    func package(requirements: String) throws -> ModuleVersion {
+        try hub.modules.package(PackageRequest(
+            name: "iris-scorer", kind: .pythonScoring, model: VersionedName(name: "iris", version: 1), entry: "score.py",
+            source: hub.directory.url.appendingPathComponent("src"),
+            requirements: URL(fileURLWithPath: try hub.write("requirements.txt", requirements))))
+    }
+
+    /// The sha256 Python's hashlib gives the file.
+    static func sha256(_ file: URL) throws -> String {
+        try Fixtures.run(
+            Fixtures.which("python3") ?? "python3",
+            ["-c", "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())", file.path]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func packagingPinsTheVersionAndHashOfTheServedArtifact() throws {
+        let served = try index.publish("tinypkg", version: "0.1", value: "1")
+        let module = try package(requirements: "--index-url \(index.url)\n# the one dependency\ntinypkg==0.1\n")
+        let expected = [RequirementPin(name: "tinypkg", version: "0.1", sha256: try Self.sha256(served))]
+        #expect(module.manifest.pins == expected)
+        #expect(module.manifest.indexOptions == ["--index-url \(index.url)"])
+        #expect(module.manifest.requirements == ["tinypkg==0.1"])
+        // What the device reads: the signed bundle's own module.json.
+        let archive = try Archive(url: hub.workspace.blobs.url(for: module.digest), accessMode: .read)
+        var json = Data()
+        _ = try archive.extract(try #require(archive["module.json"])) { json.append($0) }
+        #expect(try FleetJSON.decode(ModuleManifest.self, from: json).pins == expected)
+    }
+
+    @Test func aDirectURLNeedsItsHash() throws {
+        let served = try index.publish("tinypkg", version: "0.1", value: "1")
+        let url = "\(index.url)tinypkg/\(served.lastPathComponent)"
+        #expect {
+            try package(requirements: "tinypkg @ \(url)\n")
+        } throws: { error in
+            "\(error)".contains("requirements.txt:1: tinypkg @ \(url)") && "\(error)".contains("without a hash")
+        }
+        #expect(try hub.modules.list().isEmpty)
+        let sha256 = try Self.sha256(served)
+        let module = try package(requirements: "tinypkg @ \(url)#sha256=\(sha256)\n")
+        #expect(module.manifest.pins == [RequirementPin(name: "tinypkg", version: "0.1", sha256: sha256, url: url)])
+    }
+
+    @Test func aLocalPathIsRefusedNamingItsLine() throws {
+        let folder = hub.directory.url.appendingPathComponent("local-wheels")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let wheel = try PackageIndex.buildWheel("tinypkg", version: "0.1", value: "1", into: folder)
+        #expect {
+            try package(requirements: "# local build\n\(wheel.path)\n")
+        } throws: { error in
+            "\(error)".contains("requirements.txt:2: \(wheel.path)") && "\(error)".contains("local file")
+        }
+        #expect(try hub.modules.list().isEmpty)
     }
 }

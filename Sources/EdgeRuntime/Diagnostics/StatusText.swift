@@ -21,6 +21,11 @@ public struct StatusText: Sendable {
             "applied revision \(status.appliedRevision)",
         ]
         if let refusal = status.lastRefusal { lines.append("last refused message: \(refusal)") }
+        if let telemetry = status.telemetry {
+            let refused = (telemetry.refused ?? [:]).sorted { $0.key < $1.key }.map { ", refused \($0.key) \($0.value)" }.joined()
+            lines.append(
+                "telemetry: \(telemetry.buffered) buffered, \(telemetry.uploaded) uploaded, \(telemetry.dropped) dropped\(refused)")
+        }
         lines.append("")
         lines.append(["MODULE", "STATUS", "RESTARTS", "EXIT", "PID", "UPTIME", "BUNDLE"].joined(separator: "\t"))
         for module in status.modules {

@@ -2,9 +2,11 @@ import FleetCore
 import Foundation
 
 /// The Python virtual environments of `python-scoring` modules: one per distinct set
-/// of requirements, keyed by the sha256 of the sorted requirement lines, created once
-/// and shared by every bundle with the same requirements. A bundle's vendored wheels
-/// (`wheels/`) are installed with `--no-index`, so an offline device needs no index.
+/// of requirements, keyed by the sha256 of the sorted pin (or requirement) lines, created
+/// once and shared by every bundle with the same requirements. Pinned requirements are
+/// installed with `--require-hashes`, so only the artifacts the hub signed can run. A
+/// bundle's vendored wheels (`wheels/`) are installed with `--no-index`, so an offline
+/// device needs no index.
 public struct PythonEnvironments: Sendable {
     /// `environments/` under the data dir.
     public let folder: URL
@@ -26,19 +28,19 @@ public struct PythonEnvironments: Sendable {
     }
 
     /// Where the environment for `requirements` lives (ready or not).
-    public func environment(for requirements: [String]) -> URL {
-        folder.appendingPathComponent(Self.key(for: requirements))
+    public func environment(for requirements: EnvironmentRequirements) -> URL {
+        folder.appendingPathComponent(requirements.key)
     }
 
     /// Whether the environment for `requirements` was completely created.
-    public func isReady(for requirements: [String]) -> Bool {
+    public func isReady(for requirements: EnvironmentRequirements) -> Bool {
         FileManager.default.fileExists(atPath: environment(for: requirements).appendingPathComponent(Self.readyMarker).path)
     }
 
     /// Creates the environment for `requirements` unless it is ready, installing from
     /// `wheels` only when given. An environment left half-made by a crash is made anew.
     @discardableResult
-    public func prepare(requirements: [String], wheels: URL?) async throws -> URL {
+    public func prepare(requirements: EnvironmentRequirements, wheels: URL?) async throws -> URL {
         let environment = environment(for: requirements)
         if isReady(for: requirements) { return environment }
         let manager = FileManager.default
@@ -48,15 +50,14 @@ public struct PythonEnvironments: Sendable {
         } catch {
             throw EnvironmentError.writeFailed(path: folder.path, reason: "\(error.localizedDescription)")
         }
-        let lines = requirements.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let processEnvironment = ProcessInfo.processInfo.environment
         var create = [python, "-m", "venv"]
-        if lines.isEmpty { create.append("--without-pip") }
+        if requirements.lines.isEmpty { create.append("--without-pip") }
         try await run(create + [environment.path], in: folder, environment: processEnvironment)
-        if !lines.isEmpty {
+        if !requirements.lines.isEmpty {
             let requirementsFile = environment.appendingPathComponent("requirements.txt")
             do {
-                try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: requirementsFile)
+                try Data(requirements.requirementsFile(vendored: wheels != nil).utf8).write(to: requirementsFile)
             } catch {
                 throw EnvironmentError.writeFailed(path: requirementsFile.path, reason: "\(error.localizedDescription)")
             }
@@ -64,8 +65,7 @@ public struct PythonEnvironments: Sendable {
                 environment.appendingPathComponent("bin/python").path, "-m", "pip", "install",
                 "--disable-pip-version-check", "--no-input",
             ]
-            if let wheels { install += ["--no-index", "--find-links", wheels.path] }
-            try await run(install + ["-r", requirementsFile.path], in: environment, environment: processEnvironment)
+            try await run(install + requirements.installOptions(wheels: wheels) + ["-r", requirementsFile.path], in: environment, environment: processEnvironment)
         }
         guard manager.createFile(atPath: environment.appendingPathComponent(Self.readyMarker).path, contents: Data()) else {
             throw EnvironmentError.writeFailed(path: environment.path, reason: "cannot write the ready marker")

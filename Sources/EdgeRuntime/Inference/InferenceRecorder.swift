@@ -37,6 +37,8 @@ public final class InferenceRecorder: Sendable {
         var items: [Queued] = []
         var flushScheduled = false
         var dropped = 0
+        /// The buffer refused the last flush for a full disk (said once, not every flush).
+        var diskFull = false
     }
 
     public init(buffer: TelemetryBuffer, flushInterval: Duration = .milliseconds(50), logger: Logger) {
@@ -90,6 +92,16 @@ public final class InferenceRecorder: Sendable {
         }
         do {
             try await buffer.append(contentsOf: entries)
+            queue.withLock { $0.diskFull = false }
+        } catch let error as TelemetryBufferError {
+            guard case .diskFull = error else {
+                logger.error("cannot buffer inference telemetry", metadata: ["records": "\(entries.count)", "error": "\(error)"])
+                return
+            }
+            // The buffer counts them (refused, disk-full); the log is on the full disk too, so once.
+            if queue.withLock({ queue in defer { queue.diskFull = true }; return !queue.diskFull }) {
+                logger.warning("inference telemetry is dropped until the disk has room", metadata: ["error": "\(error)"])
+            }
         } catch {
             logger.error("cannot buffer inference telemetry", metadata: ["records": "\(entries.count)", "error": "\(error)"])
         }

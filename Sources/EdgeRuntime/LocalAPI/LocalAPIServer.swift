@@ -130,6 +130,12 @@ public struct LocalAPIServer: Sendable {
             }
             do {
                 try await telemetry.record(module: name, data: data)
+            } catch TelemetryBufferError.diskFull(let path, let folder, let freeBytes) {
+                // Not logged per record: the log is on the full disk too; the buffer counts them.
+                let refusal = TelemetryRefusal(
+                    error: TelemetryBufferError.diskFull(path: path, folder: folder, freeBytes: freeBytes).description,
+                    module: name, reason: "disk-full", dataDir: folder, freeBytes: freeBytes)
+                return Self.json(.init(code: 507, reasonPhrase: "Insufficient Storage"), Self.encode(refusal))
             } catch {
                 logger.error("telemetry record refused", metadata: ["module": "\(name)", "error": "\(error)"])
                 return Self.error(.serviceUnavailable, "the telemetry buffer did not take the record: \(error)", module: name)
@@ -239,4 +245,14 @@ struct LocalModuleHealth: Encodable {
 struct LocalRuntimeHealth: Encodable {
     var status: String
     var modules: [LocalModuleHealth]
+}
+
+/// The 507 answer to a telemetry record refused on a full disk: the folder to free space in,
+/// and how much is free there.
+private struct TelemetryRefusal: Encodable {
+    var error: String
+    var module: String
+    var reason: String
+    var dataDir: String
+    var freeBytes: Int64
 }

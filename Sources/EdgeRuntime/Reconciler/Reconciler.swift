@@ -85,7 +85,7 @@ public actor Reconciler {
             unpackedBundles: unpacked,
             readyEnvironments: unpacked.filter { digest in
                 guard let manifest = manifest(of: digest), manifest.kind.isScoring else { return false }
-                return environments.isReady(for: manifest.requirements)
+                return environments.isReady(for: manifest.environment)
             })
         let steps = plan(desired: desired.modules, current: current)
         var run = Run(desired: desired, installed: installed)
@@ -228,9 +228,14 @@ public actor Reconciler {
                 return
             }
             let wheels = dataDirectory.moduleFolder(digest).appendingPathComponent("wheels")
+            if manifest.environment.isUnpinned, !environments.isReady(for: manifest.environment) {
+                logger.warning(
+                    "installing unpinned requirements: the bundle was packaged before the hub pinned versions and hashes, so the index decides what runs; package the module again",
+                    metadata: ["bundle": "\(digest)", "requirements": "\(manifest.requirements.joined(separator: ", "))"])
+            }
             do {
                 try await environments.prepare(
-                    requirements: manifest.requirements,
+                    requirements: manifest.environment,
                     wheels: FileManager.default.fileExists(atPath: wheels.path) ? wheels : nil)
             } catch {
                 run.brokenBundles[digest] = "\(error)"
@@ -305,8 +310,8 @@ public actor Reconciler {
         } catch {
             throw BundleError.invalidManifest("cannot read \(manifestURL.path): \(error)")
         }
-        let python = manifest.kind.isScoring && environments.isReady(for: manifest.requirements)
-            ? environments.environment(for: manifest.requirements).appendingPathComponent("bin/python").path : nil
+        let python = manifest.kind.isScoring && environments.isReady(for: manifest.environment)
+            ? environments.environment(for: manifest.environment).appendingPathComponent("bin/python").path : nil
         return try ModuleLaunch(spec: spec, manifest: manifest, folder: folder, python: python)
     }
 
@@ -380,7 +385,7 @@ public actor Reconciler {
         }
         let cache = BundleCache(dataDirectory: dataDirectory, budget: settings.cacheBudgetBytes)
         let evictions = cache.trim(inUse: keep) { digest in
-            manifest(of: digest).flatMap { $0.kind.isScoring ? PythonEnvironments.key(for: $0.requirements) : nil }
+            manifest(of: digest).flatMap { $0.kind.isScoring ? $0.environment.key : nil }
         }
         for eviction in evictions {
             logger.info("evicted from the bundle cache", metadata: [

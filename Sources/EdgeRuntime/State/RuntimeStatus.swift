@@ -17,6 +17,9 @@ public struct RuntimeStatus: Codable, Equatable, Sendable {
     /// runs (the modules are then as it last recorded them). Not stored: `edge-runtime
     /// status` asks the lock.
     public var daemonPid: Int32?
+    /// The telemetry buffer's figures as last committed to `telemetry.sqlite`. Not stored
+    /// here: `edge-runtime status` reads the buffer's file.
+    public var telemetry: TelemetryHealth?
 
     public init(
         acceptedRevision: Int, appliedRevision: Int, desired: DesiredStateStatus, lastRefusal: String?,

@@ -19,6 +19,10 @@ import Synchronization
 /// Every write (appends, uploads acknowledged, expiry) runs on one serial queue, so the sequence numbers are
 /// gap-free in commit order and the counters need no further locking. Reads for upload use WAL readers and
 /// never wait for a commit.
+///
+/// A full disk (SQLITE_FULL) refuses new records with `TelemetryBufferError.diskFull` and counts them, and
+/// frees the reserve file so that uploads can still plan and acknowledge batches; records are tried again
+/// once uploads deleted rows or the disk has room for the reserve twice, so the buffer recovers by itself.
 public final class TelemetryBuffer: Sendable {
     public let path: String
     public let deviceId: String
@@ -35,6 +39,10 @@ public final class TelemetryBuffer: Sendable {
     private let pending = Mutex(PendingAppends())
     /// Mirrors the database; mutated only on `writer` after a commit.
     private let totals: Mutex<Totals>
+    private let disk = Mutex(DiskState())
+    /// The file holding `limits.reserveBytes` of disk back for uploads on a full disk.
+    private var reservePath: String { path + "-reserve" }
+    private var folder: String { URL(fileURLWithPath: path).deletingLastPathComponent().path }
 
     /// Opens (or creates) the buffer at `path`.
     public init(path: String, deviceId: String, limits: TelemetryBufferLimits = TelemetryBufferLimits()) throws {
@@ -59,6 +67,7 @@ public final class TelemetryBuffer: Sendable {
         } catch {
             throw TelemetryBufferError.open(path: path, reason: "\(error)")
         }
+        restoreReserve()
     }
 
     // MARK: Appending
@@ -101,6 +110,11 @@ public final class TelemetryBuffer: Sendable {
             return waiters
         }
         guard !waiters.isEmpty else { return }
+        defer { writer.async { self.commitPending() } }
+        if disk.withLock({ $0.full }), !disk.withLock({ $0.freedInside }), freeBytes() < 2 * Int64(limits.reserveBytes) {
+            refuse(waiters)
+            return
+        }
         do {
             var next = totals.withLock { $0 }
             var ranges: [ClosedRange<Int64>] = []
@@ -121,16 +135,65 @@ public final class TelemetryBuffer: Sendable {
                 try next.saveCounters(db)
             }
             totals.withLock { $0 = next }
+            disk.withLock { $0.full = false; $0.freedInside = false }
+            restoreReserve()
             for (waiter, range) in zip(waiters, ranges) {
                 waiter.continuation.resume(returning: range)
             }
+        } catch where Self.isDiskFull(error) {
+            diskFilled()
+            refuse(waiters)
         } catch {
             let failure = TelemetryBufferError.write(path: path, operation: "append", reason: "\(error)")
             for waiter in waiters {
                 waiter.continuation.resume(throwing: failure)
             }
         }
-        writer.async { self.commitPending() }
+    }
+
+    // MARK: Full disk
+
+    /// Fails `waiters` with `diskFull` and counts their records as refused (on `writer`).
+    private func refuse(_ waiters: [AppendWaiter]) {
+        let records = waiters.reduce(0) { $0 + $1.rows.count }
+        let counted = totals.withLock { totals in
+            totals.refusedDiskFull += Int64(records)
+            return totals
+        }
+        // One counter page, at most once a second, so `status` shows the refusals while the disk is full.
+        if disk.withLock({ ContinuousClock.now - $0.countersSaved > .seconds(1) }) {
+            disk.withLock { $0.countersSaved = ContinuousClock.now }
+            try? pool.write { db in try counted.saveCounters(db) }
+        }
+        let failure = TelemetryBufferError.diskFull(path: path, folder: folder, freeBytes: freeBytes())
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: failure)
+        }
+    }
+
+    /// Refuses records from now on and gives the reserve to the uploads.
+    private func diskFilled() {
+        disk.withLock { $0.full = true; $0.freedInside = false }
+        try? FileManager.default.removeItem(atPath: reservePath)
+    }
+
+    /// Writes the reserve file unless it is there, when the disk has room for it twice; a
+    /// reserve that cannot be written whole is removed.
+    private func restoreReserve() {
+        guard limits.reserveBytes > 0, !FileManager.default.fileExists(atPath: reservePath),
+            freeBytes() >= 2 * Int64(limits.reserveBytes)
+        else { return }
+        do {
+            try Data(count: limits.reserveBytes).write(to: URL(fileURLWithPath: reservePath))
+        } catch {
+            try? FileManager.default.removeItem(atPath: reservePath)
+        }
+    }
+
+    private func freeBytes() -> Int64 { SystemSampler.freeBytes(at: folder) ?? 0 }
+
+    private static func isDiskFull(_ error: any Error) -> Bool {
+        (error as? DatabaseError)?.resultCode == .SQLITE_FULL
     }
 
     /// Deletes the oldest records until the buffer is within its limits, counting them as dropped (full).
@@ -158,7 +221,7 @@ public final class TelemetryBuffer: Sendable {
     @discardableResult
     public func expire(now: Date = Date()) async throws -> Int {
         let cutoff = now.timeIntervalSince1970 - limits.ttlSeconds
-        return try await onWriter(operation: "expire") { db, totals in
+        let expired = try await onWriter(operation: "expire") { db, totals in
             var expired = 0
             while true {
                 let oldest = try Row.fetchAll(db, sql: "SELECT seq, ts, size FROM record ORDER BY seq LIMIT 1000")
@@ -177,6 +240,8 @@ public final class TelemetryBuffer: Sendable {
             }
             return expired
         }
+        if expired > 0 { disk.withLock { $0.freedInside = true } }
+        return expired
     }
 
     // MARK: Upload
@@ -225,6 +290,8 @@ public final class TelemetryBuffer: Sendable {
             totals.bytes -= bytes
             totals.uploaded += Int64(records)
         }
+        // The deleted rows' pages take new records, even on a full disk.
+        disk.withLock { $0.freedInside = true }
     }
 
     /// Records read and gzipped for a batch, not yet fixed.
@@ -304,7 +371,23 @@ public final class TelemetryBuffer: Sendable {
         return TelemetryBufferStats(
             buffered: current.count, bufferedBytes: current.bytes, oldest: oldest.map(Date.init(timeIntervalSince1970:)),
             lastSeq: current.lastSeq, uploaded: current.uploaded, droppedFull: current.droppedFull,
-            droppedExpired: current.droppedExpired)
+            droppedExpired: current.droppedExpired, refusedDiskFull: current.refusedDiskFull,
+            diskFull: disk.withLock { $0.full })
+    }
+
+    /// The figures last committed to the buffer at `path`, read without writing anything (for
+    /// `edge-runtime status`, beside a running daemon); nil when there is no buffer there.
+    public static func recordedHealth(at path: String) -> TelemetryHealth? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard let totals = try? DatabaseQueue(path: path, configuration: configuration).read({ try Totals.load($0) }) else {
+            return nil
+        }
+        return TelemetryHealth(
+            buffered: totals.count, oldestAgeSeconds: 0, uploaded: Int(totals.uploaded),
+            dropped: Int(totals.droppedFull + totals.droppedExpired),
+            refused: totals.refusedDiskFull > 0 ? ["disk-full": Int(totals.refusedDiskFull)] : nil)
     }
 
     /// The buffered records with seq in `range`, in seq order, at most `limit` of them.
@@ -364,6 +447,7 @@ public final class TelemetryBuffer: Sendable {
                     self.totals.withLock { $0 = next }
                     continuation.resume(returning: result)
                 } catch {
+                    if Self.isDiskFull(error) { self.diskFilled() }
                     continuation.resume(
                         throwing: TelemetryBufferError.write(path: self.path, operation: operation, reason: "\(error)"))
                 }
@@ -426,6 +510,14 @@ private struct AppendWaiter: Sendable {
     var continuation: CheckedContinuation<ClosedRange<Int64>, any Error>
 }
 
+/// Whether the disk filled, and whether uploads or expiry deleted rows since.
+private struct DiskState: Sendable {
+    var full = false
+    var freedInside = false
+    /// When a refusal last saved the counters.
+    var countersSaved = ContinuousClock.now - .seconds(60)
+}
+
 private struct PendingAppends: Sendable {
     var waiters: [AppendWaiter] = []
     /// True while a `commitPending` is scheduled or running.
@@ -441,6 +533,8 @@ private struct Totals: Equatable, Sendable {
     var uploaded: Int64 = 0
     var droppedFull: Int64 = 0
     var droppedExpired: Int64 = 0
+    /// Not saved by the refusal itself (the disk is full): by the next write that commits.
+    var refusedDiskFull: Int64 = 0
 
     static func load(_ db: Database) throws -> Totals {
         var counters: [String: Int64] = [:]
@@ -455,13 +549,14 @@ private struct Totals: Equatable, Sendable {
             lastSeq: max(counters["lastSeq"] ?? 0, sizes["maxSeq"] ?? 0, planned["maxSeq"] ?? 0),
             count: sizes["n"] + planned["n"], bytes: sizes["bytes"] + planned["bytes"],
             uploaded: counters["uploaded"] ?? 0, droppedFull: counters["droppedFull"] ?? 0,
-            droppedExpired: counters["droppedExpired"] ?? 0)
+            droppedExpired: counters["droppedExpired"] ?? 0, refusedDiskFull: counters["refusedDiskFull"] ?? 0)
     }
 
     func saveCounters(_ db: Database) throws {
         let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO counter (name, value) VALUES (?, ?)")
         for (name, value) in [
             ("lastSeq", lastSeq), ("uploaded", uploaded), ("droppedFull", droppedFull), ("droppedExpired", droppedExpired),
+            ("refusedDiskFull", refusedDiskFull),
         ] {
             try statement.execute(arguments: [name, value])
         }

@@ -9,10 +9,18 @@ public struct TelemetryBufferLimits: Codable, Equatable, Sendable {
     public var maxBytes: Int
     /// Seconds a record may wait for upload before it is dropped as expired.
     public var ttlSeconds: Double
+    /// Disk the buffer holds back in a file beside the database (`telemetry.sqlite-reserve`) and
+    /// gives up when the disk fills, so uploads (which write their plan before they can delete
+    /// records) still have room while new records are refused.
+    public var reserveBytes: Int
 
-    public init(maxRecords: Int = 1_000_000, maxBytes: Int = 256 * 1024 * 1024, ttlSeconds: Double = 7 * 24 * 3600) {
+    public init(
+        maxRecords: Int = 1_000_000, maxBytes: Int = 256 * 1024 * 1024, ttlSeconds: Double = 7 * 24 * 3600,
+        reserveBytes: Int = 8 * 1024 * 1024
+    ) {
         self.maxRecords = maxRecords
         self.maxBytes = maxBytes
         self.ttlSeconds = ttlSeconds
+        self.reserveBytes = reserveBytes
     }
 }

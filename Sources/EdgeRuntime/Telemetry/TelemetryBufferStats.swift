@@ -16,6 +16,14 @@ public struct TelemetryBufferStats: Codable, Equatable, Sendable {
     public var droppedFull: Int64
     /// Records dropped because they waited longer than the time-to-live.
     public var droppedExpired: Int64
+    /// Records refused because the disk was full (`disk-full`), posted or made by the runtime.
+    public var refusedDiskFull: Int64
+    /// Whether the buffer refuses records now, until space returns.
+    public var diskFull: Bool
+
+    /// The refused records by reason, as health reports and `edge-runtime status` show them;
+    /// empty when none was refused.
+    public var refused: [String: Int] { refusedDiskFull > 0 ? ["disk-full": Int(refusedDiskFull)] : [:] }
 
     /// Seconds the oldest waiting record has been waiting at `now`, nil when the buffer is empty.
     public func oldestAge(now: Date = Date()) -> TimeInterval? {

@@ -180,12 +180,15 @@ public struct TelemetryHealth: Codable, Equatable, Sendable {
     public var oldestAgeSeconds: Int
     public var uploaded: Int
     public var dropped: Int
+    /// Optional: records the buffer refused, by reason (`disk-full`); left out when none was.
+    public var refused: [String: Int]?
 
-    public init(buffered: Int, oldestAgeSeconds: Int, uploaded: Int, dropped: Int) {
+    public init(buffered: Int, oldestAgeSeconds: Int, uploaded: Int, dropped: Int, refused: [String: Int]? = nil) {
         self.buffered = buffered
         self.oldestAgeSeconds = oldestAgeSeconds
         self.uploaded = uploaded
         self.dropped = dropped
+        self.refused = refused
     }
 }
 

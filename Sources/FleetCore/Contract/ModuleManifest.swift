@@ -14,11 +14,19 @@ public struct ModuleManifest: Codable, Equatable, Sendable {
     public var files: [FileEntry]
     /// Python requirement lines for the module's environment.
     public var requirements: [String]
+    /// Every distribution of the environment, as the hub resolved it at packaging: a device
+    /// installs exactly these artifacts or nothing, so no index or mirror can change what it
+    /// runs. Nil in bundles packaged before the hub pinned (installed unpinned, with a warning).
+    public var pins: [RequirementPin]?
+    /// The requirements file's index options (`--index-url …`, `--find-links …`): where a
+    /// device's pip looks for the pins. Nil when the bundle vendors its wheels.
+    public var indexOptions: [String]?
     public var createdAt: Date
 
     public init(
         name: String, version: Int, kind: ModuleKind, entry: String? = nil, command: [String]? = nil,
-        models: [ModelFileEntry], files: [FileEntry], requirements: [String], createdAt: Date
+        models: [ModelFileEntry], files: [FileEntry], requirements: [String], pins: [RequirementPin]? = nil,
+        indexOptions: [String]? = nil, createdAt: Date
     ) {
         self.name = name
         self.version = version
@@ -28,6 +36,8 @@ public struct ModuleManifest: Codable, Equatable, Sendable {
         self.models = models
         self.files = files
         self.requirements = requirements
+        self.pins = pins
+        self.indexOptions = indexOptions
         self.createdAt = createdAt
     }
 
@@ -63,5 +73,29 @@ public struct FileEntry: Codable, Equatable, Sendable {
         self.path = path
         self.sha256 = sha256
         self.size = size
+    }
+}
+
+/// One distribution a module's environment holds, pinned by the hub: the exact version and
+/// the sha256 of the one artifact (wheel or sdist) a device may install for it.
+public struct RequirementPin: Codable, Equatable, Sendable {
+    public var name: String
+    public var version: String
+    /// Bare lowercase hex of the artifact's sha256.
+    public var sha256: String
+    /// The artifact's address when the requirement named it directly (`name @ https://…`);
+    /// nil when it comes from the index.
+    public var url: String?
+
+    public init(name: String, version: String, sha256: String, url: String? = nil) {
+        self.name = name
+        self.version = version
+        self.sha256 = sha256
+        self.url = url
+    }
+
+    /// The pip requirement line that installs exactly this artifact under `--require-hashes`.
+    public var requirementLine: String {
+        "\(url.map { "\(name) @ \($0)" } ?? "\(name)==\(version)") --hash=sha256:\(sha256)"
     }
 }

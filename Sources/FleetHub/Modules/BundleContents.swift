@@ -11,6 +11,10 @@ struct BundleContents {
     var model: ModelVersion?
     var modelEntries: [ModelFileEntry]
     var requirements: [String]
+    /// The requirements file's index options, for devices that install from an index.
+    var indexOptions: [String]?
+    /// Every requirement line, to name one that cannot be pinned.
+    var requirementLines: [RequirementLine]
     /// A scratch folder (downloaded wheels) to delete once the bundle is written.
     var scratch: URL?
     /// The requirements file to resolve and the vendored wheels to resolve it against.
@@ -75,7 +79,16 @@ struct BundleContents {
         }
 
         var requirements = generated
-        if let file = request.requirements { requirements += try readRequirements(file) }
+        var lines = generated.enumerated().map {
+            RequirementLine(source: "the requirements of model \(request.model?.description ?? "")", number: $0.offset + 1, text: $0.element)
+        }
+        var indexOptions: [String] = []
+        if let file = request.requirements {
+            let read = try readRequirements(file)
+            requirements += read.requirements
+            indexOptions = read.indexOptions
+            lines += read.lines
+        }
         guard !request.vendorWheels || request.requirements != nil || !generated.isEmpty else {
             throw RegistryError.invalidModule("--vendor-wheels needs --requirements FILE")
         }
@@ -108,14 +121,17 @@ struct BundleContents {
         }
         return BundleContents(
             kind: kind, files: files, entry: entry, model: model, modelEntries: modelEntries,
-            requirements: requirements, scratch: scratch,
+            requirements: requirements, indexOptions: wheels == nil && !indexOptions.isEmpty ? indexOptions : nil,
+            requirementLines: lines, scratch: scratch,
             resolution: requirements.isEmpty ? nil : pipFile.map { ($0, wheels) })
     }
 
-    /// Resolves the requirements as the device will (`ModuleChecks.resolve`); a few
-    /// seconds of pip, so only for inputs not packaged before.
-    func resolveRequirements() throws {
-        if let resolution { try ModuleChecks.resolve(requirements: resolution.file, wheels: resolution.wheels) }
+    /// Resolves the requirements as the device will (`ModuleChecks.resolve`) and returns
+    /// their pins, nil without requirements; a few seconds of pip, so only for inputs not
+    /// packaged before.
+    func resolveRequirements() throws -> [RequirementPin]? {
+        guard let resolution else { return nil }
+        return try ModuleChecks.resolve(requirements: resolution.file, wheels: resolution.wheels, lines: requirementLines)
     }
 
     /// A no-code module's kind, entry (the model file or folder inside the bundle) and the
@@ -183,17 +199,24 @@ struct BundleContents {
         return entry
     }
 
-    private static func readRequirements(_ file: URL) throws -> [String] {
+    /// The requirement lines of `file`, its index options, and every line with its number.
+    private static func readRequirements(_ file: URL) throws -> (requirements: [String], indexOptions: [String], lines: [RequirementLine]) {
         let text: String
         do {
             text = try String(contentsOf: file, encoding: .utf8)
         } catch {
             throw RegistryError.unreadablePath(file.path, reason: error.localizedDescription)
         }
-        // pip option lines (`--find-links …`, `--index-url …`) steer the wheel download;
-        // they are not requirements of the module's environment.
-        return text.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") && !$0.hasPrefix("-") }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            .map { RequirementLine(source: file.path, number: $0.offset + 1, text: $0.element.trimmingCharacters(in: .whitespaces)) }
+            .filter { !$0.text.isEmpty && !$0.text.hasPrefix("#") }
+        // pip option lines (`--find-links …`, `--index-url …`) steer the wheel download and
+        // tell devices where the pins are; they are not requirements of the module's environment.
+        let indexOptions = ["--index-url", "-i", "--extra-index-url", "--no-index", "--find-links", "-f", "--trusted-host"]
+        return (
+            lines.map(\.text).filter { !$0.hasPrefix("-") },
+            lines.map(\.text).filter { line in indexOptions.contains { line == $0 || line.hasPrefix("\($0) ") || line.hasPrefix("\($0)=") } },
+            lines
+        )
     }
 }

@@ -30,16 +30,89 @@ enum ModuleChecks {
         }
     }
 
-    /// Resolves `requirements` with pip without installing anything: against `wheels`
-    /// only when given (what the device will have), else against the index pip is configured with.
-    static func resolve(requirements: URL, wheels: URL?) throws {
+    /// Resolves `requirements` with pip without installing anything, against `wheels` only
+    /// when given (what the device will have), else against the index pip is configured with,
+    /// and returns every distribution of the resolution pinned to its version and the sha256
+    /// of the artifact pip chose. A requirement no device could install by version and hash
+    /// (a local path, a version-control checkout, a direct URL without a hash) is refused,
+    /// naming its line among `lines`.
+    static func resolve(requirements: URL, wheels: URL?, lines: [RequirementLine]) throws -> [RequirementPin] {
         var arguments = [
             "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check", "--no-input",
+            "--report", "-",
         ]
         if let wheels { arguments += ["--no-index", "--find-links", wheels.path] }
-        let outcome = try PythonTool.run(arguments + ["-r", requirements.path])
+        let outcome = try PythonTool.run(arguments + ["-r", requirements.path], separateErrors: true)
         guard outcome.status.succeeded else {
-            throw RegistryError.unresolvableRequirements(requirements.path, pip: PipOutput.errorLines(of: outcome.output))
+            throw RegistryError.unresolvableRequirements(
+                requirements.path, pip: PipOutput.errorLines(of: outcome.errors + "\n" + outcome.output))
+        }
+        let report: InstallReport
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            report = try decoder.decode(InstallReport.self, from: Data(outcome.output.utf8))
+        } catch {
+            throw RegistryError.unresolvableRequirements(
+                requirements.path, pip: "pip's --report is not the JSON this hub reads (\(error)); the hub needs pip 22.2 or later")
+        }
+        return try report.install.map { try pin($0, lines: lines, vendored: wheels != nil) }.sorted { $0.name < $1.name }
+    }
+
+    private static func pin(_ item: InstallReport.Item, lines: [RequirementLine], vendored: Bool) throws -> RequirementPin {
+        let name = item.metadata.name
+        let url = item.downloadInfo.url
+        func refuse(_ reason: String) -> RegistryError {
+            let path = url.hasPrefix("file://") ? String(url.dropFirst("file://".count)) : url
+            let line = lines.first { $0.text.contains(url) || $0.text.contains(path) }
+                ?? lines.first { $0.text.lowercased().hasPrefix("\(name.lowercased()) @") || $0.text.lowercased().hasPrefix("\(name.lowercased())@") }
+                ?? lines.first { URL(fileURLWithPath: $0.text).standardizedFileURL.path == path }
+            return RegistryError.unpinnableRequirement(line: line?.description ?? "\(name) (\(url))", reason: reason)
+        }
+        if item.downloadInfo.vcsInfo != nil { throw refuse("it is a version-control checkout (\(url))") }
+        if item.downloadInfo.dirInfo != nil { throw refuse("it is a local folder (\(url)) the device does not have") }
+        guard let sha256 = item.downloadInfo.archiveInfo?.sha256 else {
+            throw refuse("pip reported no sha256 for \(url)")
+        }
+        guard item.isDirect, !vendored else { return RequirementPin(name: name, version: item.metadata.version, sha256: sha256) }
+        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+            throw refuse("it is a local file (\(url)) the device does not have")
+        }
+        let line = lines.first { $0.text.contains(url) }
+        guard let line, line.text.contains("sha256") else { throw refuse("it is a direct URL without a hash (\(url))") }
+        return RequirementPin(name: name, version: item.metadata.version, sha256: sha256, url: url)
+    }
+
+    /// The parts of pip's installation report (`pip install --report`) that pinning reads.
+    private struct InstallReport: Decodable {
+        var install: [Item]
+
+        struct Item: Decodable {
+            var metadata: Metadata
+            var downloadInfo: DownloadInfo
+            var isDirect: Bool
+        }
+
+        struct Metadata: Decodable {
+            var name: String
+            var version: String
+        }
+
+        struct DownloadInfo: Decodable {
+            var url: String
+            var archiveInfo: ArchiveInfo?
+            var dirInfo: JSONValue?
+            var vcsInfo: JSONValue?
+        }
+
+        struct ArchiveInfo: Decodable {
+            var hashes: [String: String]?
+            /// `sha256=…`: all that pip before 23 reports.
+            var hash: String?
+
+            var sha256: String? {
+                hashes?["sha256"] ?? hash.flatMap { $0.hasPrefix("sha256=") ? String($0.dropFirst("sha256=".count)) : nil }
+            }
         }
     }
 
@@ -65,4 +138,14 @@ enum ModuleChecks {
                 "--command \(program): \(file.source.path) is not executable; `chmod +x \(file.source.path)` and package again")
         }
     }
+}
+
+/// A line of a module's requirements, kept to name it when it is refused.
+struct RequirementLine: CustomStringConvertible {
+    /// The requirements file, or what made the line (a no-code model's requirements).
+    var source: String
+    var number: Int
+    var text: String
+
+    var description: String { "\(source):\(number): \(text)" }
 }

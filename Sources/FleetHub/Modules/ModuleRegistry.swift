@@ -76,22 +76,24 @@ public struct ModuleRegistry: Sendable {
         let contents = try BundleContents.gather(request, models: ModelRegistry(workspace: workspace))
         defer { contents.cleanUp() }
         let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
-        func manifest(version: Int, createdAt: Date) -> ModuleManifest {
+        func manifest(version: Int, createdAt: Date, pins: [RequirementPin]?) -> ModuleManifest {
             ModuleManifest(
                 name: request.name, version: version, kind: contents.kind, entry: contents.entry,
                 command: request.command, models: contents.modelEntries, files: [],
-                requirements: contents.requirements, createdAt: createdAt)
+                requirements: contents.requirements, pins: pins, indexOptions: contents.indexOptions, createdAt: createdAt)
         }
-        /// Packaging the same inputs again gives the same bundle: the latest version is reused.
+        /// Packaging the same inputs again gives the same bundle: the latest version is reused,
+        /// with the pins its resolution made.
         func unchanged(_ latest: ModuleVersion) throws -> Bool {
             let again = try BundleWriter().completed(
-                manifest(version: latest.version, createdAt: latest.createdAt), files: contents.files, progress: progress)
+                manifest(version: latest.version, createdAt: latest.createdAt, pins: latest.manifest.pins),
+                files: contents.files, progress: progress)
             return again == latest.manifest
                 && BundleWriter().wouldEqual(again, files: contents.files, existing: workspace.blobs.url(for: latest.digest))
         }
         let before = try latestVersion(of: request.name)
         if let before, try unchanged(before) { return before }
-        try contents.resolveRequirements()
+        let pins = try contents.resolveRequirements()
         return try workspace.database.write { db in
             let latest = try Row.fetchOne(
                 db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [request.name]
@@ -101,7 +103,7 @@ public struct ModuleRegistry: Sendable {
             let version = (latest?.version ?? 0) + 1
             let temporary = try workspace.blobs.temporaryURL()
             let written = try BundleWriter().write(
-                manifest: manifest(version: version, createdAt: createdAt), files: contents.files, to: temporary, progress: progress)
+                manifest: manifest(version: version, createdAt: createdAt, pins: pins), files: contents.files, to: temporary, progress: progress)
             _ = try workspace.blobs.adopt(temporary)
             let module = ModuleVersion(
                 name: request.name, version: version, kind: contents.kind, digest: written.digest,

@@ -19,6 +19,9 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case wheelDownloadFailed(String)
     case invalidModel(String, reason: String)
     case unresolvableRequirements(String, pip: String)
+    /// A requirement resolves to something a device could not install by version and hash:
+    /// `line` is where it is (`requirements.txt:3: ./mypkg`), `reason` why.
+    case unpinnableRequirement(line: String, reason: String)
     case pythonUnavailable(String, reason: String)
     case configFileExists(String)
 
@@ -49,6 +52,10 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .invalidModel(let path, let reason): "the model \(path) cannot be served without a score.py: \(reason)"
         case .unresolvableRequirements(let file, let pip):
             "the requirements in \(file) cannot be resolved, so a device could not build the module's environment: \(pip); fix the versions, or pass --vendor-wheels with the wheels on a --find-links line"
+        case .unpinnableRequirement(let line, let reason):
+            "the requirement \(line) cannot be pinned to a version and sha256 the device can check: \(reason); "
+                + "publish the package to an index (or a --find-links folder) and require it as NAME==VERSION, "
+                + "or give a https:// URL with #sha256=…"
         case .pythonUnavailable(let python, let reason):
             "cannot run \(python) to check the module (\(reason)); install python3 with pip, or set FLEETHUB_PYTHON to a Python that has pip"
         case .configFileExists(let path):
