@@ -16,7 +16,9 @@ import Glibc
 /// up once every worker's `init()` returned (and is then in the local API's module table),
 /// its start failing counts as an exit with code 1, and a worker that stays down for
 /// `ScoringServices.unhealthyAfter` counts as one too; the restart policy and the rollback
-/// window treat both like a process that exited.
+/// window treat both like a process that exited. Every scoring worker's pid is recorded
+/// with its module, so a runtime started after a crash ends the workers its predecessor
+/// left (`LeftoverProcesses`).
 ///
 /// A module's shadow version (`ShadowLaunch`) runs beside it as a `ShadowEvaluator` with
 /// its own workers: it starts with the module, is replaced alone by `setShadow`, and
@@ -51,6 +53,8 @@ public actor Supervisor {
         /// The module's running shadow version, from `run` or `setShadow` until the
         /// module stops; nil without one, or when it is unavailable (see `status.shadow`).
         var shadow: Shadow?
+        /// The shadow's log (`<module>.shadow`), kept across the module's versions.
+        var shadowLog: RotatingLog?
     }
 
     private struct Shadow {
@@ -90,7 +94,7 @@ public actor Supervisor {
             ?? RotatingLog(url: dataDirectory.log(of: launch.name), maximumBytes: settings.logFileBytes, keep: settings.logFilesKept)
         modules[launch.name] = Supervised(
             launch: launch, status: ModuleStatus(name: launch.name, bundleDigest: launch.digest, status: .stopped),
-            log: log, generation: generation)
+            log: log, generation: generation, shadowLog: modules[launch.name]?.shadowLog)
         spawn(launch.name)
         startShadow(launch.name, shadow)
     }
@@ -139,6 +143,7 @@ public actor Supervisor {
     public func remove(_ name: String) async {
         await stop(name)
         modules[name]?.log.close()
+        modules[name]?.shadowLog?.close()
         modules.removeValue(forKey: name)
         do {
             try store.removeModuleStatus(named: name)
@@ -294,10 +299,11 @@ public actor Supervisor {
             version: program.version, models: program.models,
             python: program.python,
             workers: program.workers, environment: environment(of: module.launch), requestTimeout: scoring.requestTimeout,
-            logFile: dataDirectory.log(of: name))
+            log: module.log)
         let host = ScoringHost(
             configuration: configuration, logger: logger,
-            onRequest: scoring.recorder?.hook(digest: module.launch.digest, settings: program.telemetry))
+            onRequest: scoring.recorder?.hook(digest: module.launch.digest, settings: program.telemetry),
+            onWorkersChanged: { Task { await self.persist(name) } })
         module.host = host
         module.ready = false
         module.startedInstant = .now
@@ -389,16 +395,20 @@ public actor Supervisor {
             var environment = program.environment
             if let url = scoring.localAPIURL { environment["EDGE_TELEMETRY_URL"] = url }
             let hostName = ShadowEvaluator.hostName(of: name)
+            let log = module.shadowLog
+                ?? RotatingLog(url: dataDirectory.log(of: hostName), maximumBytes: settings.logFileBytes, keep: settings.logFilesKept)
+            module.shadowLog = log
             let configuration = ScoringConfiguration(
                 module: hostName, moduleDirectory: program.folder, entry: program.scoring.entry,
                 kind: program.scoring.kind, version: program.scoring.version,
                 python: program.scoring.python, workers: program.scoring.workers, environment: environment,
-                requestTimeout: scoring.requestTimeout, logFile: dataDirectory.log(of: hostName),
+                requestTimeout: scoring.requestTimeout, log: log,
                 niceness: ScoringConfiguration.backgroundNiceness)
             let evaluator = ShadowEvaluator(
                 module: name, liveDigest: module.launch.digest, digest: program.digest, sampleRate: program.sampleRate,
                 configuration: configuration, logger: logger,
-                onSample: scoring.recorder?.shadowHook(settings: program.scoring.telemetry))
+                onSample: scoring.recorder?.shadowHook(settings: program.scoring.telemetry),
+                onWorkersChanged: { Task { await self.persist(name) } })
             let backoff = settings.backoff
             let starting = Task { [self] in
                 var attempt = 0
@@ -463,6 +473,10 @@ public actor Supervisor {
 
     private func persist(_ name: String) {
         if let evaluator = modules[name]?.shadow?.evaluator { modules[name]?.status.shadow = evaluator.health }
+        if let module = modules[name], module.launch.scoring != nil {
+            modules[name]?.status.scoringWorkers =
+                (module.host?.workerProcesses ?? []) + (module.shadow?.evaluator.workerProcesses ?? [])
+        }
         guard let status = modules[name]?.status else { return }
         do {
             try store.save(status)
