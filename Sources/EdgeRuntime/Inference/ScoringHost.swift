@@ -20,6 +20,7 @@ public final class ScoringHost: @unchecked Sendable {
     private let lock = NSLock()
     /// Every worker process started and not yet reaped, by pid, with its start time.
     private var processes: [pid_t: UInt64] = [:]
+    private var crashes = 0
     private var slots: [Slot]
     private var waiters: [Waiter] = []
     private var started = false
@@ -118,7 +119,7 @@ public final class ScoringHost: @unchecked Sendable {
 
     /// Replaces a worker found dead while idle (its slot is already `starting`).
     private func replaceIdle(index: Int, worker: ScoringWorker) {
-        replace(index: index, worker: worker, reason: "worker \(index) exited while idle")
+        replace(index: index, worker: worker, reason: "worker \(index) exited while idle", crashed: true)
     }
 
     /// The worker processes that run (or are starting), for the state store: a runtime
@@ -127,6 +128,20 @@ public final class ScoringHost: @unchecked Sendable {
         lock.withLock { processes.map { WorkerProcess(pid: $0.key, startTicks: $0.value) } }.sorted { $0.pid < $1.pid }
     }
 
+    /// How many workers died on their own (crashed while scoring or idle) since the start;
+    /// a new version whose worker crashes within its rollback window is rolled back.
+    public var crashCount: Int { lock.withLock { crashes } }
+
+    /// Serves the requests already handed to it, then stops: a version replaced by a newer
+    /// one drains this way, so no request in flight is lost. Waits at most twice the
+    /// request timeout (a wait for a worker plus a `run`).
+    public func retire() async {
+        let deadline = ContinuousClock.now + configuration.requestTimeout * 2
+        while ContinuousClock.now < deadline, lock.withLock({ !waiters.isEmpty || slots.contains { if case .busy = $0 { true } else { false } } }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        await stop()
+    }
 
     /// True once every worker finished `init()` and none is being replaced.
     public var isReady: Bool {
@@ -263,7 +278,7 @@ public final class ScoringHost: @unchecked Sendable {
                 timedOut
                 ? .timedOut(module: module, after: timeout)
                 : .workerRestarting(module: module, detail: "worker \(index) exited while scoring")
-            replace(index: index, worker: worker, reason: failure.description)
+            replace(index: index, worker: worker, reason: failure.description, crashed: !timedOut)
             return .failure(failure)
         }
     }
@@ -361,11 +376,12 @@ public final class ScoringHost: @unchecked Sendable {
 
     /// Reaps a dead worker and starts a new one in its slot, retrying with a pause
     /// while the new one fails to start.
-    private func replace(index: Int, worker: ScoringWorker, reason: String) {
+    private func replace(index: Int, worker: ScoringWorker, reason: String, crashed: Bool) {
         let proceed = lock.withLock { () -> Bool in
             guard !stopped else { return false }
             slots[index] = .starting
             restarts += 1
+            if crashed { crashes += 1 }
             lastError = reason
             return true
         }
