@@ -159,7 +159,7 @@ struct VersionSwitchTests {
         await load.stop()
         await running.stop()
 
-        #expect(load.failures.isEmpty, "\(load.summary)")
+        #expect(load.failures.count == 0, "\(load.summary)")
         // Each client sees version 1, then version 2, never version 1 again.
         for client in 0..<3 {
             let versions = load.all.filter { $0.client == client }.compactMap(\.version)
@@ -200,7 +200,7 @@ struct VersionSwitchTests {
         await running.stop()
 
         #expect(status.desired.error?.contains("model v2 is corrupt") == true, "\(status.desired.error ?? "")")
-        #expect(load.failures.isEmpty, "\(load.summary)")
+        #expect(load.failures.count == 0, "\(load.summary)")
         #expect(load.all.allSatisfy { $0.version == 1 })
     }
 
@@ -222,7 +222,7 @@ struct VersionSwitchTests {
 
         #expect(status.desired.error?.contains("crashed") == true, "\(status.desired.error ?? "")")
         #expect(status.modules.first?.bundleDigest == v1.digest)
-        #expect(load.failures.isEmpty, "\(load.summary)")
+        #expect(load.failures.count == 0, "\(load.summary)")
         #expect(load.all.suffix(20).allSatisfy { $0.version == 1 })
     }
 
