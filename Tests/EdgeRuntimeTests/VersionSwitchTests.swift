@@ -129,13 +129,11 @@ struct VersionSwitchTests {
     }
 
     /// The daemon serving version 1 of the echo scorer.
-    static func runningVersion1() async throws -> (Running, TestBundle) {
+    static func runningVersion1(settings: RuntimeSettings = RuntimeIntegrationTests.settings) async throws -> (Running, TestBundle) {
         let device = try await DeviceFixture()
         let port = try #require(device.config.localAPI?.port)
         let daemon = Task {
-            try await EdgeRuntimeDaemon(
-                config: device.config, settings: RuntimeIntegrationTests.settings, logger: Logger(label: "runtime")
-            ).run()
+            try await EdgeRuntimeDaemon(config: device.config, settings: settings, logger: Logger(label: "runtime")).run()
         }
         let running = Running(device: device, daemon: daemon, port: port)
         let v1 = try bundle(version: 1)
@@ -183,6 +181,27 @@ struct VersionSwitchTests {
         #expect(await eventually {
             Set((try? running.device.status().modules.first?.scoringWorkers?.map(\.pid)) ?? []) == serving
         })
+        await running.stop()
+    }
+
+    @Test func theOldVersionStopsAfterTheWindowAlsoWhenANewerDesiredStateInterruptedTheWatch() async throws {
+        var settings = RuntimeIntegrationTests.settings
+        settings.rollbackWindow = .seconds(4)
+        let (running, v1) = try await Self.runningVersion1(settings: settings)
+        let oldWorkers = processes(workingIn: running.device.dataDirectory.moduleFolder(v1.digest))
+        #expect(oldWorkers.count == 2)
+        let v2 = try running.spec(try Self.bundle(version: 2))
+        _ = try await running.device.publish(revision: 2, [v2])
+        let api = APIClient(port: running.port)
+        #expect(await eventually(timeout: .seconds(60)) {
+            (try? await api.post("/v1/modules/echo/score", "{}").1) == Data(#"{"version": 2}"#.utf8)
+        })
+        // The same modules again, within version 2's rollback window: its watch is cut short.
+        _ = try await running.device.publish(revision: 3, [v2])
+        #expect(await eventually(timeout: .seconds(30)) {
+            (try? running.device.status().desired) == DesiredStateStatus(revision: 3, status: .applied)
+        })
+        #expect(await eventually(timeout: .seconds(15)) { oldWorkers.allSatisfy { !isAlive($0) } })
         await running.stop()
     }
 

@@ -284,14 +284,14 @@ public actor Supervisor {
             }
             await Self.nap()
         }
-        releasePrevious(name)
+        releasePrevious(name, generation: generation)
         return .stable
     }
 
     /// The new version passed its rollback window: the old one finishes its requests in
     /// hand and stops.
-    private func releasePrevious(_ name: String) {
-        guard let previous = modules[name]?.previous else { return }
+    private func releasePrevious(_ name: String, generation: Int) {
+        guard modules[name]?.generation == generation, let previous = modules[name]?.previous else { return }
         modules[name]?.previous = nil
         scoring.modules.setFallback(name, nil)
         logger.info("stopping the previous version", metadata: ["module": "\(name)", "bundle": "\(previous.launch.digest)"])
@@ -445,7 +445,15 @@ public actor Supervisor {
         modules[name] = module
         persist(name)
         scoring.modules.set(host)
-        if let previous = module.previous { scoring.modules.setFallback(name, previous.host) }
+        if let previous = module.previous {
+            scoring.modules.setFallback(name, previous.host)
+            // Also when no one watches the window (a newer desired state interrupted the watch).
+            let window = settings.rollbackWindow + .seconds(1)
+            Task { [self] in
+                try? await Task.sleep(for: window)
+                releasePrevious(name, generation: generation)
+            }
+        }
         logger.info("module started", metadata: ["module": "\(name)", "bundle": "\(module.launch.digest)"])
         Task { [self] in await watchReadiness(name, host: host, generation: generation) }
     }
