@@ -35,6 +35,18 @@ public final class ScoringHost: @unchecked Sendable {
         case idle(ScoringWorker)
         case busy(ScoringWorker)
         case stopped
+
+        /// A worker that finished `init()` is in the slot.
+        var isUp: Bool {
+            switch self {
+            case .idle, .busy: true
+            case .starting, .stopped: false
+            }
+        }
+
+        var isBusy: Bool {
+            if case .busy = self { true } else { false }
+        }
     }
 
     private struct Waiter {
@@ -137,7 +149,7 @@ public final class ScoringHost: @unchecked Sendable {
     /// request timeout (a wait for a worker plus a `run`).
     public func retire() async {
         let deadline = ContinuousClock.now + configuration.requestTimeout * 2
-        while ContinuousClock.now < deadline, lock.withLock({ !waiters.isEmpty || slots.contains { if case .busy = $0 { true } else { false } } }) {
+        while ContinuousClock.now < deadline, lock.withLock({ !waiters.isEmpty || slots.contains(where: \.isBusy) }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
         await stop()
@@ -146,12 +158,7 @@ public final class ScoringHost: @unchecked Sendable {
     /// True once every worker finished `init()` and none is being replaced.
     public var isReady: Bool {
         lock.withLock {
-            started && !stopped
-                && slots.allSatisfy {
-                    if case .starting = $0 { return false }
-                    if case .stopped = $0 { return false }
-                    return true
-                }
+            started && !stopped && slots.allSatisfy(\.isUp)
         }
     }
 
@@ -345,13 +352,7 @@ public final class ScoringHost: @unchecked Sendable {
             return .failure(
                 lock.withLock { () -> ScoringError in
                     if stopped { return .notReady(module: module) }
-                    let anyUp = slots.contains {
-                        switch $0 {
-                        case .idle, .busy: true
-                        case .starting, .stopped: false
-                        }
-                    }
-                    return anyUp
+                    return slots.contains(where: \.isUp)
                         ? .busy(module: module, waited: timeout)
                         : .workerRestarting(module: module, detail: lastError ?? "no worker is up")
                 })
@@ -413,13 +414,7 @@ public final class ScoringHost: @unchecked Sendable {
     private func failWaitersWithoutWorkers(_ reason: String) {
         let failed = lock.withLock { () -> [Waiter] in
             lastError = reason
-            let anyUp = slots.contains {
-                switch $0 {
-                case .idle, .busy: true
-                case .starting, .stopped: false
-                }
-            }
-            guard !anyUp else { return [] }
+            guard !slots.contains(where: \.isUp) else { return [] }
             defer { waiters.removeAll() }
             return waiters
         }
