@@ -99,4 +99,68 @@ struct KilledRuntimeTests {
         _ = try await runtime.waitForExit()
         #expect(await eventually(timeout: .seconds(10)) { processes(workingIn: device.dataDirectory.modules).isEmpty })
     }
+
+    @Test func busyAndHungScoringWorkersOfAKilledRuntimeAreEndedByTheNextOne() async throws {
+        let device = try await DeviceFixture()
+        defer { device.stop() }
+        var config = device.config
+        config.localAPI = LocalAPISettings(port: try Fixtures.freePort())
+        let configPath = device.directory.file("gw-001.yaml")
+        try config.save(to: configPath)
+        // run() marks its pid in the request's folder and sleeps; a hung one ignores SIGTERM.
+        let script = """
+            import json, os, signal, time
+
+            def init():
+                pass
+
+            def run(raw_data):
+                request = json.loads(raw_data)
+                if request.get("hang"):
+                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                open(os.path.join(request["directory"], str(os.getpid())), "w").close()
+                time.sleep(600)
+            """
+        let bundle = try TestBundle.make(
+            name: "sleepy", files: ["score.py": Data(script.utf8)], command: nil, kind: .pythonScoring)
+        try device.server.serve(bundle)
+        let spec = ModuleSpec(
+            name: "sleepy", kind: .pythonScoring, bundle: bundle.reference(baseURL: device.server.baseURL), workers: 2)
+        _ = try await device.publish(revision: 1, [spec])
+
+        var runtime = try Self.start(config: configPath, log: device.directory.file("runtime-1.log"))
+        var runtimes = [runtime]
+        defer { runtimes.forEach { $0.stop() } }
+        #expect(await eventually(timeout: .seconds(60)) { (try? device.status().modules.first?.status) == .running })
+        let marks = try TemporaryDirectory(prefix: "busy-workers")
+        let api = APIClient(port: try #require(config.localAPI?.port))
+        let requests = [false, true].map { hang in
+            Task { try? await api.post("/v1/modules/sleepy/score", #"{"directory": "\#(marks.url.path)", "hang": \#(hang)}"#) }
+        }
+        defer { requests.forEach { $0.cancel() } }
+        var workers: [Int32] = []
+        #expect(await eventually(timeout: .seconds(20)) {
+            workers = ((try? FileManager.default.contentsOfDirectory(atPath: marks.url.path)) ?? []).compactMap(Int32.init)
+            return workers.count == 2
+        })
+        // Whatever the test leaves behind, it ends by pid.
+        defer { for pid in workers where isAlive(pid) { kill(pid, SIGKILL) } }
+
+        runtime.signal(SIGKILL)
+        _ = try await runtime.waitForExit()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(workers.allSatisfy(isAlive), "a busy worker outlives its runtime until the next one ends it")
+
+        runtime = try Self.start(config: configPath, log: device.directory.file("runtime-2.log"))
+        runtimes.append(runtime)
+        #expect(await eventually(timeout: .seconds(20)) { workers.allSatisfy { !isAlive($0) } })
+        #expect(await eventually(timeout: .seconds(60)) { (try? device.status().modules.first?.status) == .running })
+        // The new runtime records its own two workers.
+        #expect(await eventually {
+            let recorded = (try? device.status().modules.first?.scoringWorkers?.map(\.pid)) ?? []
+            return recorded.count == 2 && recorded.allSatisfy { !workers.contains($0) }
+        })
+        runtime.signal(SIGTERM)
+        #expect(try await runtime.waitForExit() == 0)
+    }
 }

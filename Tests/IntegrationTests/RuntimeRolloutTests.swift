@@ -258,15 +258,15 @@ struct RuntimeRolloutTests {
         try #require(await eventually(timeout: .seconds(120)) {
             (try? FleetHealth(workspace: fleet.workspace()).device(id: canary).report?.modules.first?.shadow?.bundleDigest) == agreeing
         })
-        // Requests that meet the switch to the promoted version may fail: the runtime does
-        // not yet keep the old version serving until the new one is ready (issue 14).
-        _ = try await fleet.score(canary, count: 60, pause: .milliseconds(50))
+        // Requests that meet the switch to the promoted version all succeed: the old version
+        // serves until the new one is ready.
+        #expect(try await fleet.score(canary, count: 60, pause: .milliseconds(50)) == 60)
         try #require(await eventually(timeout: .seconds(60)) { fleet.running(canary).digest == agreeing && fleet.running(canary).running })
         let second = fleet.ids.first { $0 != canary }!
         try #require(await eventually(timeout: .seconds(120)) {
             (try? FleetHealth(workspace: fleet.workspace()).device(id: second).report?.modules.first?.shadow?.status) == .running
         })
-        _ = try await fleet.score(second, count: 60, pause: .milliseconds(50))
+        #expect(try await fleet.score(second, count: 60, pause: .milliseconds(50)) == 60)
         _ = try await fleet.waitFor(.completed, timeout: .seconds(60))
         #expect(await eventually { fleet.allRun(agreeing) })
         #expect(shadowSamples(canary) == 0)

@@ -34,9 +34,9 @@ public struct ScoringConfiguration: Sendable {
     public var requestTimeout: Duration
     /// Longest the workers' `init()` may take before the start fails.
     public var startTimeout: Duration
-    /// File the workers' standard output and error are appended to; the runtime's
-    /// standard error when nil.
-    public var logFile: URL?
+    /// The module's log, which the workers' standard output and error are piped into;
+    /// the runtime's standard error when nil.
+    public var log: RotatingLog?
     /// The workers' nice value: 0 runs them like the runtime; a shadow's workers run at
     /// `ScoringConfiguration.backgroundNiceness`, so on a busy device they get only the
     /// CPU the live workers leave and the live latency does not pay for the comparison.
@@ -50,7 +50,7 @@ public struct ScoringConfiguration: Sendable {
         modelDirectory: URL? = nil, models: [ScoringModel] = [],
         python: String = "python3", hostScript: URL = ScoringHostScript.bundled, workers: Int = 1,
         environment: [String: String] = [:], requestTimeout: Duration = .seconds(30),
-        startTimeout: Duration = .seconds(120), logFile: URL? = nil, niceness: Int32 = 0
+        startTimeout: Duration = .seconds(120), log: RotatingLog? = nil, niceness: Int32 = 0
     ) {
         self.module = module
         self.moduleDirectory = moduleDirectory
@@ -65,7 +65,7 @@ public struct ScoringConfiguration: Sendable {
         self.environment = environment
         self.requestTimeout = requestTimeout
         self.startTimeout = startTimeout
-        self.logFile = logFile
+        self.log = log
         self.niceness = niceness
     }
 }

@@ -3,10 +3,12 @@ import Foundation
 import Logging
 
 /// Serves one `python-scoring` module: starts its `workers` Python processes running
-/// the scoring host, spreads requests over the idle ones, and keeps them alive —
-/// a crashed worker is replaced (503 meanwhile), a worker whose `run` exceeds the
-/// request timeout is killed and replaced (504), an exception in `run` comes back
-/// as a 500 and the worker stays up. Ready only once every worker's `init()` returned.
+/// the scoring host, spreads requests over the idle ones, and keeps them alive — a
+/// worker that crashed while scoring is replaced (that request gets 503), a worker whose
+/// `run` exceeds the request timeout is killed and replaced (504), an exception in `run`
+/// comes back as a 500 and the worker stays up. Ready only once every worker's `init()` returned.
+/// A worker that died while idle is noticed (on every check-out and twice a second) and
+/// replaced before it is handed a request; requests wait for the replacement meanwhile.
 public final class ScoringHost: @unchecked Sendable {
     public let configuration: ScoringConfiguration
     public var module: String { configuration.module }
@@ -14,7 +16,11 @@ public final class ScoringHost: @unchecked Sendable {
     private let logger: Logger
     private let statistics = InferenceStatistics()
     private let onRequest: (@Sendable (InferenceEvent) -> Void)?
+    private let onWorkersChanged: (@Sendable () -> Void)?
     private let lock = NSLock()
+    /// Every worker process started and not yet reaped, by pid, with its start time.
+    private var processes: [pid_t: UInt64] = [:]
+    private var crashes = 0
     private var slots: [Slot]
     private var waiters: [Waiter] = []
     private var started = false
@@ -29,6 +35,18 @@ public final class ScoringHost: @unchecked Sendable {
         case idle(ScoringWorker)
         case busy(ScoringWorker)
         case stopped
+
+        /// A worker that finished `init()` is in the slot.
+        var isUp: Bool {
+            switch self {
+            case .idle, .busy: true
+            case .starting, .stopped: false
+            }
+        }
+
+        var isBusy: Bool {
+            if case .busy = self { true } else { false }
+        }
     }
 
     private struct Waiter {
@@ -36,15 +54,19 @@ public final class ScoringHost: @unchecked Sendable {
         var continuation: CheckedContinuation<(Int, ScoringWorker)?, Never>
     }
 
-    /// - Parameter onRequest: called after every scoring request (success or not),
-    ///   e.g. to record inference telemetry. It must not block.
+    /// - Parameters:
+    ///   - onRequest: called after every scoring request (success or not),
+    ///     e.g. to record inference telemetry. It must not block.
+    ///   - onWorkersChanged: called after a worker process started or was reaped, so its
+    ///     pid can be recorded (`workerProcesses`). It must not block.
     public init(
         configuration: ScoringConfiguration, logger: Logger = Logger(label: "edge-runtime.inference"),
-        onRequest: (@Sendable (InferenceEvent) -> Void)? = nil
+        onRequest: (@Sendable (InferenceEvent) -> Void)? = nil, onWorkersChanged: (@Sendable () -> Void)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
         self.onRequest = onRequest
+        self.onWorkersChanged = onWorkersChanged
         self.slots = Array(repeating: .starting, count: configuration.workers)
     }
 
@@ -88,17 +110,55 @@ public final class ScoringHost: @unchecked Sendable {
             started = true
         }
         logger.info("scoring module ready", metadata: ["module": "\(module)", "workers": "\(workers.count)"])
+        Task { await self.watchIdleWorkers() }
+    }
+
+    /// Replaces idle workers whose process died, twice a second, until stopped.
+    private func watchIdleWorkers() async {
+        while !lock.withLock({ stopped }) {
+            try? await Task.sleep(for: .milliseconds(500))
+            let dead = lock.withLock { () -> [(Int, ScoringWorker)] in
+                guard !stopped else { return [] }
+                return slots.enumerated().compactMap { index, slot in
+                    guard case .idle(let worker) = slot, !worker.isAlive else { return nil }
+                    slots[index] = .starting
+                    return (index, worker)
+                }
+            }
+            for (index, worker) in dead { replaceIdle(index: index, worker: worker) }
+        }
+    }
+
+    /// Replaces a worker found dead while idle (its slot is already `starting`).
+    private func replaceIdle(index: Int, worker: ScoringWorker) {
+        replace(index: index, worker: worker, reason: "worker \(index) exited while idle", crashed: true)
+    }
+
+    /// The worker processes that run (or are starting), for the state store: a runtime
+    /// started after a crash ends them (`LeftoverProcesses`).
+    public var workerProcesses: [WorkerProcess] {
+        lock.withLock { processes.map { WorkerProcess(pid: $0.key, startTicks: $0.value) } }.sorted { $0.pid < $1.pid }
+    }
+
+    /// How many workers died on their own (crashed while scoring or idle) since the start;
+    /// a new version whose worker crashes within its rollback window is rolled back.
+    public var crashCount: Int { lock.withLock { crashes } }
+
+    /// Serves the requests already handed to it, then stops: a version replaced by a newer
+    /// one drains this way, so no request in flight is lost. Waits at most twice the
+    /// request timeout (a wait for a worker plus a `run`).
+    public func retire() async {
+        let deadline = ContinuousClock.now + configuration.requestTimeout * 2
+        while ContinuousClock.now < deadline, lock.withLock({ !waiters.isEmpty || slots.contains(where: \.isBusy) }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        await stop()
     }
 
     /// True once every worker finished `init()` and none is being replaced.
     public var isReady: Bool {
         lock.withLock {
-            started && !stopped
-                && slots.allSatisfy {
-                    if case .starting = $0 { return false }
-                    if case .stopped = $0 { return false }
-                    return true
-                }
+            started && !stopped && slots.allSatisfy(\.isUp)
         }
     }
 
@@ -225,7 +285,7 @@ public final class ScoringHost: @unchecked Sendable {
                 timedOut
                 ? .timedOut(module: module, after: timeout)
                 : .workerRestarting(module: module, detail: "worker \(index) exited while scoring")
-            replace(index: index, worker: worker, reason: failure.description)
+            replace(index: index, worker: worker, reason: failure.description, crashed: !timedOut)
             return .failure(failure)
         }
     }
@@ -237,22 +297,28 @@ public final class ScoringHost: @unchecked Sendable {
             case fail(ScoringError)
             case wait
         }
+        var dead: [(Int, ScoringWorker)] = []
         let decision = lock.withLock { () -> Decision in
             guard started, !stopped else { return .fail(.notReady(module: module)) }
-            var anyBusy = false
+            var anyComing = false
             for (index, slot) in slots.enumerated() {
                 switch slot {
                 case .idle(let worker):
+                    guard worker.isAlive else {
+                        slots[index] = .starting
+                        dead.append((index, worker))
+                        anyComing = true
+                        continue
+                    }
                     slots[index] = .busy(worker)
                     return .take(index, worker)
-                case .busy: anyBusy = true
-                case .starting, .stopped: break
+                case .busy, .starting: anyComing = true
+                case .stopped: break
                 }
             }
-            return anyBusy
-                ? .wait
-                : .fail(.workerRestarting(module: module, detail: "no worker is up"))
+            return anyComing ? .wait : .fail(.workerRestarting(module: module, detail: "no worker is up"))
         }
+        for (index, worker) in dead { replaceIdle(index: index, worker: worker) }
         switch decision {
         case .take(let index, let worker): return .success((index, worker))
         case .fail(let error): return .failure(error)
@@ -263,7 +329,7 @@ public final class ScoringHost: @unchecked Sendable {
             let id = lock.withLock { () -> Int? in
                 // A worker may have come free between the two critical sections.
                 for (index, slot) in slots.enumerated() {
-                    if case .idle(let worker) = slot {
+                    if case .idle(let worker) = slot, worker.isAlive {
                         slots[index] = .busy(worker)
                         continuation.resume(returning: (index, worker))
                         return nil
@@ -284,8 +350,12 @@ public final class ScoringHost: @unchecked Sendable {
         }
         guard let granted else {
             return .failure(
-                lock.withLock { stopped }
-                    ? .notReady(module: module) : .busy(module: module, waited: timeout))
+                lock.withLock { () -> ScoringError in
+                    if stopped { return .notReady(module: module) }
+                    return slots.contains(where: \.isUp)
+                        ? .busy(module: module, waited: timeout)
+                        : .workerRestarting(module: module, detail: lastError ?? "no worker is up")
+                })
         }
         return .success(granted)
     }
@@ -307,11 +377,12 @@ public final class ScoringHost: @unchecked Sendable {
 
     /// Reaps a dead worker and starts a new one in its slot, retrying with a pause
     /// while the new one fails to start.
-    private func replace(index: Int, worker: ScoringWorker, reason: String) {
+    private func replace(index: Int, worker: ScoringWorker, reason: String, crashed: Bool) {
         let proceed = lock.withLock { () -> Bool in
             guard !stopped else { return false }
             slots[index] = .starting
             restarts += 1
+            if crashed { crashes += 1 }
             lastError = reason
             return true
         }
@@ -330,7 +401,7 @@ public final class ScoringHost: @unchecked Sendable {
                     }
                     return
                 case .failure(let error):
-                    lock.withLock { lastError = error.description }
+                    failWaitersWithoutWorkers(error.description)
                     logger.error("scoring worker failed to restart", metadata: ["module": "\(module)", "error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
@@ -338,11 +409,29 @@ public final class ScoringHost: @unchecked Sendable {
         }
     }
 
+    /// Records why a replacement failed; when no worker is up any more, the requests
+    /// waiting for one get 503 with that reason rather than waiting out their timeout.
+    private func failWaitersWithoutWorkers(_ reason: String) {
+        let failed = lock.withLock { () -> [Waiter] in
+            lastError = reason
+            guard !slots.contains(where: \.isUp) else { return [] }
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for waiter in failed { waiter.continuation.resume(returning: nil) }
+    }
+
     /// Starts worker `index` and waits (off the cooperative pool) for its `init()`.
     private func launch(index: Int) async -> Result<(Int, ScoringWorker, ModelMetadata), ScoringError> {
         let worker: ScoringWorker
         do {
-            worker = try ScoringWorker(configuration: configuration, index: index)
+            worker = try ScoringWorker(configuration: configuration, index: index) { [weak self] pid in
+                self?.processEnded(pid)
+            }
+            if let ticks = worker.startTicks {
+                lock.withLock { processes[worker.pid] = ticks }
+                onWorkersChanged?()
+            }
         } catch {
             return .failure(error)
         }
@@ -359,6 +448,11 @@ public final class ScoringHost: @unchecked Sendable {
                 return .failure(error)
             }
         }
+    }
+
+    private func processEnded(_ pid: pid_t) {
+        lock.withLock { _ = processes.removeValue(forKey: pid) }
+        onWorkersChanged?()
     }
 
     /// Runs blocking work on a worker's own dispatch queue and awaits its result.

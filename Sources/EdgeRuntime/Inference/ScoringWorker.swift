@@ -17,15 +17,19 @@ final class ScoringWorker: @unchecked Sendable {
     }
 
     let pid: pid_t
+    /// The kernel's start time of the process, recorded with its pid (see `WorkerProcess`).
+    let startTicks: UInt64?
     let queue: DispatchQueue
     private let channel: WorkerChannel
+    private let onReaped: @Sendable (pid_t) -> Void
     private let lock = NSLock()
     private var killedByWatchdog = false
     private var reaped = false
     private var exitStatus: Int32?
 
     /// Starts the process; it is not ready before `waitUntilReady()` returned.
-    init(configuration: ScoringConfiguration, index: Int) throws(ScoringError) {
+    /// `onReaped` gets the pid once the process has ended and was reaped.
+    init(configuration: ScoringConfiguration, index: Int, onReaped: @escaping @Sendable (pid_t) -> Void = { _ in }) throws(ScoringError) {
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw .startFailed(module: configuration.module, reason: "socketpair: \(String(cString: strerror(errno)))")
@@ -50,21 +54,38 @@ final class ScoringWorker: @unchecked Sendable {
         environment["FLEET_MODULE"] = configuration.module
         environment["FLEET_WORKER_INDEX"] = String(index)
 
+        // Output goes through a pipe into the module's rotating log (or to the runtime's stderr).
+        var output = ProcessSpawner.Output.parentStandardError
+        var logPipe: [Int32] = [-1, -1]
+        if configuration.log != nil {
+            guard pipe(&logPipe) == 0 else {
+                Glibc.close(fds[0])
+                throw .startFailed(module: configuration.module, reason: "pipe: \(String(cString: strerror(errno)))")
+            }
+            for end in logPipe { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+            output = .descriptor(logPipe[1])
+        }
         let pid: pid_t
         do {
             pid = try ProcessSpawner.spawn(
-                arguments, environment: environment,
-                output: configuration.logFile.map { .file($0.path) } ?? .parentStandardError,
+                arguments, environment: environment, output: output,
                 descriptors: [Self.channelFD: childEnd], closeOthers: true)
         } catch {
             Glibc.close(fds[0])
+            for end in logPipe where end >= 0 { Glibc.close(end) }
             throw .startFailed(
                 module: configuration.module,
                 reason: "cannot run \(configuration.python): \(error); check the module's Python environment")
         }
+        if let log = configuration.log {
+            Glibc.close(logPipe[1])
+            LogPump.start(reading: logPipe[0], into: log)
+        }
         // Right after the spawn, before the interpreter starts any thread (threads inherit it).
         if configuration.niceness != 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), configuration.niceness) }
         self.pid = pid
+        self.startTicks = ProcessTable.entry(pid: pid)?.startTicks
+        self.onReaped = onReaped
         self.channel = WorkerChannel(fd: fds[0])
         self.queue = DispatchQueue(label: "scoring.\(configuration.module).\(index)")
     }
@@ -159,17 +180,24 @@ final class ScoringWorker: @unchecked Sendable {
     }
 
     private func reapIfExited() -> Bool {
-        lock.withLock {
-            if reaped { return true }
+        let (ended, now) = lock.withLock { () -> (Bool, Bool) in
+            if reaped { return (true, false) }
             var status: Int32 = 0
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid || (result < 0 && errno == ECHILD) {
                 reaped = true
                 exitStatus = status
+                return (true, true)
             }
-            return reaped
+            return (false, false)
         }
+        if now { onReaped(pid) }
+        return ended
     }
+
+    /// False once an idle worker's process has gone (its end of the channel closed);
+    /// meaningless while a request is in flight.
+    var isAlive: Bool { !lock.withLock({ reaped }) && channel.isOpenAtPeer }
 
     /// Reaps the worker and says how it ended: "exited with code N" or "killed by signal N".
     func exitDescription() -> String {

@@ -79,6 +79,14 @@ final class WorkerChannel: @unchecked Sendable {
         }
     }
 
+    /// False when the worker closed its end (it exited or was killed), seen without
+    /// reading: a worker sends nothing unasked, so pending bytes mean it is still there.
+    var isOpenAtPeer: Bool {
+        var byte: UInt8 = 0
+        let received = lock.withLock { closed ? 0 : recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) }
+        return received > 0 || (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    }
+
     /// Closes the socket once; later calls do nothing.
     func close() {
         let first = lock.withLock { () -> Bool in

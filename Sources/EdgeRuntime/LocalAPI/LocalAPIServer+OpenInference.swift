@@ -22,7 +22,8 @@ extension LocalAPIServer {
             json(.ok, encode(["live": true]))
         }
         router.get("/v2/health/ready") { _, _ -> Response in
-            let ready = modules.failed.isEmpty && modules.all.allSatisfy { $0.scoring?.isReady ?? true }
+            let ready = modules.failed.isEmpty && modules.startingModules.isEmpty
+                && modules.all.allSatisfy { $0.scoring?.isReady ?? true }
             return json(ready ? .ok : .badRequest, encode(["ready": ready]))
         }
         router.get("/v2") { _, _ -> Response in
@@ -72,8 +73,10 @@ extension LocalAPIServer {
                 } catch {
                     return v2Error(.badRequest, "the body could not be read: \(error)")
                 }
+                let input = Array(body.readableBytesView)
+                let name = host.module
                 do throws(ScoringError) {
-                    return json(.ok, try await host.infer(Array(body.readableBytesView)))
+                    return json(.ok, try await modules.serve(name, on: host) { host throws(ScoringError) in try await host.infer(input) })
                 } catch {
                     if case .badRequest(_, let reason) = error { return v2Error(.badRequest, reason) }
                     return v2Error(.init(code: error.httpStatus), error.description)
@@ -92,6 +95,9 @@ extension LocalAPIServer {
     private static func model(_ context: BasicRequestContext, in modules: LocalModules) -> FoundModel {
         let name = context.parameters.get("name") ?? ""
         guard let entry = modules.lookUp(name) else {
+            if modules.isStarting(name) {
+                return .failure(v2Error(.serviceUnavailable, ScoringError.notReady(module: name).description))
+            }
             if let lastError = modules.failure(of: name) {
                 return .failure(
                     v2Error(.serviceUnavailable, ScoringError.moduleFailed(module: name, lastError: lastError).description))

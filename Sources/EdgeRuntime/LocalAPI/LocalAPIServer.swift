@@ -84,7 +84,10 @@ public struct LocalAPIServer: Sendable {
             }
             do throws(ScoringError) {
                 let input = Array(body.readableBytesView)
-                let answer = try await host.respond(input, headers: Self.scoringHeaders(request))
+                let headers = Self.scoringHeaders(request)
+                let answer = try await modules.serve(name, on: host) { host throws(ScoringError) in
+                    try await host.respond(input, headers: headers)
+                }
                 // Off the response path: the shadow gets the request after the live answer exists.
                 if answer.status == 200 { modules.shadow(of: name)?.mirror(input, live: answer.body) }
                 return Self.response(answer)
@@ -96,6 +99,9 @@ public struct LocalAPIServer: Sendable {
         router.get("/v1/modules/:name/health") { _, context -> Response in
             let name = context.parameters.get("name") ?? ""
             guard let entry = modules.lookUp(name) else {
+                if modules.isStarting(name) {
+                    return Self.json(.serviceUnavailable, Self.encode(LocalModuleHealth(starting: name)))
+                }
                 guard let lastError = modules.failure(of: name) else { return Self.unknownModule(name) }
                 return Self.json(.serviceUnavailable, Self.encode(LocalModuleHealth(failed: name, lastError: lastError)))
             }
@@ -105,7 +111,8 @@ public struct LocalAPIServer: Sendable {
 
         router.get("/v1/health") { _, _ -> Response in
             let health = (modules.all.map { LocalModuleHealth(name: $0.name, scoring: $0.scoring, shadow: modules.shadow(of: $0.name)) }
-                + modules.failed.map { LocalModuleHealth(failed: $0.name, lastError: $0.lastError) })
+                + modules.failed.map { LocalModuleHealth(failed: $0.name, lastError: $0.lastError) }
+                + modules.startingModules.map { LocalModuleHealth(starting: $0) })
                 .sorted { $0.module < $1.module }
             let ready = health.allSatisfy(\.ready)
             return Self.json(.ok, Self.encode(LocalRuntimeHealth(status: ready ? "ok" : "degraded", modules: health)))
@@ -113,7 +120,8 @@ public struct LocalAPIServer: Sendable {
 
         router.post("/v1/modules/:name/telemetry") { request, context -> Response in
             let name = context.parameters.get("name") ?? ""
-            guard modules.lookUp(name) != nil else { return Self.unknownModule(name) }
+            // A score.py may emit from init(), while its module is still starting.
+            guard modules.lookUp(name) != nil || modules.isStarting(name) else { return Self.unknownModule(name) }
             guard let telemetry else {
                 return Self.error(.serviceUnavailable, "telemetry is not enabled on this device", module: name)
             }
@@ -165,8 +173,10 @@ public struct LocalAPIServer: Sendable {
         error(.notFound, "no module named \(name) runs on this device", module: name)
     }
 
-    /// 503 with its last error for a module that failed and is not serving, else 404.
+    /// 503 for a module that is starting, 503 with its last error for one that failed and
+    /// is not serving, else 404.
     private static func unknownModule(_ name: String, in modules: LocalModules) -> Response {
+        if modules.isStarting(name) { return json(.serviceUnavailable, ScoringErrorBody(.notReady(module: name)).json) }
         guard let lastError = modules.failure(of: name) else { return unknownModule(name) }
         let failure = ScoringError.moduleFailed(module: name, lastError: lastError)
         return json(.serviceUnavailable, ScoringErrorBody(failure).json)
@@ -230,6 +240,13 @@ struct LocalModuleHealth: Encodable {
         lastError = host?.lastFailure
         inference = host?.inferenceStats
         self.shadow = shadow?.health
+    }
+
+    init(starting name: String) {
+        module = name
+        ready = false
+        scoring = true
+        failing = false
     }
 
     init(failed name: String, lastError: String) {

@@ -23,9 +23,12 @@ public final class ShadowEvaluator: @unchecked Sendable {
 
     private let logger: Logger
     private let onSample: (@Sendable (ShadowSample) -> Void)?
+    private let onWorkersChanged: (@Sendable () -> Void)?
     private let latencies = InferenceStatistics()
     private let lock = NSLock()
     private var host: ScoringHost?
+    /// The host being started, whose workers exist before it serves.
+    private var starting: ScoringHost?
     private var status = ModuleHealth.Status.backoff
     private var lastError: String?
     private var stopped = false
@@ -36,12 +39,15 @@ public final class ShadowEvaluator: @unchecked Sendable {
     /// (`edge-runtime logs iris.shadow`).
     public static func hostName(of module: String) -> String { "\(module).shadow" }
 
-    /// - Parameter onSample: called after every compared request, e.g. to record `shadow`
-    ///   telemetry. It must not block.
+    /// - Parameters:
+    ///   - onSample: called after every compared request, e.g. to record `shadow`
+    ///     telemetry. It must not block.
+    ///   - onWorkersChanged: called after one of its worker processes started or was
+    ///     reaped (see `ScoringHost`). It must not block.
     public init(
         module: String, liveDigest: ContentDigest, digest: ContentDigest, sampleRate: Double,
         configuration: ScoringConfiguration, logger: Logger = Logger(label: "edge-runtime.shadow"),
-        onSample: (@Sendable (ShadowSample) -> Void)? = nil
+        onSample: (@Sendable (ShadowSample) -> Void)? = nil, onWorkersChanged: (@Sendable () -> Void)? = nil
     ) {
         self.module = module
         self.liveDigest = liveDigest
@@ -50,23 +56,27 @@ public final class ShadowEvaluator: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.onSample = onSample
+        self.onWorkersChanged = onWorkersChanged
     }
 
     /// Starts the shadow's workers; returns once they all finished `init()`. When they
     /// cannot start, the shadow reports `backoff` with the reason and this throws, so
     /// the caller can try again later.
     public func start() async throws(ScoringError) {
-        let host = ScoringHost(configuration: configuration, logger: logger)
+        let host = ScoringHost(configuration: configuration, logger: logger, onWorkersChanged: onWorkersChanged)
+        lock.withLock { starting = host }
         do {
             try await host.start()
         } catch {
             lock.withLock {
+                starting = nil
                 status = stopped ? .stopped : .backoff
                 lastError = error.description
             }
             throw error
         }
         let serving = lock.withLock { () -> Bool in
+            starting = nil
             guard !stopped else { return false }
             self.host = host
             status = .running
@@ -78,6 +88,12 @@ public final class ShadowEvaluator: @unchecked Sendable {
         } else {
             await host.stop()
         }
+    }
+
+    /// The shadow's worker processes (see `ScoringHost.workerProcesses`).
+    public var workerProcesses: [WorkerProcess] {
+        let hosts = lock.withLock { [host, starting].compactMap { $0 } }
+        return hosts.flatMap(\.workerProcesses)
     }
 
     /// Stops the workers; the counters stay, for the last report.

@@ -64,11 +64,16 @@ public struct ModuleStatus: Codable, Equatable, Sendable {
     /// stopped) with the numbers of that moment; the running daemon reports live numbers.
     /// Nil without a shadow.
     public var shadow: ShadowHealth?
+    /// The scoring worker processes of a scoring module (its live version, a version it is
+    /// switching to or from, and its shadow), so a runtime started after a crash ends
+    /// those its predecessor left, busy or hung ones included. Nil for a process module.
+    public var scoringWorkers: [WorkerProcess]?
 
     public init(
         name: String, bundleDigest: ContentDigest, status: ModuleHealth.Status, restarts: Int = 0,
         lastExitCode: Int32? = nil, lastError: String? = nil, pid: Int32? = nil, processGroup: Int32? = nil,
-        processStartTicks: UInt64? = nil, startedAt: Date? = nil, shadow: ShadowHealth? = nil
+        processStartTicks: UInt64? = nil, startedAt: Date? = nil, shadow: ShadowHealth? = nil,
+        scoringWorkers: [WorkerProcess]? = nil
     ) {
         self.name = name
         self.bundleDigest = bundleDigest
@@ -81,5 +86,19 @@ public struct ModuleStatus: Codable, Equatable, Sendable {
         self.processStartTicks = processStartTicks
         self.startedAt = startedAt
         self.shadow = shadow
+        self.scoringWorkers = scoringWorkers
+    }
+}
+
+/// A scoring worker as the state store records it: each worker leads its own process
+/// group, so its pid is also its group, and its kernel start time tells it apart from an
+/// unrelated process that reused the pid.
+public struct WorkerProcess: Codable, Equatable, Sendable {
+    public var pid: Int32
+    public var startTicks: UInt64
+
+    public init(pid: Int32, startTicks: UInt64) {
+        self.pid = pid
+        self.startTicks = startTicks
     }
 }

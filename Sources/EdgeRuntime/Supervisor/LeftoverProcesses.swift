@@ -5,23 +5,30 @@ import Logging
 import Glibc
 #endif
 
-/// Finds module processes a previous runtime left behind (it was killed with SIGKILL
-/// or crashed) from the pids and process groups recorded in the state store, and
-/// ends them, so a restarted runtime never runs a module twice.
+/// Finds module processes and scoring workers a previous runtime left behind (it was
+/// killed with SIGKILL or crashed) from the pids and process groups recorded in the
+/// state store, and ends them, so a restarted runtime never runs a module twice.
 enum LeftoverProcesses {
-    /// Ends every process in the recorded groups that is not older than the recorded
-    /// group leader (older ones reuse a pid by chance and are left alone). SIGTERM first,
-    /// SIGKILL after `grace`. Returns how many processes were found.
+    /// Ends every process in the recorded groups (a module's, each scoring worker's) that
+    /// is not older than the recorded group leader (older ones reuse a pid by chance and
+    /// are left alone). SIGTERM first, SIGKILL after `grace`. Returns how many processes
+    /// were found.
     @discardableResult
     static func end(_ statuses: [ModuleStatus], grace: Duration, logger: Logger) async -> Int {
         var found: [ProcessTable.Entry] = []
         for status in statuses {
-            guard let group = status.processGroup, let ticks = status.processStartTicks else { continue }
-            let members = ProcessTable.members(ofGroup: group).filter { $0.startTicks >= ticks }
+            var groups = (status.scoringWorkers ?? []).map { (group: $0.pid, ticks: $0.startTicks) }
+            if let group = status.processGroup, let ticks = status.processStartTicks { groups.append((group, ticks)) }
+            let members = groups.flatMap { group, ticks in
+                ProcessTable.members(ofGroup: group).filter { $0.startTicks >= ticks }
+            }
             if !members.isEmpty {
                 logger.warning(
                     "ending processes left by a previous runtime",
-                    metadata: ["module": "\(status.name)", "group": "\(group)", "count": "\(members.count)"])
+                    metadata: [
+                        "module": "\(status.name)", "groups": "\(groups.map { "\($0.group)" }.joined(separator: ","))",
+                        "count": "\(members.count)",
+                    ])
             }
             found += members
         }

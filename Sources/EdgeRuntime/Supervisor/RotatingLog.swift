@@ -3,14 +3,16 @@ import Synchronization
 
 /// A module's log file with a size cap: when the current file would grow past
 /// `maximumBytes` it becomes `.1` (older ones shift to `.2`, … up to `keep`) and a
-/// new file starts, so a chatty module can never fill the disk.
-final class RotatingLog: Sendable {
-    let url: URL
+/// new file starts, so a chatty module can never fill the disk. Module processes and
+/// scoring workers write into a pipe the runtime copies here (`LogPump`), never into
+/// the file itself, so after a rotation they write to the current file.
+public final class RotatingLog: Sendable {
+    public let url: URL
     private let maximumBytes: Int64
     private let keep: Int
     private let state: Mutex<(handle: FileHandle?, size: Int64)>
 
-    init(url: URL, maximumBytes: Int64, keep: Int) {
+    public init(url: URL, maximumBytes: Int64, keep: Int) {
         self.url = url
         self.maximumBytes = maximumBytes
         self.keep = keep

@@ -16,7 +16,16 @@ import Glibc
 /// up once every worker's `init()` returned (and is then in the local API's module table),
 /// its start failing counts as an exit with code 1, and a worker that stays down for
 /// `ScoringServices.unhealthyAfter` counts as one too; the restart policy and the rollback
-/// window treat both like a process that exited.
+/// window treat both like a process that exited, and so does a worker that crashes
+/// within the rollback window.
+///
+/// A new version of a ready scoring module starts beside the old one, which serves until
+/// the new one is ready; then the local API switches to the new one in one step and the
+/// old one stays warm as its fallback until the new version passed its rollback window
+/// (`watch`), and then finishes the requests it has in hand and stops. A new version that
+/// fails to start, or crashes, leaves the old one serving, and a rollback to it resumes
+/// it at once. Every worker's pid is recorded with the module, so a runtime started after
+/// a crash ends the workers its predecessor left (`LeftoverProcesses`).
 ///
 /// A module's shadow version (`ShadowLaunch`) runs beside it as a `ShadowEvaluator` with
 /// its own workers: it starts with the module, is replaced alone by `setShadow`, and
@@ -51,6 +60,20 @@ public actor Supervisor {
         /// The module's running shadow version, from `run` or `setShadow` until the
         /// module stops; nil without one, or when it is unavailable (see `status.shadow`).
         var shadow: Shadow?
+        /// The shadow's log (`<module>.shadow`), kept across the module's versions.
+        var shadowLog: RotatingLog?
+        /// The version a scoring module is switching from, until the new one passed its
+        /// rollback window or the module goes back to it.
+        var previous: Previous?
+        /// Scoring hosts of replaced versions, until their workers stopped.
+        var retiring: [ScoringHost] = []
+    }
+
+    /// A scoring module's old version during a switch: it serves until the new one is
+    /// ready, then it is the fallback (`LocalModules.setFallback`).
+    private struct Previous {
+        var launch: ModuleLaunch
+        var host: ScoringHost
     }
 
     private struct Shadow {
@@ -79,20 +102,91 @@ public actor Supervisor {
     }
 
     /// Starts `launch`, and `shadow` beside it; a module of the same name that is
-    /// running is stopped first.
+    /// running is stopped first — except a ready scoring module given another scoring
+    /// version, which switches without a gap (see above), and one given the version it is
+    /// switching from, which goes back to it at once.
     public func run(_ launch: ModuleLaunch, shadow: ShadowLaunch? = nil) async {
-        if modules[launch.name]?.status.pid != nil || modules[launch.name]?.host != nil || modules[launch.name]?.shadow != nil {
-            await stop(launch.name)
+        let name = launch.name
+        if let previous = modules[name]?.previous, previous.launch == launch {
+            await resume(name, previous, shadow: shadow)
+            return
         }
-        modules[launch.name]?.restartTask?.cancel()
-        let generation = (modules[launch.name]?.generation ?? 0) + 1
-        let log = modules[launch.name]?.log
-            ?? RotatingLog(url: dataDirectory.log(of: launch.name), maximumBytes: settings.logFileBytes, keep: settings.logFilesKept)
-        modules[launch.name] = Supervised(
-            launch: launch, status: ModuleStatus(name: launch.name, bundleDigest: launch.digest, status: .stopped),
-            log: log, generation: generation)
-        spawn(launch.name)
-        startShadow(launch.name, shadow)
+        var previous: Previous?
+        if let module = modules[name], !module.stopping, module.ready, let host = module.host,
+            module.launch.scoring != nil, launch.scoring != nil
+        {
+            previous = Previous(launch: module.launch, host: host)
+            modules[name]?.host = nil
+            modules[name]?.ready = false
+            if let older = module.previous {
+                modules[name]?.previous = nil
+                dismiss(older.host, of: name, drain: true)
+            }
+            modules[name]?.generation += 1
+            modules[name]?.restartTask?.cancel()
+            await stopShadow(name)
+        } else if let module = modules[name],
+            module.status.pid != nil || module.host != nil || module.shadow != nil || module.previous != nil
+        {
+            await stop(name)
+        }
+        modules[name]?.restartTask?.cancel()
+        let generation = (modules[name]?.generation ?? 0) + 1
+        let log = modules[name]?.log
+            ?? RotatingLog(url: dataDirectory.log(of: name), maximumBytes: settings.logFileBytes, keep: settings.logFilesKept)
+        modules[name] = Supervised(
+            launch: launch, status: ModuleStatus(name: name, bundleDigest: launch.digest, status: .stopped),
+            log: log, generation: generation, shadowLog: modules[name]?.shadowLog, previous: previous,
+            retiring: modules[name]?.retiring ?? [])
+        spawn(name)
+        startShadow(name, shadow)
+    }
+
+    /// Makes the version a module was switching from its live version again, at once: it
+    /// never stopped serving. The version that replaced it stops.
+    private func resume(_ name: String, _ previous: Previous, shadow: ShadowLaunch?) async {
+        guard var module = modules[name] else { return }
+        logger.info("resuming the previous version", metadata: ["module": "\(name)", "bundle": "\(previous.launch.digest)"])
+        module.restartTask?.cancel()
+        module.restartTask = nil
+        module.generation += 1
+        let replaced = module.host
+        module.launch = previous.launch
+        module.host = previous.host
+        module.previous = nil
+        module.ready = true
+        module.stopping = false
+        module.attempt = 0
+        module.unexpectedExits = 0
+        module.startedInstant = .now
+        module.status = ModuleStatus(
+            name: name, bundleDigest: previous.launch.digest, status: .running, startedAt: Date())
+        modules[name] = module
+        scoring.modules.set(previous.host)
+        scoring.modules.setFallback(name, nil)
+        if let replaced { dismiss(replaced, of: name, drain: false) }
+        persist(name)
+        let generation = module.generation
+        Task { [self] in await watchReadiness(name, host: previous.host, generation: generation) }
+        await stopShadow(name)
+        startShadow(name, shadow)
+        persist(name)
+    }
+
+    /// Takes a replaced version's scoring host out of service: it stops once it answered
+    /// the requests it has (`drain`), or at once; its workers stay recorded until then.
+    private func dismiss(_ host: ScoringHost, of name: String, drain: Bool) {
+        modules[name]?.retiring.append(host)
+        persist(name)
+        Task { [self] in
+            if drain { await host.retire() } else { await host.stop() }
+            await dismissed(host, of: name)
+        }
+    }
+
+    private func dismissed(_ host: ScoringHost, of name: String) {
+        modules[name]?.retiring.removeAll { $0 === host }
+        persist(name)
     }
 
     /// Replaces the shadow of a module the supervisor keeps running (nil stops it),
@@ -112,14 +206,15 @@ public actor Supervisor {
         module.generation += 1
         module.restartTask?.cancel()
         module.restartTask = nil
-        let host = module.host
+        let hosts = [module.host, module.previous?.host].compactMap { $0 } + module.retiring
         module.host = nil
+        module.previous = nil
         module.ready = false
         modules[name] = module
         scoring.modules.remove(name)
-        if let host {
+        if !hosts.isEmpty {
             logger.info("stopping scoring module", metadata: ["module": "\(name)"])
-            await host.stop()
+            for host in hosts { await host.stop() }
         }
         if let pid = module.status.pid {
             logger.info("stopping module", metadata: ["module": "\(name)", "pid": "\(pid)"])
@@ -139,6 +234,7 @@ public actor Supervisor {
     public func remove(_ name: String) async {
         await stop(name)
         modules[name]?.log.close()
+        modules[name]?.shadowLog?.close()
         modules.removeValue(forKey: name)
         do {
             try store.removeModuleStatus(named: name)
@@ -179,13 +275,27 @@ public actor Supervisor {
             if module.unexpectedExits > 0 {
                 return .failed(module.status.lastError ?? "exited")
             }
+            if module.ready, let host = module.host, host.crashCount > 0 {
+                return .failed("a scoring worker crashed: \(host.lastFailure ?? "it exited")")
+            }
             // A scoring module's window starts when it is ready (its start has its own timeout).
             if module.host != nil, !module.ready {
                 deadline = ContinuousClock.now + window
             }
             await Self.nap()
         }
+        releasePrevious(name, generation: generation)
         return .stable
+    }
+
+    /// The new version passed its rollback window: the old one finishes its requests in
+    /// hand and stops.
+    private func releasePrevious(_ name: String, generation: Int) {
+        guard modules[name]?.generation == generation, let previous = modules[name]?.previous else { return }
+        modules[name]?.previous = nil
+        scoring.modules.setFallback(name, nil)
+        logger.info("stopping the previous version", metadata: ["module": "\(name)", "bundle": "\(previous.launch.digest)"])
+        dismiss(previous.host, of: name, drain: true)
     }
 
     // MARK: - Processes
@@ -238,7 +348,8 @@ public actor Supervisor {
 
     private func childExited(_ name: String, pid: pid_t?, exitCode: Int32, error: String?) {
         guard var module = modules[name], module.status.pid == pid else { return }
-        scoring.modules.remove(name)
+        // During a switch the old version serves on.
+        if module.previous == nil { scoring.modules.remove(name) }
         if let pid {
             // Whatever the module left behind in its group goes with it.
             kill(-pid, SIGKILL)
@@ -294,10 +405,13 @@ public actor Supervisor {
             version: program.version, models: program.models,
             python: program.python,
             workers: program.workers, environment: environment(of: module.launch), requestTimeout: scoring.requestTimeout,
-            logFile: dataDirectory.log(of: name))
+            log: module.log)
         let host = ScoringHost(
             configuration: configuration, logger: logger,
-            onRequest: scoring.recorder?.hook(digest: module.launch.digest, settings: program.telemetry))
+            onRequest: scoring.recorder?.hook(digest: module.launch.digest, settings: program.telemetry),
+            onWorkersChanged: { Task { await self.persist(name) } })
+        // Until it is ready the old version serves, or the local API answers 503.
+        if module.previous == nil { scoring.modules.setStarting(name) }
         module.host = host
         module.ready = false
         module.startedInstant = .now
@@ -331,6 +445,15 @@ public actor Supervisor {
         modules[name] = module
         persist(name)
         scoring.modules.set(host)
+        if let previous = module.previous {
+            scoring.modules.setFallback(name, previous.host)
+            // Also when no one watches the window (a newer desired state interrupted the watch).
+            let window = settings.rollbackWindow + .seconds(1)
+            Task { [self] in
+                try? await Task.sleep(for: window)
+                releasePrevious(name, generation: generation)
+            }
+        }
         logger.info("module started", metadata: ["module": "\(name)", "bundle": "\(module.launch.digest)"])
         Task { [self] in await watchReadiness(name, host: host, generation: generation) }
     }
@@ -340,13 +463,18 @@ public actor Supervisor {
         module.host = nil
         module.ready = false
         modules[name] = module
-        scoring.modules.remove(name)
         module.log.write(Data("edge-runtime: \(reason)\n".utf8))
         // Recorded before the await, so a module replaced meanwhile is not taken for this one.
         childExited(name, pid: nil, exitCode: 1, error: reason)
-        // Until it runs again, the local API answers 503 with why, not 404.
-        scoring.modules.setFailed(name, lastError: reason)
-        await host.stop()
+        if let previous = module.previous {
+            // A new version that fails leaves the old one serving.
+            scoring.modules.set(previous.host)
+            scoring.modules.setFallback(name, nil)
+        } else {
+            // Until it runs again, the local API answers 503 with why, not 404.
+            scoring.modules.setFailed(name, lastError: reason)
+        }
+        dismiss(host, of: name, drain: false)
     }
 
     /// Treats a scoring module that stays not ready (a worker keeps failing to restart)
@@ -389,16 +517,20 @@ public actor Supervisor {
             var environment = program.environment
             if let url = scoring.localAPIURL { environment["EDGE_TELEMETRY_URL"] = url }
             let hostName = ShadowEvaluator.hostName(of: name)
+            let log = module.shadowLog
+                ?? RotatingLog(url: dataDirectory.log(of: hostName), maximumBytes: settings.logFileBytes, keep: settings.logFilesKept)
+            module.shadowLog = log
             let configuration = ScoringConfiguration(
                 module: hostName, moduleDirectory: program.folder, entry: program.scoring.entry,
                 kind: program.scoring.kind, version: program.scoring.version,
                 python: program.scoring.python, workers: program.scoring.workers, environment: environment,
-                requestTimeout: scoring.requestTimeout, logFile: dataDirectory.log(of: hostName),
+                requestTimeout: scoring.requestTimeout, log: log,
                 niceness: ScoringConfiguration.backgroundNiceness)
             let evaluator = ShadowEvaluator(
                 module: name, liveDigest: module.launch.digest, digest: program.digest, sampleRate: program.sampleRate,
                 configuration: configuration, logger: logger,
-                onSample: scoring.recorder?.shadowHook(settings: program.scoring.telemetry))
+                onSample: scoring.recorder?.shadowHook(settings: program.scoring.telemetry),
+                onWorkersChanged: { Task { await self.persist(name) } })
             let backoff = settings.backoff
             let starting = Task { [self] in
                 var attempt = 0
@@ -463,6 +595,11 @@ public actor Supervisor {
 
     private func persist(_ name: String) {
         if let evaluator = modules[name]?.shadow?.evaluator { modules[name]?.status.shadow = evaluator.health }
+        if let module = modules[name], module.launch.scoring != nil {
+            let hosts = [module.host, module.previous?.host].compactMap { $0 } + module.retiring
+            modules[name]?.status.scoringWorkers =
+                hosts.flatMap(\.workerProcesses) + (module.shadow?.evaluator.workerProcesses ?? [])
+        }
         guard let status = modules[name]?.status else { return }
         do {
             try store.save(status)
