@@ -77,6 +77,7 @@ public struct FleetHealth: Sendable {
                     message: "rollout of \(rollout.deployment) version \(rollout.version)\(modules) halted at wave \(rollout.wave + 1) of \(rollout.waveSizes.count): \(rollout.reason ?? "no reason recorded"); `fleethub deployment rollback \(rollout.deployment)` or `fleethub rollout promote \(rollout.deployment)`")
             }
             + RevocationListRenewal(workspace: workspace).alerts(now: now)
+            + workspace.httpsCertificateAlerts(now: now)
         let overview = FleetOverview(
             devices: summaries.count, online: summaries.filter { $0.connectivity == .online }.count,
             offline: summaries.filter { $0.connectivity == .offline }.count,
