@@ -108,9 +108,13 @@ public struct EdgeHTTPClient: Sendable {
         case .systemAnd(let caFile):
             tls.additionalTrustRoots = [.certificates(try Self.certificates(caFile, url: url))]
         }
-        return HTTPClient.Configuration(
+        var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             timeout: .init(connect: Self.timeAmount(connectTimeout), read: Self.timeAmount(readTimeout)))
+        // A refused port or a certificate that does not verify fails at once: each caller
+        // (reconciler, uploader) retries with its own back-off and reports the failure.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
     }
 
     private static func certificates(_ caFile: String, url: URL) throws -> [NIOSSLCertificate] {
