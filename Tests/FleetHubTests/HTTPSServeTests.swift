@@ -169,7 +169,7 @@ struct HTTPSServeTests {
         #expect(renamed.contains("DNS:hub.example") && !renamed.contains("127.0.0.1") && !renamed.contains("localhost"), "\(renamed)")
 
         // One that expires within the warning (and so the renewal) window raises an alert and is replaced.
-        let soon = Date().addingTimeInterval(-(5 * 365 * 86_400) + 15 * 86_400)
+        let soon = Date().addingTimeInterval(-(5 * 365 * 86_400) + 14.5 * 86_400)
         try authority.issue(.server(["hub.example"]), now: soon).write(
             certificateTo: authority.httpsCertificatePath, keyTo: authority.httpsKeyPath)
         let expiring = try Data(contentsOf: URL(fileURLWithPath: authority.httpsCertificatePath))

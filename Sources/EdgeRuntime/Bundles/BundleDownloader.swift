@@ -12,9 +12,10 @@ public struct BundleDownloader: Sendable {
     public let baseURL: URL?
     /// The device's download token (`hub.token`), sent as `Authorization: Bearer`.
     public let token: String?
-    /// Which certificates the hub may present (`hub.caFile`).
-    public let client: EdgeHTTPClient
+    /// Trusts what the device config says for the hub (`hub.caFile`).
+    private let client: EdgeHTTPClient
 
+    /// `trust` says which certificates the hub may present: `EdgeHTTPClient.Trust(hubCAFile: config.hub.caFile)`.
     public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil, trust: EdgeHTTPClient.Trust = .system) {
         self.dataDirectory = dataDirectory
         self.baseURL = baseURL

@@ -241,14 +241,16 @@ public struct DeviceCheck: Sendable {
 
     /// A hub that did not answer; a certificate it was refused for says so.
     private static func unreachable(_ url: URL, _ error: any Error, deviceId: String) -> Finding {
-        if case HTTPRequestError.untrustedServer = error {
+        switch error as? HTTPRequestError {
+        case .untrustedServer?, .unusableCAFile?:
             return Finding(
                 name: bundleCheck, passed: false, detail: "\(error)",
                 fix: "hub.caFile must be the CA that issued the hub's HTTPS certificate (the hub's own CA, or `fleethub config show`'s tls-ca): export the config again with `fleethub device config \(deviceId) --out FILE`; and hub.bundleBaseURL must be the hub's public URL, whose host the certificate names")
+        default:
+            return Finding(
+                name: bundleCheck, passed: false, detail: "\(error)",
+                fix: "check that `fleethub serve` runs and that this device can reach \(url.host ?? "the hub")")
         }
-        return Finding(
-            name: bundleCheck, passed: false, detail: "\(error)",
-            fix: "check that `fleethub serve` runs and that this device can reach \(url.host ?? "the hub")")
     }
 
     /// Trusts what the downloader trusts, with a short wait.

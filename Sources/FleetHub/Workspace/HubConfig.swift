@@ -7,7 +7,7 @@ import Foundation
 public struct HubConfig: Codable, Equatable, Sendable {
     /// `mqtt://host:port` or `mqtts://host:port`, written into every device config.
     public var broker: String
-    /// The hub's base URL as devices reach it, e.g. `https://hub.example:8443`.
+    /// The hub's base URL as devices reach it, e.g. `https://hub.example:8080`.
     public var publicURL: String
     /// The hub's own broker login, when the broker requires one.
     public var brokerUsername: String?
