@@ -125,7 +125,7 @@ struct PublishCommand: AsyncParsableCommand {
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTP; ingest device health from the broker; advance staged rollouts.", discussion: "EXAMPLES:\n  fleethub serve --http 0.0.0.0:8080\n  fleethub serve --http 127.0.0.1:0 --workspace ./hub")
+        abstract: "Serve bundles (to devices with their token), the JSON API and the health dashboard (to viewers) over HTTPS (HTTP with insecure-http); ingest device health from the broker; advance staged rollouts.", discussion: "EXAMPLES:\n  fleethub serve --http 0.0.0.0:8080\n  fleethub serve --http 127.0.0.1:0 --workspace ./hub")
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "HOST:PORT to listen on (port 0–65535; 0 picks a free one).") var http = "127.0.0.1:8080"
 
@@ -138,6 +138,8 @@ struct ServeCommand: AsyncParsableCommand {
         let rollouts = RolloutController(workspace: opened)
         let server = HubServer(
             workspace: opened, host: address.host.isEmpty ? "0.0.0.0" : address.host, port: address.port, ingestion: ingestion)
+        // Refused (an http:// public URL without insecure-http) before anything starts.
+        let scheme = try opened.https() == nil ? "http" : "https"
         // Each task says whether it was the HTTP server that returned.
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
@@ -167,7 +169,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             group.addTask {
                 try await server.run(handleSignals: true) { port in
-                    print("serving on http://\(server.host):\(port); API tokens: `fleethub access show`")
+                    print("serving on \(scheme)://\(server.host):\(port); API tokens: `fleethub access show`")
                 }
                 return true
             }

@@ -3,35 +3,43 @@ import FleetHub
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create a hub workspace: database, blob store, signing key, settings.", discussion: "EXAMPLES:\n  fleethub init --broker mqtts://broker.example:8883 --public-url http://hub.example:8080\n  fleethub init --workspace ./hub --broker mqtt://127.0.0.1:1883 --insecure")
+        commandName: "init", abstract: "Create a hub workspace: database, blob store, signing key, settings.", discussion: "EXAMPLES:\n  fleethub init --broker mqtts://broker.example:8883 --public-url https://hub.example:8080\n  fleethub init --public-url https://hub.example --tls-cert hub.crt --tls-key hub.key --tls-ca corp-ca.crt\n  fleethub init --workspace ./hub --broker mqtt://127.0.0.1:1883 --insecure --public-url http://127.0.0.1:8080 --insecure-http")
 
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "The MQTT broker devices and the hub use (mqtts://; mqtt:// needs --insecure).")
     var broker = "mqtts://127.0.0.1:8883"
-    @Option(name: .customLong("public-url"), help: "The hub's HTTP base URL as devices reach it.")
-    var publicURL = "http://127.0.0.1:8080"
+    @Option(
+        name: .customLong("public-url"),
+        help: "The hub's base URL as devices reach it (https://; the hub's CA issues its certificate for the URL's host; http:// needs --insecure-http).")
+    var publicURL = "https://127.0.0.1:8080"
     @OptionGroup var hosts: BrokerHostOptions
     @Flag(help: "Allow a plain mqtt:// broker: no encryption, no authentication of the broker. For tests only.")
     var insecure = false
+    @Flag(name: .customLong("insecure-http"), help: "Allow an http:// public URL: device tokens and bundles in clear text. For tests only.")
+    var insecureHTTP = false
+    @OptionGroup var tls: TLSFileOptions
 
     func run() throws {
-        let created = try Workspace.create(
-            at: workspace.root, config: HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil))
+        var config = HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil)
+        try tls.apply(to: &config)
+        let created = try Workspace.create(at: workspace.root, config: config)
         try CertificateAuthority.create(in: created.certificateAuthorityFolder, brokerHosts: hosts.hosts(brokerURL: broker))
         _ = try HTTPAccess.load(from: created)
         print("created workspace \(created.root.path) with its certificate authority")
+        if let https = try created.https() { print("HTTPS certificate: \(https.certificatePath)") }
         if insecure { Output.warn("plain MQTT allowed (--insecure): fleet traffic is neither encrypted nor authenticated") }
+        if insecureHTTP { Output.warn("plain HTTP allowed (--insecure-http): device tokens and bundles cross the network in clear text") }
         print("hub public key: \(created.signingKey.publicKey.base64)")
     }
 }
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "Show or change the workspace settings.", discussion: "EXAMPLES:\n  fleethub config show\n  fleethub config set public-url http://hub.example:8080", subcommands: [Set.self, Show.self])
+        commandName: "config", abstract: "Show or change the workspace settings.", discussion: "EXAMPLES:\n  fleethub config show\n  fleethub config set public-url https://hub.example:8080", subcommands: [Set.self, Show.self])
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure. A new public-url is republished to every device.", discussion: "EXAMPLES:\n  fleethub config set public-url http://hub.example:8080\n  fleethub config set broker mqtts://broker.example:8883")
+            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure, insecure-http, tls-cert, tls-key, tls-ca (an empty value clears the last four). A new public-url is republished to every device.", discussion: "EXAMPLES:\n  fleethub config set public-url https://hub.example:8080\n  fleethub config set tls-cert /etc/fleethub/hub.crt\n  fleethub config set broker mqtts://broker.example:8883")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The setting.") var key: String
         @Argument(help: "Its new value.") var value: String
@@ -61,8 +69,33 @@ struct ConfigCommand: AsyncParsableCommand {
                 print("public-url: \(config.publicURL)")
                 if let user = config.brokerUsername { print("broker-username: \(user)") }
                 if config.allowsPlainMQTT { print("insecure: true (plain MQTT allowed)") }
+                if config.allowsPlainHTTP { print("insecure-http: true (plain HTTP allowed)") }
+                if let certificate = config.tlsCertificate { print("tls-cert: \(certificate)") }
+                if let key = config.tlsKey { print("tls-key: \(key)") }
+                if let ca = config.tlsCA { print("tls-ca: \(ca)") }
                 print("hub public key: \(opened.signingKey.publicKey.base64)")
             }
         }
+    }
+}
+
+/// `--tls-cert`, `--tls-key`, `--tls-ca`: the operator's own HTTPS certificate.
+struct TLSFileOptions: ParsableArguments {
+    @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate (and chain) instead of one from the hub's CA.")
+    var certificate: String?
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.")
+    var key: String?
+    @Option(name: .customLong("tls-ca"), help: "The CA devices trust for --tls-cert (default: their system's trust store).")
+    var ca: String?
+
+    func validate() throws {
+        if (certificate == nil) != (key == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if ca != nil, certificate == nil { throw ValidationError("--tls-ca needs --tls-cert and --tls-key") }
+    }
+
+    func apply(to config: inout HubConfig) throws {
+        if let certificate { try config.set(.tlsCertificate, to: certificate) }
+        if let key { try config.set(.tlsKey, to: key) }
+        if let ca { try config.set(.tlsCA, to: ca) }
     }
 }

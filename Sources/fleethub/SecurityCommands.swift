@@ -24,7 +24,7 @@ struct CACommand: ParsableCommand {
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create the CA of a workspace made before it had one: CA, hub and broker certificates, empty CRL.", discussion: "EXAMPLES:\n  fleethub ca init\n  fleethub ca init --broker-host broker.example --broker-host 10.0.0.5")
+            abstract: "Create the CA of a workspace made before it had one: CA, hub, broker and (for an https:// public URL) HTTPS certificates, empty CRL.", discussion: "EXAMPLES:\n  fleethub ca init\n  fleethub ca init --broker-host broker.example --broker-host 10.0.0.5")
         @OptionGroup var workspace: WorkspaceOptions
         @OptionGroup var hosts: BrokerHostOptions
 
@@ -33,6 +33,9 @@ struct CACommand: ParsableCommand {
             let authority = try CertificateAuthority.create(
                 in: opened.certificateAuthorityFolder, brokerHosts: hosts.hosts(brokerURL: opened.config().broker))
             print("created certificate authority \(authority.certificatePath)")
+            if try opened.httpsTrustedCA() == authority.certificatePath, let https = try opened.https() {
+                print("HTTPS certificate: \(https.certificatePath)")
+            }
         }
     }
 

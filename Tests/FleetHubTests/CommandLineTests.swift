@@ -36,7 +36,7 @@ struct CommandLineTests {
         func hub(_ arguments: String...) throws -> String {
             try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
         }
-        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure")
+        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure", "--insecure-http")
         _ = try hub("device", "add", "gw-001", "--out", directory.file("gw.yaml"))
         let first = try String(contentsOfFile: directory.file("gw.yaml"), encoding: .utf8)
         let original = try DeviceConfig.load(from: directory.file("gw.yaml"))
@@ -143,7 +143,7 @@ struct CommandLineTests {
         try Data("def init():\n    pass\n\ndef run(raw_data):\n    return raw_data\n".utf8)
             .write(to: URL(fileURLWithPath: directory.file("src/score.py")))
 
-        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure")
+        _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure", "--insecure-http")
         #expect(throws: FixtureError.self) { try hub("init") }
         #expect(try hub("model", "register", "--name", "iris", "--path", directory.file("iris.onnx"), "--tag", "stage=prod") == "iris:1\n")
         let packaged = try hub("module", "package", "--name", "iris-scorer", "--model", "iris:1", "--entry", "score.py", "--source", directory.file("src"))

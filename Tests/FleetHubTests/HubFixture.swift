@@ -8,13 +8,17 @@ final class HubFixture: Sendable {
     let directory: TemporaryDirectory
     let workspace: Workspace
 
-    /// A plain `mqtt://` broker is allowed (`insecure: true`) unless told otherwise;
-    /// the Security tests make TLS workspaces.
-    init(broker: String = "mqtt://127.0.0.1:1", publicURL: String = "http://hub.test:8080", insecure: Bool = true) throws {
+    /// A plain `mqtt://` broker and an `http://` public URL are allowed (`insecure`,
+    /// `insecure-http`) unless told otherwise; the Security tests make TLS workspaces.
+    init(
+        broker: String = "mqtt://127.0.0.1:1", publicURL: String = "http://hub.test:8080", insecure: Bool = true,
+        insecureHTTP: Bool = true
+    ) throws {
         directory = try TemporaryDirectory(prefix: "fleethub-test")
         workspace = try Workspace.create(
             at: directory.url.appendingPathComponent("workspace"),
-            config: HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil))
+            config: HubConfig(
+                broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil))
     }
 
     var models: ModelRegistry { ModelRegistry(workspace: workspace) }

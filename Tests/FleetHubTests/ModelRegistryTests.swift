@@ -77,7 +77,7 @@ struct ModelRegistryTests {
 
     @Test func secondInitIsRefused() throws {
         #expect(throws: WorkspaceError.alreadyExists(hub.workspace.root.path)) {
-            try Workspace.create(at: hub.workspace.root, config: HubConfig(broker: "mqtt://127.0.0.1:1883", publicURL: "http://h"))
+            try Workspace.create(at: hub.workspace.root, config: HubConfig(broker: "mqtt://127.0.0.1:1883", publicURL: "https://h"))
         }
         let reopened = try Workspace.open(at: hub.workspace.root)
         #expect(reopened.signingKey.publicKey == hub.workspace.signingKey.publicKey)
@@ -88,7 +88,7 @@ struct ModelRegistryTests {
     @Test func settingsCanBeChangedAndAreChecked() throws {
         try hub.workspace.set("broker", to: "mqtt://broker.test:1884")
         try hub.workspace.set("public-url", to: "https://hub.test/")
-        #expect(try hub.workspace.config() == HubConfig(broker: "mqtt://broker.test:1884", publicURL: "https://hub.test", insecure: true))
+        #expect(try hub.workspace.config() == HubConfig(broker: "mqtt://broker.test:1884", publicURL: "https://hub.test", insecure: true, insecureHTTP: true))
         #expect(throws: WorkspaceError.self) { try hub.workspace.set("broker", to: "http://x") }
         #expect(throws: WorkspaceError.unknownSetting("colour")) { try hub.workspace.set("colour", to: "red") }
     }

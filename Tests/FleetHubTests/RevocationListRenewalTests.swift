@@ -25,7 +25,7 @@ struct RevocationListRenewalTests {
             return try FleetJSON.decode(Alerts.self, from: Data(output.utf8)).alerts.filter { $0.kind == .revocationListExpiring }
         }
 
-        _ = try hub("init", "--broker", "mqtts://127.0.0.1:\(brokerPort)", "--public-url", "http://127.0.0.1:8080")
+        _ = try hub("init", "--broker", "mqtts://127.0.0.1:\(brokerPort)", "--public-url", "https://127.0.0.1:8080")
         _ = try hub(
             "broker-config", "--out", directory.file("broker"), "--listen", "127.0.0.1:\(brokerPort)", "--run-as", NSUserName())
         #expect(try expiringAlerts().isEmpty, "a new list lapses in a year")

@@ -21,10 +21,10 @@ struct SecretModesCommandLineTests {
             let status = try await process.waitForExit()
             return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }
-        let initialised = try await hub("init", "--broker", "mqtts://127.0.0.1:1", "--public-url", "http://127.0.0.1:8080")
+        let initialised = try await hub("init", "--broker", "mqtts://127.0.0.1:1", "--public-url", "https://127.0.0.1:8080")
         #expect(initialised.status == 0, "\(initialised.output)")
         #expect(try mode(workspace) == 0o700)
-        for file in ["hub.sqlite", "config.json", "hub-signing.key", "ca/ca.key", "ca/hub.key", "ca/broker.key"] {
+        for file in ["hub.sqlite", "config.json", "hub-signing.key", "ca/ca.key", "ca/hub.key", "ca/broker.key", "ca/https.key"] {
             #expect(try mode("\(workspace)/\(file)") == 0o600, "\(file)")
         }
 

@@ -33,7 +33,7 @@ struct SecurityCommandLineTests {
             .write(to: URL(fileURLWithPath: directory.file("score.py")))
         try FileManager.default.createDirectory(atPath: directory.file("devices"), withIntermediateDirectories: true)
 
-        _ = try await hub("init", "--broker", "mqtts://127.0.0.1:\(port)", "--public-url", "http://127.0.0.1:8080")
+        _ = try await hub("init", "--broker", "mqtts://127.0.0.1:\(port)", "--public-url", "https://127.0.0.1:8080")
         _ = try await hub("model", "register", "--name", "iris", "--path", directory.file("iris.onnx"))
         _ = try await hub("module", "package", "--name", "iris-scorer", "--model", "iris:1", "--entry", directory.file("score.py"))
         // The broker's configuration does not list devices: it needs no rewrite when one is added.

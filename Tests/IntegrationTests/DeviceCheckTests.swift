@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// `edge-runtime check` against a real TLS fleet (`fleethub` CLI, the broker running
-/// the configuration `broker-config` wrote, `fleethub serve`): it passes a good setup
+/// the configuration `broker-config` wrote, `fleethub serve` over HTTPS): it passes a good setup
 /// and fails each broken one, while the daemon runs without connecting as the device.
 @Suite(.serialized, .enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct DeviceCheckTests {
@@ -27,7 +27,7 @@ struct DeviceCheckTests {
             let hub = { (arguments: [String]) throws -> String in
                 try Fixtures.run(fleethub, arguments + ["--workspace", workspace])
             }
-            _ = try hub(["init", "--broker", "mqtts://127.0.0.1:\(brokerPort)", "--public-url", "http://127.0.0.1:\(httpPort)"])
+            _ = try hub(["init", "--broker", "mqtts://127.0.0.1:\(brokerPort)", "--public-url", "https://127.0.0.1:\(httpPort)"])
             _ = try hub(["broker-config", "--out", directory.file("broker"), "--listen", "127.0.0.1:\(brokerPort)", "--run-as", NSUserName()])
             broker = try await TLSBroker.start(configFile: directory.file("broker/mosquitto.conf"), port: brokerPort)
             let source = directory.file("agent")
@@ -105,6 +105,21 @@ struct DeviceCheckTests {
         #expect(renewed.passed, "\(renewed.output)")
         let replaced = try await fleet.check(fleet.configPath)
         #expect(replaced.output.contains("HTTP 403"), "\(replaced.output)")
+    }
+
+    @Test func aHubCertificateFromAnotherCAFailsTheBundleCheckNamingTheCertificate() async throws {
+        let fleet = try await Fleet()
+        defer { fleet.stop() }
+        let other = fleet.directory.file("other-hub")
+        _ = try Fixtures.run(Fixtures.builtExecutable("fleethub"), ["init", "--workspace", other])
+        let untrusting = try fleet.variant("other-ca") { $0.hub.caFile = "\(other)/ca/ca.crt" }
+
+        let result = try await fleet.check(untrusting)
+        #expect(!result.passed)
+        #expect(result.output.contains("[FAIL] bundle download authorised"), "\(result.output)")
+        #expect(result.output.contains("TLS verification of https://127.0.0.1:"), "\(result.output)")
+        #expect(result.output.contains("CERTIFICATE_VERIFY_FAILED"), "\(result.output)")
+        #expect(result.output.contains("hub.caFile"), "\(result.output)")
     }
 
     @Test func aRefusedBrokerFailsAtOnceSayingRefused() async throws {

@@ -10,8 +10,9 @@ import FoundationNetworking
 #endif
 
 /// The real hub and the real runtime, as an operator runs them: `fleethub` packages
-/// and deploys a process module, `fleethub serve` serves its bundle, and
-/// `edge-runtime run` on the device downloads and starts it.
+/// and deploys a process module, `fleethub serve` serves its bundle over HTTPS with a
+/// certificate from the hub's CA, and `edge-runtime run` on the device downloads
+/// (trusting only that CA) and starts it.
 @Suite(.serialized, .enabled(if: Fixtures.shouldRun(needing: "mosquitto")))
 struct HubToDeviceTests {
     @Test func fleethubDeployReachesARunningModule() async throws {
@@ -47,6 +48,33 @@ struct HubToDeviceTests {
         #expect(await eventually {
             (try? ModuleLogReader(dataDirectory: dataDirectory, module: "agent").tail(1)) == ["agent up"]
         })
+        #expect(config.hub.bundleBaseURL.hasPrefix("https://"), "\(config.hub.bundleBaseURL)")
+        #expect(config.hub.caFile == directory.file("hub-ca.crt"))
+    }
+
+    /// A device whose config trusts another CA than the one that issued the hub's
+    /// certificate (a look-alike hub) downloads nothing and says why.
+    @Test func aDeviceTrustingAnotherCARefusesTheHubsCertificate() async throws {
+        let fleet = try await HubAndDevice(prefix: "hub-to-device-other-ca")
+        defer { fleet.stop() }
+        let directory = fleet.directory
+        let source = directory.file("agent")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try "while true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
+        _ = try fleet.hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        let other = directory.file("other-hub")
+        _ = try Fixtures.run(Fixtures.builtExecutable("fleethub"), ["init", "--workspace", other])
+        let config = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort()) { $0.hub.caFile = "\(other)/ca/ca.crt" }
+        try "name: site-agent\npriority: 1\ntarget: \"*\"\nmodules:\n  - name: agent\n    bundle: site-agent:1\n"
+            .write(toFile: directory.file("site-agent.yaml"), atomically: true, encoding: .utf8)
+        _ = try fleet.hub(["deploy", directory.file("site-agent.yaml")])
+
+        let dataDirectory = DataDirectory(config: config)
+        let failed = await eventually { (try? StateStore(url: dataDirectory.database).status())?.desired.status == .failed }
+        let error = (try? StateStore(url: dataDirectory.database).status())?.desired.error ?? ""
+        #expect(failed, "runtime log: \((try? String(contentsOfFile: directory.file("runtime.log"), encoding: .utf8)) ?? "")")
+        #expect(error.contains("refusing to download https://127.0.0.1:\(fleet.httpPort)/v1/bundles/sha256:"), "\(error)")
+        #expect(error.contains("CERTIFICATE_VERIFY_FAILED"), "\(error)")
     }
 
     /// `fleethub device logs` asks the device over MQTT and prints what the module logged
@@ -179,7 +207,7 @@ final class HubAndDevice: Sendable {
         workspace = directory.file("hub")
         httpPort = try Fixtures.freePort()
         broker = try await MosquittoBroker.start()
-        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"])
+        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "https://127.0.0.1:\(httpPort)"])
     }
 
     /// Runs `fleethub ARGUMENTS` on the workspace.
@@ -189,12 +217,13 @@ final class HubAndDevice: Sendable {
     }
 
     /// Adds the device with its local API on `localAPIPort` and its data dir in the test
-    /// folder, starts `serve` and the runtime, and returns the device's config.
-    func startServeAndDevice(localAPIPort: Int) async throws -> DeviceConfig {
+    /// folder (and `change` applied), starts `serve` and the runtime, and returns the device's config.
+    func startServeAndDevice(localAPIPort: Int, change: (inout DeviceConfig) -> Void = { _ in }) async throws -> DeviceConfig {
         let configPath = directory.file("gw-001.yaml")
         try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath, "--local-api", "127.0.0.1:\(localAPIPort)"])
         var config = try DeviceConfig.load(from: configPath)
         config.dataDir = directory.file("device")
+        change(&config)
         try config.save(to: configPath)
         let server = try ChildProcess(
             Self.fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))

@@ -33,7 +33,7 @@ struct RuntimeRolloutTests {
             httpPort = try Fixtures.freePort()
             broker = try await MosquittoBroker.start()
             ids = (1...count).map { "gw-\($0)" }
-            _ = try Self.run(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)"], workspace: workspacePath)
+            _ = try Self.run(["init", "--insecure", "--broker", broker.url, "--public-url", "http://127.0.0.1:\(httpPort)", "--insecure-http"], workspace: workspacePath)
             let key = try Workspace.open(at: URL(fileURLWithPath: workspacePath)).signingKey.publicKey
             recorder = try await DesiredStateRecorder(brokerPort: broker.port, hubKey: key)
             for id in ids {

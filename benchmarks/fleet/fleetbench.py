@@ -67,7 +67,7 @@ class FleetRun:
         self.start(["mosquitto", "-c", conf], "mosquitto.log")
         time.sleep(0.5)
         self.hub("init", "--insecure", "--broker", f"mqtt://127.0.0.1:{self.mqtt_port}",
-                 "--public-url", f"http://127.0.0.1:{self.http_port}")
+                 "--public-url", f"http://127.0.0.1:{self.http_port}", "--insecure-http")
         src = os.path.join(self.work, "src")
         os.makedirs(src)
         open(os.path.join(src, "run.sh"), "w").write("#!/bin/sh\nexec sleep 3600\n")

@@ -36,7 +36,7 @@ def main():
         source = os.path.join(work, "src")
         os.makedirs(source)
         open(os.path.join(source, "score.py"), "w").write("def init():\n    pass\n\ndef run(raw_data):\n    return raw_data\n")
-        subprocess.run(hub("init", "--insecure", "--broker", "mqtt://127.0.0.1:1883", "--public-url", "http://127.0.0.1:8080"),
+        subprocess.run(hub("init", "--insecure", "--broker", "mqtt://127.0.0.1:1883", "--public-url", "http://127.0.0.1:8080", "--insecure-http"),
                        check=True, capture_output=True)
         sha256sum, _ = timed(["sha256sum", model])
         register, _ = timed(hub("model", "register", "--name", "big", "--path", model))

@@ -84,7 +84,7 @@ def main():
                                   check=True, capture_output=True, text=True).stdout
 
         hub("init", "--insecure", "--broker", "mqtt://127.0.0.1:%d" % mqtt_port,
-            "--public-url", "http://127.0.0.1:%d" % http_port)
+            "--public-url", "http://127.0.0.1:%d" % http_port, "--insecure-http")
         for index in range(3):
             source = os.path.join(tmp, "agent%d" % index)
             os.makedirs(source)

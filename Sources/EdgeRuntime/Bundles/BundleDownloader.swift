@@ -1,26 +1,26 @@
 import FleetCore
 import Foundation
-import Synchronization
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
-/// Downloads a bundle into the cache over HTTP. The bytes go to `<hex>.partial` as
-/// they arrive, so an interrupted download resumes with a `Range` request; the file
-/// becomes `<hex>.zip` only when it has the expected size (its digest is checked
-/// by the verify step before anything is unpacked).
+/// Downloads a bundle into the cache over HTTPS, trusting only the hub's CA when the
+/// config names one. The bytes go to `<hex>.partial` as they arrive, so an interrupted
+/// download resumes with a `Range` request; the file becomes `<hex>.zip` only when it
+/// has the expected size (its digest is checked by the verify step before anything is
+/// unpacked), and a server that sends more than that is cut off.
 public struct BundleDownloader: Sendable {
     public let dataDirectory: DataDirectory
     /// The hub's base URL, for bundle URLs given as a path (`/v1/bundles/…`).
     public let baseURL: URL?
     /// The device's download token (`hub.token`), sent as `Authorization: Bearer`.
     public let token: String?
+    /// Trusts what the device config says for the hub (`hub.caFile`).
+    private let client: EdgeHTTPClient
 
-    public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil) {
+    /// `trust` says which certificates the hub may present: `EdgeHTTPClient.Trust(hubCAFile: config.hub.caFile)`.
+    public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil, trust: EdgeHTTPClient.Trust = .system) {
         self.dataDirectory = dataDirectory
         self.baseURL = baseURL
         self.token = token
+        self.client = EdgeHTTPClient(trust: trust)
     }
 
     /// Downloads `bundle` into the cache unless it is there already.
@@ -31,15 +31,15 @@ public struct BundleDownloader: Sendable {
             url.scheme == "http" || url.scheme == "https"
         else { throw DownloadError.badURL(bundle.url) }
         let partial = dataDirectory.partialBundle(bundle.digest)
-        var offset = (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
+        var offset = Self.size(of: partial)
         if offset > bundle.size {
             try? FileManager.default.removeItem(at: partial)
             offset = 0
         }
         if offset < bundle.size {
-            try await fetch(url, into: partial, from: offset)
+            try await fetch(url, into: partial, from: offset, limit: bundle.size)
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
+        let size = Self.size(of: partial)
         guard size == bundle.size else {
             if size > bundle.size { try? FileManager.default.removeItem(at: partial) }
             throw DownloadError.wrongSize(url: url.absoluteString, expected: bundle.size, actual: size)
@@ -51,111 +51,63 @@ public struct BundleDownloader: Sendable {
         }
     }
 
-    private func fetch(_ url: URL, into partial: URL, from offset: Int) async throws {
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 60)
-        if offset > 0 {
-            request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range")
-        }
-        if let token {
-            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        }
-        let receiver = try BodyReceiver(file: partial, url: url, requestedOffset: offset)
-        let session = URLSession(configuration: .ephemeral, delegate: receiver, delegateQueue: nil)
-        defer { session.finishTasksAndInvalidate() }
-        let task = session.dataTask(with: request)
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                receiver.setCompletion(continuation)
-                task.resume()
-            }
-        } onCancel: {
-            task.cancel()
-        }
+    private static func size(of file: URL) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
     }
-}
 
-/// Appends a response body to the partial file as it arrives; a 200 answer to a
-/// `Range` request (server without range support) starts the file over.
-private final class BodyReceiver: NSObject, URLSessionDataDelegate, Sendable {
-    private let file: URL
-    private let url: URL
-    private let requestedOffset: Int
-    private struct State {
-        var handle: FileHandle?
-        var failure: DownloadError?
-        var completion: CheckedContinuation<Void, any Error>?
-    }
-    private let state = Mutex(State())
-
-    init(file: URL, url: URL, requestedOffset: Int) throws {
-        self.file = file
-        self.url = url
-        self.requestedOffset = requestedOffset
-        if !FileManager.default.fileExists(atPath: file.path) {
-            guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
-                throw DownloadError.writeFailed(path: file.path, reason: "cannot create the file")
+    /// Appends the body to the partial file as it arrives; a 200 answer to a `Range`
+    /// request (a server without range support) starts the file over. Stops one byte
+    /// past `limit`, which the size check then refuses.
+    private func fetch(_ url: URL, into partial: URL, from offset: Int, limit: Int) async throws {
+        var headers: [(name: String, value: String)] = []
+        if offset > 0 { headers.append(("Range", "bytes=\(offset)-")) }
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        if !FileManager.default.fileExists(atPath: partial.path) {
+            guard FileManager.default.createFile(atPath: partial.path, contents: nil) else {
+                throw DownloadError.writeFailed(path: partial.path, reason: "cannot create the file")
             }
         }
-    }
-
-    func setCompletion(_ continuation: CheckedContinuation<Void, any Error>) {
-        state.withLock { $0.completion = continuation }
-    }
-
-    func urlSession(
-        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-        completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
-    ) {
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let disposition: URLSession.ResponseDisposition = state.withLock { state in
+        let handle: FileHandle
+        do {
+            handle = try FileHandle(forWritingTo: partial)
+        } catch {
+            throw DownloadError.writeFailed(path: partial.path, reason: "\(error.localizedDescription)")
+        }
+        defer { try? handle.close() }
+        var written = 0
+        func writing(_ body: () throws -> Void) throws {
             do {
-                let handle = try FileHandle(forWritingTo: file)
+                try body()
+            } catch {
+                throw DownloadError.writeFailed(path: partial.path, reason: "\(error.localizedDescription)")
+            }
+        }
+        do {
+            try await client.stream("GET", url, headers: headers) { status, _ in
                 switch status {
-                case 206 where requestedOffset > 0:
-                    try handle.truncate(atOffset: UInt64(requestedOffset))
-                    try handle.seek(toOffset: UInt64(requestedOffset))
+                case 206 where offset > 0:
+                    try writing {
+                        try handle.truncate(atOffset: UInt64(offset))
+                        try handle.seek(toOffset: UInt64(offset))
+                    }
+                    written = offset
                 case 200:
-                    try handle.truncate(atOffset: 0)
+                    try writing { try handle.truncate(atOffset: 0) }
                 default:
-                    try? handle.close()
-                    state.failure = .httpStatus(url: url.absoluteString, status: status)
-                    return .cancel
+                    throw DownloadError.httpStatus(url: url.absoluteString, status: status)
                 }
-                state.handle = handle
-                return .allow
-            } catch {
-                state.failure = .writeFailed(path: file.path, reason: "\(error.localizedDescription)")
-                return .cancel
+            } receive: { chunk in
+                let bytes = chunk.readableBytesView.prefix(limit + 1 - written)
+                try writing { try handle.write(contentsOf: bytes) }
+                written += bytes.count
+                return written <= limit
             }
-        }
-        completionHandler(disposition)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        state.withLock { state in
-            guard state.failure == nil else { return }
-            do {
-                try state.handle?.write(contentsOf: data)
-            } catch {
-                state.failure = .writeFailed(path: file.path, reason: "\(error.localizedDescription)")
-                dataTask.cancel()
+        } catch let error as HTTPRequestError {
+            switch error {
+            case .untrustedServer(let url, let reason): throw DownloadError.untrustedHub(url: url, reason: reason)
+            case .transfer(_, let reason): throw DownloadError.transfer(url: url.absoluteString, reason: reason)
+            case .unusableCAFile: throw DownloadError.transfer(url: url.absoluteString, reason: "\(error)")
             }
-        }
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        let (continuation, failure) = state.withLock { state in
-            try? state.handle?.close()
-            state.handle = nil
-            defer { state.completion = nil }
-            return (state.completion, state.failure)
-        }
-        if let failure {
-            continuation?.resume(throwing: failure)
-        } else if let error {
-            continuation?.resume(throwing: DownloadError.transfer(url: url.absoluteString, reason: error.localizedDescription))
-        } else {
-            continuation?.resume()
         }
     }
 }
@@ -165,6 +117,7 @@ public enum DownloadError: Error, Equatable, CustomStringConvertible {
     case badURL(String)
     case httpStatus(url: String, status: Int)
     case transfer(url: String, reason: String)
+    case untrustedHub(url: String, reason: String)
     case wrongSize(url: String, expected: Int, actual: Int)
     case writeFailed(path: String, reason: String)
 
@@ -176,6 +129,8 @@ public enum DownloadError: Error, Equatable, CustomStringConvertible {
         case .httpStatus(let url, let status): "downloading \(url) failed with HTTP \(status)"
         case .transfer(let url, let reason):
             "downloading \(url) failed: \(reason); the download resumes on the next attempt"
+        case .untrustedHub(let url, let reason):
+            "refusing to download \(url): TLS verification failed: \(reason); check that hub.bundleBaseURL is the hub's public URL and hub.caFile the CA that issued its certificate (`fleethub device config ID --out FILE` writes both)"
         case .wrongSize(let url, let expected, let actual):
             "\(url) gave \(actual) bytes, the desired state says \(expected)"
         case .writeFailed(let path, let reason): "cannot write \(path): \(reason) (is the disk full?)"

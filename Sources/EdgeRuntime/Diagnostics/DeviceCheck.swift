@@ -2,10 +2,6 @@ import FleetCore
 import Foundation
 import Logging
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 /// `edge-runtime check`: diagnoses a device the way `iotedge check` does. Each check
 /// passes or fails, and a failure says how to fix it.
 public struct DeviceCheck: Sendable {
@@ -201,7 +197,7 @@ public struct DeviceCheck: Sendable {
         guard let base = URL(string: config.hub.bundleBaseURL), base.scheme == "http" || base.scheme == "https" else {
             return Finding(
                 name: name, passed: false, detail: "'\(config.hub.bundleBaseURL)' is not an http(s) URL",
-                fix: "set hub.bundleBaseURL to the hub's address, e.g. http://hub.example:8080")
+                fix: "set hub.bundleBaseURL to the hub's public URL, e.g. https://hub.example:8080")
         }
         let state: DesiredState? = switch desired {
         case .retained(let payload?): try? HubPublicKey(base64: config.hub.publicKey).open(payload, for: config.deviceId)
@@ -220,14 +216,12 @@ public struct DeviceCheck: Sendable {
             } else {
                 "no bundle is deployed to this device yet, so the token is not tried"
             }
-            return await reachability(of: base, token: token, untried: untried)
+            return await reachability(of: base, config: config, token: token, untried: untried)
         }
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
-        request.setValue("bytes=0-0", forHTTPHeaderField: "Range")
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         do {
-            let (_, response) = try await Self.session.data(for: request)
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            let status = try await Self.client(config).send(
+                "GET", url, headers: [("Range", "bytes=0-0"), ("Authorization", "Bearer \(token)")], maxBody: 1
+            ).status
             switch status {
             case 200, 206:
                 return Finding(name: name, passed: true, detail: "\(url) answered HTTP \(status) to this device's token")
@@ -241,21 +235,35 @@ public struct DeviceCheck: Sendable {
                     fix: "check that hub.bundleBaseURL is this hub's public URL, and the hub's logs")
             }
         } catch {
+            return Self.unreachable(url, error, deviceId: config.deviceId)
+        }
+    }
+
+    /// A hub that did not answer; a certificate it was refused for says so.
+    private static func unreachable(_ url: URL, _ error: any Error, deviceId: String) -> Finding {
+        switch error as? HTTPRequestError {
+        case .untrustedServer?, .unusableCAFile?:
             return Finding(
-                name: name, passed: false, detail: "\(url): \(error.localizedDescription)",
+                name: bundleCheck, passed: false, detail: "\(error)",
+                fix: "hub.caFile must be the CA that issued the hub's HTTPS certificate (the hub's own CA, or `fleethub config show`'s tls-ca): export the config again with `fleethub device config \(deviceId) --out FILE`; and hub.bundleBaseURL must be the hub's public URL, whose host the certificate names")
+        default:
+            return Finding(
+                name: bundleCheck, passed: false, detail: "\(error)",
                 fix: "check that `fleethub serve` runs and that this device can reach \(url.host ?? "the hub")")
         }
     }
 
+    /// Trusts what the downloader trusts, with a short wait.
+    private static func client(_ config: DeviceConfig) -> EdgeHTTPClient {
+        EdgeHTTPClient(trust: .init(hubCAFile: config.hub.caFile), connectTimeout: .seconds(5), readTimeout: .seconds(5))
+    }
+
     /// Without a bundle to try the token on, whether the hub answers at all.
-    private func reachability(of base: URL, token: String, untried: String) async -> Finding {
+    private func reachability(of base: URL, config: DeviceConfig, token: String, untried: String) async -> Finding {
         let name = Self.bundleCheck
-        // GET, not HEAD: FoundationNetworking waits for the body a HEAD answer announces.
-        var request = URLRequest(url: base, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 5)
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         do {
-            let (_, response) = try await Self.session.data(for: request)
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            let status = try await Self.client(config).send("GET", base, headers: [("Authorization", "Bearer \(token)")], maxBody: 1)
+                .status
             guard status < 500 else {
                 return Finding(name: name, passed: false, detail: "\(base) answered HTTP \(status)", fix: "check the hub's logs")
             }
@@ -263,15 +271,9 @@ public struct DeviceCheck: Sendable {
                 name: name, passed: true,
                 detail: "\(base) answers (HTTP \(status)); \(untried)")
         } catch {
-            return Finding(
-                name: name, passed: false, detail: "\(base): \(error.localizedDescription)",
-                fix: "check that `fleethub serve` runs and that this device can reach \(base.host ?? "the hub")")
+            return Self.unreachable(base, error, deviceId: config.deviceId)
         }
     }
-
-    /// A session that hands a 401's challenge back as the answer: FoundationNetworking's
-    /// shared session waits forever on a `WWW-Authenticate: Basic` it has no password for.
-    private static let session = URLSession(configuration: .ephemeral, delegate: AnswerChallenges(), delegateQueue: nil)
 
     private func diskSpace(_ config: DeviceConfig) -> Finding {
         let name = "disk space"
@@ -303,16 +305,5 @@ public struct DeviceCheck: Sendable {
         return Finding(
             name: "python3 available", passed: false, detail: "no python3 in PATH (\(path))",
             fix: "install it (`apt-get install python3 python3-venv`); python-scoring modules need it")
-    }
-}
-
-/// Answers every authentication challenge with "no credentials", so the request ends
-/// with the server's 401 instead of waiting for a password.
-private final class AnswerChallenges: NSObject, URLSessionTaskDelegate, Sendable {
-    func urlSession(
-        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-        completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
-    ) {
-        completionHandler(.rejectProtectionSpace, nil)
     }
 }

@@ -1,9 +1,5 @@
 import Foundation
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 /// A bucket on any S3-compatible endpoint (AWS, SeaweedFS, MinIO…), written with signed PUTs
 /// (Signature Version 4, `SigV4Signer`). Path-style addressing (`http://host/bucket/key`) suits
 /// self-hosted endpoints; virtual-hosted style (`http://bucket.host/key`) suits AWS.
@@ -12,17 +8,19 @@ public struct S3ObjectStore: ObjectStore {
     public let bucket: String
     public let pathStyle: Bool
     private let signer: SigV4Signer
-    private let session: URLSession
+    private let client: EdgeHTTPClient
 
+    /// `client` decides which certificates the endpoint may present: the system's trust
+    /// store, plus the storage settings' `caFile` when given.
     public init(
         endpoint: URL, region: String, bucket: String, pathStyle: Bool, credentials: AWSCredentials,
-        session: URLSession = .shared
+        client: EdgeHTTPClient = EdgeHTTPClient()
     ) {
         self.endpoint = endpoint
         self.bucket = bucket
         self.pathStyle = pathStyle
         self.signer = SigV4Signer(credentials: credentials, region: region, service: "s3")
-        self.session = session
+        self.client = client
     }
 
     public var location: String { "s3://\(bucket) at \(endpoint.absoluteString)" }
@@ -46,25 +44,18 @@ public struct S3ObjectStore: ObjectStore {
         ]
         let signed = SigV4Signer.Request(method: "PUT", path: path, headers: headers, payloadHash: payloadHash)
 
-        var request = URLRequest(url: url, timeoutInterval: 60)
-        request.httpMethod = "PUT"
-        for header in headers where header.name != "Host" {
-            request.setValue(header.value, forHTTPHeaderField: header.name)
-        }
-        request.setValue(signer.authorization(signed, amzDate: amzDate), forHTTPHeaderField: "Authorization")
-
-        let body: Data
-        let response: URLResponse
+        let response: EdgeHTTPClient.Response
         do {
-            (body, response) = try await session.upload(for: request, from: data)
+            response = try await client.send(
+                "PUT", url,
+                headers: headers.filter { $0.name != "Host" }
+                    + [("Authorization", signer.authorization(signed, amzDate: amzDate))],
+                body: data, maxBody: 64 << 10)
         } catch {
-            throw ObjectStoreError.unreachable(location: location, reason: error.localizedDescription)
+            throw ObjectStoreError.unreachable(location: location, reason: "\(error)")
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw ObjectStoreError.unreachable(location: location, reason: "the answer was not HTTP")
-        }
-        guard (200..<300).contains(http.statusCode) else {
-            throw error(status: http.statusCode, body: body, key: key)
+        guard (200..<300).contains(response.status) else {
+            throw error(status: response.status, body: response.body, key: key)
         }
     }
 

@@ -28,7 +28,7 @@ extension StorageSettings {
             let credentials = try AWSCredentials.load(fromFile: credentialsFile, profile: profile ?? "default")
             let store = S3ObjectStore(
                 endpoint: endpointURL, region: region, bucket: bucket, pathStyle: pathStyle ?? (endpoint != nil),
-                credentials: credentials)
+                credentials: credentials, client: EdgeHTTPClient(trust: caFile.map { .systemAnd(caFile: $0) } ?? .system))
             return StorageDestination(store: store, prefix: parsed.path.trimmingCharacters(in: CharacterSet(charactersIn: "/")))
         default:
             throw ObjectStoreError.invalidSettings("'\(url)' has scheme '\(scheme)'; use s3:// or file://")

@@ -108,15 +108,19 @@ public struct BrokerSettings: Codable, Equatable, Sendable {
 public struct HubSettings: Codable, Equatable, Sendable {
     /// Base64 of the hub's Ed25519 public key: the only signer of desired states this device trusts.
     public var publicKey: String
-    /// Where the device downloads bundles from, e.g. `http://hub.example:8080`.
+    /// Where the device downloads bundles from, e.g. `https://hub.example:8080`.
     public var bundleBaseURL: String
     /// The device's secret for bundle downloads, sent as `Authorization: Bearer <token>`.
     public var token: String?
+    /// The only CA whose certificates the device accepts from the hub's HTTPS (the hub's
+    /// own CA, or the operator's); the system's trust store when absent.
+    public var caFile: String?
 
-    public init(publicKey: String, bundleBaseURL: String, token: String? = nil) {
+    public init(publicKey: String, bundleBaseURL: String, token: String? = nil, caFile: String? = nil) {
         self.publicKey = publicKey
         self.bundleBaseURL = bundleBaseURL
         self.token = token
+        self.caFile = caFile
     }
 }
 

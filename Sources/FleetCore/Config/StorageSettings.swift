@@ -15,11 +15,15 @@ public struct StorageSettings: Codable, Equatable, Sendable {
     public var profile: String?
     /// Path-style addressing (`endpoint/bucket/key`); defaults to true with a custom endpoint, false on AWS.
     public var pathStyle: Bool?
+    /// A CA (PEM) an `https://` endpoint's certificate may be signed by, besides those of
+    /// the system's trust store: a self-hosted endpoint with a private CA.
+    public var caFile: String?
 
     public init(
         url: String, endpoint: String? = nil, region: String? = nil, credentialsFile: String? = nil,
-        profile: String? = nil, pathStyle: Bool? = nil
+        profile: String? = nil, pathStyle: Bool? = nil, caFile: String? = nil
     ) {
+        self.caFile = caFile
         self.url = url
         self.endpoint = endpoint
         self.region = region

@@ -1,15 +1,19 @@
 import FleetCore
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// `fleethub serve`: the hub's HTTP server. Devices download bundles from it
 /// (`GET /v1/bundles/sha256:…`, resumable with `Range`), and scripts read the registry,
 /// devices and deployments as JSON (`/v1/models`, `/v1/modules`, `/v1/devices`,
 /// `/v1/deployments`). Every request passes `HTTPAccessMiddleware` first: devices
-/// need their token, readers the viewer token, writers the admin token.
+/// need their token, readers the viewer token, writers the admin token. It speaks HTTPS
+/// when the public URL is `https://` (`Workspace.https()`), since tokens and bundles
+/// cross networks the fleet does not trust.
 public struct HubServer: Sendable {
     public let workspace: Workspace
     public let host: String
@@ -31,11 +35,15 @@ public struct HubServer: Sendable {
     }
 
     /// Serves until the task is cancelled (tests) or, with `handleSignals`, until SIGINT/SIGTERM.
-    /// Fails with `HubServerError` when it cannot listen on `host:port`.
+    /// Fails with `HubServerError` when it cannot listen on `host:port`, and before
+    /// listening when the public URL is `http://` without `insecure-http`, or the HTTPS
+    /// certificate cannot be loaded.
     public func run(handleSignals: Bool = false, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let listening = Atomic(false)
+        let tls = try workspace.https().map(Self.tlsConfiguration)
         let app = Application(
             router: try router(),
+            server: try tls.map { try .tls(tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(host, port: port), serverName: "fleethub/\(fleetHubVersion)"),
             onServerRunning: { channel in
                 listening.store(true, ordering: .relaxed)
@@ -52,6 +60,19 @@ public struct HubServer: Sendable {
         } catch let error as IOError where !listening.load(ordering: .relaxed) {
             if error.errnoCode == EADDRINUSE { throw HubServerError.addressInUse(address) }
             throw HubServerError.cannotListen(address, reason: String(cString: strerror(error.errnoCode)))
+        }
+    }
+
+    static func tlsConfiguration(_ https: HubHTTPS) throws -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(https.certificatePath)
+            let key = try NIOSSLPrivateKey(file: https.keyPath, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            return configuration
+        } catch {
+            throw SecurityError.unusableTLSFiles(certificate: https.certificatePath, key: https.keyPath, reason: "\(error)")
         }
     }
 

@@ -77,6 +77,7 @@ public struct FleetHealth: Sendable {
                     message: "rollout of \(rollout.deployment) version \(rollout.version)\(modules) halted at wave \(rollout.wave + 1) of \(rollout.waveSizes.count): \(rollout.reason ?? "no reason recorded"); `fleethub deployment rollback \(rollout.deployment)` or `fleethub rollout promote \(rollout.deployment)`")
             }
             + RevocationListRenewal(workspace: workspace).alerts(now: now)
+            + workspace.httpsCertificateAlerts(now: now)
         var connected: [Connectivity: Int] = [:]
         for summary in summaries { connected[summary.connectivity, default: 0] += 1 }
         let overview = FleetOverview(

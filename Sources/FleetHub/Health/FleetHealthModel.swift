@@ -89,6 +89,7 @@ public struct HealthAlert: Codable, Equatable, Sendable {
         case deploymentFailing = "deployment-failing"
         case rolloutHalted = "rollout-halted"
         case revocationListExpiring = "revocation-list-expiring"
+        case httpsCertificateExpiring = "https-certificate-expiring"
     }
 
     public var kind: Kind

@@ -24,6 +24,9 @@ public struct CertificateAuthority: Sendable {
     /// The broker's server certificate and key.
     public var brokerCertificatePath: String { Self.file("broker.crt", in: folder) }
     public var brokerKeyPath: String { Self.file("broker.key", in: folder) }
+    /// The server certificate and key `fleethub serve` answers HTTPS with.
+    public var httpsCertificatePath: String { Self.file("https.crt", in: folder) }
+    public var httpsKeyPath: String { Self.file("https.key", in: folder) }
     /// Every certificate issued, in the `index.txt` format of `openssl ca`.
     public var index: CertificateIndex { CertificateIndex(path: Self.file("index.txt", in: folder)) }
     /// The certificate revocation list the broker loads (`crlfile`).
@@ -116,6 +119,27 @@ public struct CertificateAuthority: Sendable {
         try issue(.server(hosts), now: now).write(certificateTo: brokerCertificatePath, keyTo: brokerKeyPath)
     }
 
+    /// `serve` replaces its HTTPS certificate when it expires within this time.
+    public static let httpsRenewAhead: TimeInterval = 60 * 86_400
+
+    /// Issues the HTTPS certificate for the public URL's `host` unless the one there
+    /// names it and stays valid beyond `httpsRenewAhead`; a loopback host also gets the
+    /// other loopback names. Returns whether it issued one.
+    @discardableResult
+    public func issueHTTPSCertificate(host: String, now: Date = Date()) throws -> Bool {
+        let name = try Self.generalName(host)
+        if let current = try? Certificate(pemEncoded: String(contentsOfFile: httpsCertificatePath, encoding: .utf8)),
+            current.notValidAfter.timeIntervalSince(now) > Self.httpsRenewAhead,
+            (try? current.extensions.subjectAlternativeNames)??.contains(name) == true
+        {
+            return false
+        }
+        let loopback = ["localhost", "127.0.0.1", "::1"]
+        let hosts = loopback.contains(host) ? [host] + ["localhost", "127.0.0.1"].filter { $0 != host } : [host]
+        try issue(.server(hosts), now: now).write(certificateTo: httpsCertificatePath, keyTo: httpsKeyPath)
+        return true
+    }
+
     /// Revokes every valid certificate issued to `commonName` and rewrites the CRL.
     /// Returns the serials revoked.
     @discardableResult
@@ -170,7 +194,7 @@ public struct CertificateRequest: Sendable {
         CertificateRequest(commonName: commonName, hosts: [], isServer: false, validity: validity)
     }
 
-    /// The broker's server certificate, valid for every name or address in `hosts`.
+    /// A server certificate (the broker's, the hub's HTTPS), valid for every name or address in `hosts`.
     public static func server(_ hosts: [String], validity: TimeInterval = 5 * 365 * 24 * 3600) -> CertificateRequest {
         CertificateRequest(commonName: hosts.first ?? "broker", hosts: hosts, isServer: true, validity: validity)
     }

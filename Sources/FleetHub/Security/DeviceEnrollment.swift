@@ -4,7 +4,8 @@ import Foundation
 /// Gives a newly added device its credentials: with an `mqtts://` broker, a client
 /// certificate whose common name is the device id, its key (0600) and the CA
 /// certificate, written next to its config file; with an explicitly insecure plain
-/// broker, the broker login `DeviceRegistry.add` made. Always a bundle-download token.
+/// broker, the broker login `DeviceRegistry.add` made. Always a bundle-download token,
+/// and for an `https://` public URL the CA to check the hub's certificate against.
 public struct DeviceEnrollment: Sendable {
     public let workspace: Workspace
 
@@ -75,15 +76,20 @@ public struct DeviceEnrollment: Sendable {
         let settings = try workspace.config()
         let address = try HubConfig.checkedBroker(settings.broker)
         let serial: String
+        let folder = URL(fileURLWithPath: configPath).standardizedFileURL.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw RegistryError.unwritable(folder.path, reason: error.localizedDescription)
+        }
+        if let trusted = try workspace.httpsTrustedCA() {
+            let hubCAPath = folder.appendingPathComponent("hub-ca.crt").path
+            try Data(contentsOf: URL(fileURLWithPath: trusted)).write(to: URL(fileURLWithPath: hubCAPath))
+            config.hub.caFile = hubCAPath
+        }
         if address.tls {
             let authority = try workspace.certificateAuthority()
             let issued = try authority.issue(.client(config.deviceId), now: now)
-            let folder = URL(fileURLWithPath: configPath).standardizedFileURL.deletingLastPathComponent()
-            do {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            } catch {
-                throw RegistryError.unwritable(folder.path, reason: error.localizedDescription)
-            }
             let certificatePath = folder.appendingPathComponent("\(config.deviceId).crt").path
             let keyPath = folder.appendingPathComponent("\(config.deviceId).key").path
             let caPath = folder.appendingPathComponent("fleet-ca.crt").path

@@ -16,6 +16,8 @@ public enum SecurityError: Error, Equatable, CustomStringConvertible {
     case brokerUserNeeded
     case unknownUser(String)
     case cannotHandOver(String, user: String, reason: String)
+    case incompleteTLSSettings(missing: String)
+    case unusableTLSFiles(certificate: String, key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -40,6 +42,10 @@ public enum SecurityError: Error, Equatable, CustomStringConvertible {
             "run as root, broker-config needs --run-as USER, the user mosquitto runs as (`mosquitto` on Debian): mosquitto started as root switches to that user before it reads its key, which is then made readable by that user only"
         case .unknownUser(let user): "--run-as \(user): no such user on this machine"
         case .cannotHandOver(let path, let user, let reason): "cannot give \(path) to user \(user): \(reason)"
+        case .incompleteTLSSettings(let missing):
+            "the operator's HTTPS certificate needs both tls-cert and tls-key; set `fleethub config set \(missing) PATH`, or clear the other to use the hub CA's certificate"
+        case .unusableTLSFiles(let certificate, let key, let reason):
+            "cannot serve HTTPS with the certificate \(certificate) and key \(key): \(reason); give a PEM certificate (with its chain) and its PEM private key"
         }
     }
 }

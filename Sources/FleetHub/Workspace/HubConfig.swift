@@ -2,11 +2,12 @@ import FleetCore
 import Foundation
 
 /// The workspace's settings that an operator may change after `init`: where the
-/// broker is, and the base URL devices download bundles from.
+/// broker is, the base URL devices download bundles from, and the certificate the hub
+/// answers HTTPS with when it is not the one its own CA issues.
 public struct HubConfig: Codable, Equatable, Sendable {
     /// `mqtt://host:port` or `mqtts://host:port`, written into every device config.
     public var broker: String
-    /// The hub's HTTP base URL as devices reach it, e.g. `http://hub.example:8080`.
+    /// The hub's base URL as devices reach it, e.g. `https://hub.example:8080`.
     public var publicURL: String
     /// The hub's own broker login, when the broker requires one.
     public var brokerUsername: String?
@@ -16,20 +17,34 @@ public struct HubConfig: Codable, Equatable, Sendable {
     /// The folder `fleethub broker-config` last wrote the broker's files into; `serve`
     /// keeps the revocation list there from lapsing.
     public var brokerFolder: String?
+    /// True allows an `http://` public URL (a test setup): tokens and bundles then cross
+    /// the network in clear text.
+    public var insecureHTTP: Bool?
+    /// The operator's own certificate (PEM, with its chain) and key for `serve`'s HTTPS;
+    /// without them the hub's CA issues one for the public URL's host.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// The CA devices trust for the operator's certificate; without it, their system's
+    /// trust store.
+    public var tlsCA: String?
 
     public init(
         broker: String, publicURL: String, brokerUsername: String? = nil, brokerPassword: String? = nil,
-        insecure: Bool? = nil
+        insecure: Bool? = nil, insecureHTTP: Bool? = nil
     ) {
         self.broker = broker
         self.publicURL = publicURL
         self.brokerUsername = brokerUsername
         self.brokerPassword = brokerPassword
         self.insecure = insecure
+        self.insecureHTTP = insecureHTTP
     }
 
     /// Whether plain MQTT was explicitly allowed.
     public var allowsPlainMQTT: Bool { insecure == true }
+
+    /// Whether an `http://` public URL was explicitly allowed.
+    public var allowsPlainHTTP: Bool { insecureHTTP == true }
 
     /// The settings `fleethub config set KEY VALUE` accepts.
     public enum Key: String, CaseIterable, Sendable {
@@ -38,6 +53,10 @@ public struct HubConfig: Codable, Equatable, Sendable {
         case brokerUsername = "broker-username"
         case brokerPassword = "broker-password"
         case insecure
+        case insecureHTTP = "insecure-http"
+        case tlsCertificate = "tls-cert"
+        case tlsKey = "tls-key"
+        case tlsCA = "tls-ca"
     }
 
     /// Changes one setting after checking the value.
@@ -55,7 +74,45 @@ public struct HubConfig: Codable, Equatable, Sendable {
                 throw WorkspaceError.invalidSetting("insecure", value: value, expected: "true or false")
             }
             insecure = allowed ? true : nil
+        case .insecureHTTP:
+            guard let allowed = Bool(value) else {
+                throw WorkspaceError.invalidSetting("insecure-http", value: value, expected: "true or false")
+            }
+            insecureHTTP = allowed ? true : nil
+        case .tlsCertificate: tlsCertificate = try Self.checkedFile(value, key: key)
+        case .tlsKey: tlsKey = try Self.checkedFile(value, key: key)
+        case .tlsCA: tlsCA = try Self.checkedFile(value, key: key)
         }
+        try checkPublicURLScheme()
+    }
+
+    /// Refuses an `http://` public URL unless `insecure-http` allows it.
+    public func checkPublicURLScheme() throws {
+        if URLComponents(string: publicURL)?.scheme == "http", !allowsPlainHTTP {
+            throw WorkspaceError.plainHTTPRefused(publicURL)
+        }
+    }
+
+    /// The host of the public URL (a name or an IP address), which the hub's HTTPS
+    /// certificate must name.
+    public var publicHost: String {
+        get throws {
+            guard let host = URLComponents(string: try Self.checkedPublicURL(publicURL))?.host else {
+                throw WorkspaceError.invalidSetting("public-url", value: publicURL, expected: "https://host:port")
+            }
+            // URLComponents keeps an IPv6 address's brackets.
+            return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        }
+    }
+
+    /// An absolute path to a readable file, or empty to clear the setting.
+    static func checkedFile(_ value: String, key: Key) throws -> String? {
+        guard !value.isEmpty else { return nil }
+        let path = URL(fileURLWithPath: value).standardizedFileURL.path
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw WorkspaceError.invalidSetting(key.rawValue, value: value, expected: "a readable PEM file")
+        }
+        return path
     }
 
     static func checkedBroker(_ value: String) throws -> BrokerAddress {
@@ -70,7 +127,7 @@ public struct HubConfig: Codable, Equatable, Sendable {
         guard let url = URLComponents(string: value), ["http", "https"].contains(url.scheme ?? ""),
             url.host?.isEmpty == false
         else {
-            throw WorkspaceError.invalidSetting("public-url", value: value, expected: "http://host:port or https://host")
+            throw WorkspaceError.invalidSetting("public-url", value: value, expected: "https://host:port (http:// with insecure-http)")
         }
         return value.hasSuffix("/") ? String(value.dropLast()) : value
     }

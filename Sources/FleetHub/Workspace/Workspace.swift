@@ -30,6 +30,7 @@ public struct Workspace: Sendable {
         _ = try HubConfig.checkedBroker(config.broker)
         var config = config
         config.publicURL = try HubConfig.checkedPublicURL(config.publicURL)
+        try config.checkPublicURLScheme()
         let manager = FileManager.default
         if manager.fileExists(atPath: root.appendingPathComponent(configName).path)
             || manager.fileExists(atPath: root.appendingPathComponent(databaseName).path)

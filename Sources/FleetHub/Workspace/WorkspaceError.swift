@@ -5,6 +5,7 @@ public enum WorkspaceError: Error, Equatable, CustomStringConvertible {
     case unreadable(String, reason: String)
     case invalidSetting(String, value: String, expected: String)
     case unknownSetting(String)
+    case plainHTTPRefused(String)
 
     public var description: String {
         switch self {
@@ -14,6 +15,8 @@ public enum WorkspaceError: Error, Equatable, CustomStringConvertible {
             "no workspace at \(path); create one with `fleethub init --workspace \(path)` or set FLEETHUB_HOME"
         case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
         case .invalidSetting(let key, let value, let expected): "'\(value)' is not a valid \(key): expected \(expected)"
+        case .plainHTTPRefused(let url):
+            "refusing the http:// public URL \(url): device tokens and bundles would cross the network in clear text; use https:// (`fleethub config set public-url https://…`; the hub's CA issues the certificate), or allow it for a test setup with `fleethub init --insecure-http` or `fleethub config set insecure-http true`"
         case .unknownSetting(let key):
             "unknown setting '\(key)'; settings are \(HubConfig.Key.allCases.map(\.rawValue).joined(separator: ", "))"
         }
