@@ -194,10 +194,6 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func removeSetupProcess(group: Int32) throws {
-        try database.write { db in try db.execute(sql: "DELETE FROM setupProcess WHERE pid = ?", arguments: [group]) }
-    }
-
     public func removeSetupProcesses() throws {
         try database.write { db in try db.execute(sql: "DELETE FROM setupProcess") }
     }
