@@ -18,11 +18,13 @@ public struct EdgeRuntimeDaemon: Sendable {
     public let settings: RuntimeSettings
     public let logger: Logger
 
-    /// The config's `cacheBudgetMB`, when set, overrides `settings.cacheBudgetBytes`.
+    /// The config's `cacheBudgetMB` and `environments` timeouts, when set, override `settings`.
     public init(config: DeviceConfig, settings: RuntimeSettings = RuntimeSettings(), logger: Logger) {
         self.config = config
         var settings = settings
         if let megabytes = config.cacheBudgetMB { settings.cacheBudgetBytes = Int64(megabytes) << 20 }
+        if let seconds = config.environments?.venvTimeoutSeconds { settings.venvTimeout = .seconds(seconds) }
+        if let seconds = config.environments?.pipTimeoutSeconds { settings.pipTimeout = .seconds(seconds) }
         self.settings = settings
         self.logger = logger
     }
@@ -37,7 +39,10 @@ public struct EdgeRuntimeDaemon: Sendable {
             throw DaemonError.dataDirectory(path: dataDirectory.root.path, reason: "\(error.localizedDescription)")
         }
         let store = try StateStore(url: dataDirectory.database)
-        await LeftoverProcesses.end(try store.moduleStatuses(), grace: settings.stopGracePeriod, logger: logger)
+        await LeftoverProcesses.end(
+            try store.moduleStatuses().flatMap(\.trackedProcesses) + store.setupProcesses(), grace: settings.stopGracePeriod,
+            logger: logger)
+        try store.removeSetupProcesses()
 
         let telemetry: DeviceTelemetry
         do {

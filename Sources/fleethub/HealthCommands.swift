@@ -72,11 +72,13 @@ extension DeploymentCommand {
             print("deployment: \(rollout.deployment)")
             print("targeted: \(rollout.targeted)")
             print(RolloutState.allCases.map { "\($0.rawValue): \(rollout.count($0))" }.joined(separator: "  "))
+            let now = Date()
             Output.table(
-                ["DEVICE", "STATE", "REVISION", "RUNNING", "ERROR"],
+                ["DEVICE", "STATE", "REVISION", "STEP", "RUNNING", "ERROR"],
                 rollout.devices.map { entry in
                     [entry.deviceId, entry.state.rawValue,
                      "\(entry.reportedRevision.map(String.init) ?? "-")/\(entry.desiredRevision.map(String.init) ?? "-")",
+                     entry.progress?.text ?? entry.retry.map { HealthOutput.retry($0, now: now) } ?? "",
                      entry.running.joined(separator: ", "), entry.error ?? ""]
                 })
         }
@@ -89,6 +91,11 @@ enum HealthOutput {
         return "\(device.reportedRevision.map(String.init) ?? "-")\(status)/\(device.desiredRevision.map(String.init) ?? "-")"
     }
 
+    /// `attempt 3 failed at downloading iris (sha256:3f2a9c01b7d4), next in 38s`.
+    static func retry(_ retry: ApplyRetry, now: Date) -> String {
+        "attempt \(retry.attempt) failed at \(retry.step), next in \(Int(max(0, retry.nextAttemptAt.timeIntervalSince(now))))s"
+    }
+
     static func ago(_ date: Date, now: Date) -> String {
         "\(Int(max(0, now.timeIntervalSince(date))))s ago"
     }
@@ -99,6 +106,8 @@ enum HealthOutput {
         Swift.print("revision reported/desired: \(revision(summary))")
         guard let report = health.report else { return }
         if let error = report.desired.error { Swift.print("revision error: \(error)") }
+        if let progress = report.desired.progress { Swift.print("applying: \(progress.text)") }
+        if let retry = report.desired.retry { Swift.print("retry: \(Self.retry(retry, now: Date()))") }
         Swift.print("runtime: \(report.runtimeVersion)  uptime: \(report.uptimeSeconds)s  cpu: \(report.system.cpuPercent)%")
         Swift.print("telemetry: \(report.telemetry.buffered) buffered, \(report.telemetry.uploaded) uploaded, \(report.telemetry.dropped) dropped")
         for (module, label) in zip(report.modules, summary.running) {

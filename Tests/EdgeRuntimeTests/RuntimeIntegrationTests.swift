@@ -11,7 +11,7 @@ import Testing
 struct RuntimeIntegrationTests {
     static let settings = RuntimeSettings(
         backoff: BackoffSchedule(initial: .milliseconds(100), maximum: .seconds(1), resetAfter: .seconds(10)),
-        rollbackWindow: .milliseconds(800), stopGracePeriod: .seconds(2), applyRetryDelay: .seconds(1))
+        rollbackWindow: .milliseconds(800), stopGracePeriod: .seconds(2), applyRetry: BackoffSchedule(initial: .seconds(1), maximum: .seconds(1)))
 
     static func service(version: Int) throws -> TestBundle {
         try TestBundle.shellModule(

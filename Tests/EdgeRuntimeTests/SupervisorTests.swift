@@ -102,7 +102,7 @@ import Testing
         let recorded = try store.moduleStatuses()
         let group = try #require(recorded.first?.processGroup)
         #expect(await eventually { ProcessTable.members(ofGroup: group).count == 2 })
-        let ended = await LeftoverProcesses.end(recorded, grace: .seconds(1), logger: Logger(label: "test"))
+        let ended = await LeftoverProcesses.end(recorded.flatMap(\.trackedProcesses), grace: .seconds(1), logger: Logger(label: "test"))
         #expect(ended == 2)
         #expect(await eventually { ProcessTable.members(ofGroup: group).isEmpty })
         await supervisor.stop("orphan")

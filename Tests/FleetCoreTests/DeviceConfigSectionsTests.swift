@@ -3,7 +3,7 @@ import FleetTesting
 import Foundation
 import Testing
 
-/// The device config's local API, storage and telemetry sections.
+/// The device config's local API, storage, telemetry and environments sections.
 struct DeviceConfigSectionsTests {
     @Test func localAPIAddressesParse() throws {
         #expect(try LocalAPISettings(address: "127.0.0.1:8765") == LocalAPISettings(host: "127.0.0.1", port: 8765))
@@ -21,10 +21,25 @@ struct DeviceConfigSectionsTests {
             hub: HubSettings(publicKey: "key", bundleBaseURL: "http://127.0.0.1:8080"), dataDir: "/var/lib/edge",
             localAPI: LocalAPISettings(host: "127.0.0.1", port: 8765, socketPath: "/run/edge.sock", requestTimeoutSeconds: 5),
             storage: StorageSettings(url: "s3://telemetry/fleet", endpoint: "http://127.0.0.1:8333", credentialsFile: "/etc/creds"),
-            telemetry: TelemetryBufferSettings(maxRecords: 1000, uploadIntervalSeconds: 10))
+            telemetry: TelemetryBufferSettings(maxRecords: 1000, uploadIntervalSeconds: 10),
+            environments: EnvironmentSettings(venvTimeoutSeconds: 60, pipTimeoutSeconds: 1200))
         let path = directory.file("gw-001.yaml")
         try config.save(to: path)
         #expect(try DeviceConfig.load(from: path) == config)
+    }
+
+    @Test func aTimeoutThatIsNotPositiveIsRefusedNamingTheKey() throws {
+        let directory = try TemporaryDirectory(prefix: "config")
+        let path = directory.file("gw-001.yaml")
+        try DeviceConfig(
+            deviceId: "gw-001", broker: BrokerSettings(url: "mqtt://127.0.0.1:1883", insecure: true),
+            hub: HubSettings(publicKey: "key", bundleBaseURL: "http://127.0.0.1:8080"),
+            environments: EnvironmentSettings(pipTimeoutSeconds: 0)
+        ).save(to: path)
+        #expect(throws: ConfigError.invalid(
+            path: path, reason: "environments.pipTimeoutSeconds: 0 is not positive; give the seconds the command may take")) {
+            try DeviceConfig.load(from: path)
+        }
     }
 
     @Test func aTruncatedConfigNamesTheMissingKeyAndTheFile() throws {

@@ -27,6 +27,41 @@ struct ProcessRunTests {
         #expect(completed.errors.count == 1_000_000 && completed.output.count == 500_000)
     }
 
+    /// A pip that hangs: the timeout kills the program and what it started (its group).
+    @Test(.timeLimit(.minutes(1))) func aTimeoutKillsTheWholeGroupAndSaysSo() async throws {
+        let started = ContinuousClock.now
+        let completed = try await ProcessSpawner.run(
+            ["/bin/sh", "-c", "sleep 60 & echo $!; wait"], environment: environment, timeout: .milliseconds(500))
+        #expect(completed.timedOut && completed.status.signal == SIGKILL)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let child = try #require(Int32(completed.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Self.ends(child), "the group's other process is gone")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func cancellingTheTaskKillsTheGroup() async throws {
+        let environment = self.environment
+        let run = Task {
+            try await ProcessSpawner.run(
+                ["/bin/sh", "-c", "sleep 60 & echo $!; wait"], environment: environment)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        run.cancel()
+        let completed = try await run.value
+        #expect(!completed.timedOut && completed.status.signal == SIGKILL)
+        let child = try #require(Int32(completed.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await Self.ends(child), "the group's other process is gone")
+    }
+
+    /// Whether `pid` is gone (or a zombie) within 2 s.
+    static func ends(_ pid: pid_t) async -> Bool {
+        for _ in 0..<100 {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if stat.isEmpty || stat.contains(") Z ") { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
     @Test func aSignalIsReportedAsAShellDoes() throws {
         let killed = try ProcessSpawner.run(["/bin/sh", "-c", "kill -9 $$"], environment: environment)
         #expect(killed.status.signal == 9 && killed.status.code == 137)

@@ -1,5 +1,6 @@
 import EdgeRuntime
 import FleetCore
+import FleetHub
 import FleetTesting
 import Foundation
 import Synchronization
@@ -120,6 +121,43 @@ struct HubToDeviceTests {
         #expect(ContinuousClock.now - asked < .seconds(8))
     }
 
+    /// While the device applies a deployment, `fleethub deployment status` shows the step
+    /// it reported (here the rollback window's check, which lasts 6 s), not only `pending`.
+    @Test func deploymentStatusShowsTheDevicesStepWhileItApplies() async throws {
+        let fleet = try await HubAndDevice(prefix: "hub-device-progress")
+        defer { fleet.stop() }
+        let source = fleet.directory.file("agent")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try "while true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
+        try fleet.hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        _ = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort(), rollbackWindow: 6)
+        let manifest = fleet.directory.file("site-agent.yaml")
+        try """
+            name: site-agent
+            priority: 1
+            target: "*"
+            modules:
+              - name: agent
+                bundle: site-agent:1
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        try fleet.hub(["deploy", manifest])
+
+        var text = ""
+        let shown = await eventually(timeout: .seconds(20)) {
+            text = (try? fleet.hub(["deployment", "status", "site-agent"])) ?? ""
+            return text.split(separator: "\n").contains { $0.hasPrefix("gw-001") && $0.contains("pending") && $0.contains("checking that agent stays up") }
+        }
+        #expect(shown, "\(text)")
+        #expect(text.contains("STEP"), "\(text)")
+        let json = try fleet.hub(["deployment", "status", "site-agent", "--json"])
+        let progress = try FleetJSON.decode(DeploymentRollout.self, from: Data(json.utf8)).devices.first?.progress
+        #expect(progress?.step == "checking that agent stays up", "\(json)")
+        #expect(await eventually(timeout: .seconds(20)) {
+            let rollout = try? FleetJSON.decode(DeploymentRollout.self, from: Data(((try? fleet.hub(["deployment", "status", "site-agent", "--json"])) ?? "").utf8))
+            return rollout?.count(.applied) == 1 && rollout?.devices.first?.progress == nil
+        })
+    }
+
     /// An MLflow scikit-learn model registered and deployed with no `score.py`: the device
     /// builds its environment from the model's own requirements and serves it with
     /// `mlflow.pyfunc`, and predicts what `mlflow.pyfunc.load_model` predicts here.
@@ -217,8 +255,11 @@ final class HubAndDevice: Sendable {
     }
 
     /// Adds the device with its local API on `localAPIPort` and its data dir in the test
-    /// folder (and `change` applied), starts `serve` and the runtime, and returns the device's config.
-    func startServeAndDevice(localAPIPort: Int, change: (inout DeviceConfig) -> Void = { _ in }) async throws -> DeviceConfig {
+    /// folder (and `change` applied), starts `serve` and the runtime (updated modules must
+    /// stay up for `rollbackWindow` seconds), and returns the device's config.
+    func startServeAndDevice(
+        localAPIPort: Int, rollbackWindow: Double = 0.5, change: (inout DeviceConfig) -> Void = { _ in }
+    ) async throws -> DeviceConfig {
         let configPath = directory.file("gw-001.yaml")
         try hub(["device", "add", "gw-001", "--tag", "site=test", "--out", configPath, "--local-api", "127.0.0.1:\(localAPIPort)"])
         var config = try DeviceConfig.load(from: configPath)
@@ -229,7 +270,7 @@ final class HubAndDevice: Sendable {
             Self.fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))
         processes.withLock { $0.append(server) }
         let runtime = try ChildProcess(
-            Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "0.5"],
+            Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "\(rollbackWindow)"],
             outputPath: directory.file("runtime.log"))
         self.runtime.withLock { $0 = runtime }
         #expect(await eventually { Fixtures.isListening(port: self.httpPort) })

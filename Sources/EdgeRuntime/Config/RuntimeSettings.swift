@@ -17,8 +17,12 @@ public struct RuntimeSettings: Sendable {
     public var logFilesKept: Int
     /// Limits for unpacking bundles (zip bombs).
     public var bundleLimits: BundleLimits
-    /// Delay before a desired state that failed (e.g. hub unreachable) is tried again.
-    public var applyRetryDelay: Duration
+    /// Delays before a desired state that failed (hub unreachable, a digest mismatch,
+    /// pip failing) is tried again; a new desired state starts over at once.
+    public var applyRetry: BackoffSchedule
+    /// Longest `python3 -m venv` and `pip install` may take (the device config's `environments:`).
+    public var venvTimeout: Duration
+    public var pipTimeout: Duration
     /// Disk the bundles and Python environments of modules no longer deployed may keep
     /// (the device config's `cacheBudgetMB`), so they come back without a download or pip.
     public var cacheBudgetBytes: Int64
@@ -26,8 +30,10 @@ public struct RuntimeSettings: Sendable {
     public init(
         backoff: BackoffSchedule = BackoffSchedule(), rollbackWindow: Duration = .seconds(30),
         stopGracePeriod: Duration = .seconds(10), logFileBytes: Int64 = 1 << 20, logFilesKept: Int = 3,
-        bundleLimits: BundleLimits = BundleLimits(), applyRetryDelay: Duration = .seconds(30),
-        cacheBudgetBytes: Int64 = Int64(DeviceConfig.defaultCacheBudgetMB) << 20
+        bundleLimits: BundleLimits = BundleLimits(), applyRetry: BackoffSchedule = .desiredStateRetry,
+        cacheBudgetBytes: Int64 = Int64(DeviceConfig.defaultCacheBudgetMB) << 20,
+        venvTimeout: Duration = .seconds(EnvironmentSettings.defaultVenvTimeoutSeconds),
+        pipTimeout: Duration = .seconds(EnvironmentSettings.defaultPipTimeoutSeconds)
     ) {
         self.backoff = backoff
         self.rollbackWindow = rollbackWindow
@@ -35,7 +41,9 @@ public struct RuntimeSettings: Sendable {
         self.logFileBytes = logFileBytes
         self.logFilesKept = logFilesKept
         self.bundleLimits = bundleLimits
-        self.applyRetryDelay = applyRetryDelay
+        self.applyRetry = applyRetry
         self.cacheBudgetBytes = cacheBudgetBytes
+        self.venvTimeout = venvTimeout
+        self.pipTimeout = pipTimeout
     }
 }

@@ -20,6 +20,8 @@ public struct StatusText: Sendable {
                 + (status.desired.error.map { " (\($0))" } ?? ""),
             "applied revision \(status.appliedRevision)",
         ]
+        if let progress = status.desired.progress, running { lines.append("step: \(progress.text)") }
+        if let retry = status.desired.retry { lines.append(Self.line(retry, now: now, running: running)) }
         if let refusal = status.lastRefusal { lines.append("last refused message: \(refusal)") }
         if let telemetry = status.telemetry {
             let refused = (telemetry.refused ?? [:]).sorted { $0.key < $1.key }.map { ", refused \($0.key) \($0.value)" }.joined()
@@ -38,6 +40,13 @@ public struct StatusText: Sendable {
             if let shadow = module.shadow { lines.append("\t" + Self.line(shadow)) }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// E.g. `attempt 3 failed at verifying iris (sha256:3f2a9c01b7d4); next attempt in 38 s`.
+    static func line(_ retry: ApplyRetry, now: Date, running: Bool) -> String {
+        let wait = Int(retry.nextAttemptAt.timeIntervalSince(now).rounded(.up))
+        let next = !running ? "no attempt until edge-runtime runs" : wait > 0 ? "next attempt in \(wait) s" : "retrying now"
+        return "attempt \(retry.attempt) failed at \(retry.step); \(next)"
     }
 
     /// E.g. `shadow 3f2a9c01b7d4 running: 120 samples, agreement 0.700, 0 errors, 4 skipped,

@@ -4,7 +4,13 @@ import Logging
 
 /// Brings the device to its accepted desired state: plans the steps with
 /// `plan(desired:current:)` and carries them out, one desired state at a time. A newer
-/// desired state cancels the one being applied between two steps and is applied next.
+/// desired state cancels the one being applied (a download or a pip install under way
+/// is ended) and is applied next.
+///
+/// A desired state that fails is tried again after `RuntimeSettings.applyRetry`'s capped,
+/// jittered, growing delays; the state database (so the health report and `edge-runtime
+/// status`) holds the failing step, the attempt and when the next one starts, and while
+/// applying, the step the reconciler is on. A new desired state starts at once.
 ///
 /// After a module starts with a new version it has to stay up for the rollback window;
 /// if it does not, the module goes back to its last known good version and the
@@ -28,6 +34,9 @@ public actor Reconciler {
     private var submissions = 0
     /// Set by `stop()`: no retry is scheduled or run after the daemon began to shut down.
     private var stopped = false
+    /// The progress stored last and when, so a download's percentage is written at most
+    /// a few times a second.
+    private var lastProgress: (progress: ApplyProgress, at: ContinuousClock.Instant)?
 
     public init(
         store: StateStore, supervisor: Supervisor, downloader: BundleDownloader, dataDirectory: DataDirectory,
@@ -37,7 +46,8 @@ public actor Reconciler {
         self.supervisor = supervisor
         self.downloader = downloader
         self.reader = BundleReader(limits: settings.bundleLimits)
-        self.environments = PythonEnvironments(dataDirectory: dataDirectory)
+        self.environments = PythonEnvironments(
+            dataDirectory: dataDirectory, venvTimeout: settings.venvTimeout, pipTimeout: settings.pipTimeout)
         self.dataDirectory = dataDirectory
         self.settings = settings
         self.logger = logger
@@ -57,8 +67,12 @@ public actor Reconciler {
         }
     }
 
-    /// Applies `desired`, superseding whatever is being applied.
+    /// Applies `desired` at once, superseding whatever is being applied or waiting for a retry.
     public func submit(_ desired: DesiredState) {
+        enqueue(desired, attempt: 1)
+    }
+
+    private func enqueue(_ desired: DesiredState, attempt: Int) {
         submissions += 1
         let submission = submissions
         retry?.cancel()
@@ -66,14 +80,15 @@ public actor Reconciler {
         previous?.cancel()
         applying = Task {
             await previous?.value
-            await self.apply(desired, submission: submission)
+            await self.apply(desired, submission: submission, attempt: attempt)
         }
     }
 
     // MARK: - Applying
 
-    private func apply(_ desired: DesiredState, submission: Int) async {
-        logger.info("applying desired state", metadata: ["revision": "\(desired.revision)"])
+    private func apply(_ desired: DesiredState, submission: Int, attempt: Int) async {
+        logger.info("applying desired state", metadata: ["revision": "\(desired.revision)", "attempt": "\(attempt)"])
+        lastProgress = nil
         let installed = Dictionary(((try? store.appliedModules()) ?? []).map { ($0.name, $0) }) { _, last in last }
         let running = await supervisor.runningModules()
         let unpacked = digests(in: dataDirectory.modules, suffix: "")
@@ -89,17 +104,19 @@ public actor Reconciler {
             })
         let steps = plan(desired: desired.modules, current: current)
         var run = Run(desired: desired, installed: installed)
-        for step in steps {
+        for (index, step) in steps.enumerated() {
             guard !Task.isCancelled else {
                 logger.info("superseded by a newer desired state", metadata: ["revision": "\(desired.revision)"])
                 return
             }
             logger.debug("step", metadata: ["step": "\(step)"])
             // Modules still in their rollback window may need the bundles they replaced.
-            if step == .removeUnusedBundles, await !settleWatches(&run) { return }
-            await perform(step, in: &run)
+            if step == .removeUnusedBundles, await !settleWatches(&run, percent: index * 100 / steps.count) { return }
+            let label = self.label(of: step, in: desired)
+            record(ApplyProgress(step: label, percent: index * 100 / steps.count), revision: desired.revision)
+            await perform(step, label: label, in: &run)
         }
-        guard await settleWatches(&run), !Task.isCancelled else { return }
+        guard await settleWatches(&run, percent: 100), !Task.isCancelled else { return }
         for spec in desired.modules where spec.desiredStatus == .stopped && run.installed[spec.name]?.spec != spec {
             run.save(AppliedModule(spec: spec, lastKnownGood: run.installed[spec.name]?.lastKnownGood), store: store)
         }
@@ -110,7 +127,7 @@ public actor Reconciler {
                 run.rollbacks[spec.name] = module.rejectedReason ?? "rolled back earlier"
             }
         }
-        let status: DesiredStateStatus
+        var status: DesiredStateStatus
         if !run.rollbacks.isEmpty {
             status = DesiredStateStatus(revision: desired.revision, status: .rolledBack, error: run.summary(run.rollbacks),
                 modules: run.rollbacks.keys.sorted())
@@ -120,6 +137,16 @@ public actor Reconciler {
         } else {
             status = DesiredStateStatus(revision: desired.revision, status: .applied)
         }
+        var delay: Duration?
+        if status.status == .failed, !stopped {
+            var generator = SystemRandomNumberGenerator()
+            let wait = settings.applyRetry.delay(attempt: attempt, using: &generator)
+            delay = wait
+            status.retry = ApplyRetry(
+                step: run.failedStep ?? "applying", attempt: attempt,
+                nextAttemptAt: Date().addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18))
+        }
+        lastProgress = nil
         do {
             try store.setDesiredStatus(status)
         } catch {
@@ -127,10 +154,51 @@ public actor Reconciler {
         }
         logger.info(
             "desired state \(status.status.rawValue)",
-            metadata: ["revision": "\(desired.revision)", "error": "\(status.error ?? "none")"])
-        if status.status == .failed {
-            scheduleRetry(desired, submission: submission)
+            metadata: [
+                "revision": "\(desired.revision)", "error": "\(status.error ?? "none")",
+                "retryIn": "\(delay.map { "\($0)" } ?? "none")", "attempt": "\(attempt)",
+            ])
+        if let delay {
+            scheduleRetry(desired, submission: submission, attempt: attempt, after: delay)
         }
+    }
+
+    /// Stores `progress` as the step the device is on, right away when the step changed,
+    /// else (a download's percentage) at most every 250 ms.
+    private func record(_ progress: ApplyProgress, revision: Int) {
+        if let last = lastProgress, last.progress.step == progress.step,
+            last.progress == progress || ContinuousClock.now - last.at < .milliseconds(250)
+        {
+            return
+        }
+        lastProgress = (progress, .now)
+        try? store.setProgress(progress, revision: revision)
+    }
+
+    /// How progress names `step`: `downloading iris (sha256:3f2a9c01b7d4)`, `starting iris`.
+    private func label(of step: Step, in desired: DesiredState) -> String {
+        func subject(_ digest: ContentDigest) -> String {
+            let users = desired.modules.filter { $0.bundle.digest == digest }.map(\.name)
+                + desired.modules.filter { $0.shadow?.bundle.digest == digest }.map { "the shadow of \($0.name)" }
+            return "\(users.joined(separator: ", ")) (sha256:\(digest.hex.prefix(12)))"
+        }
+        switch step {
+        case .download(let bundle): return "downloading \(subject(bundle.digest))"
+        case .verify(let bundle): return "verifying \(subject(bundle.digest))"
+        case .unpack(let digest): return "unpacking \(subject(digest))"
+        case .prepareEnvironment(let digest): return "creating environment \(bundleName(digest) ?? subject(digest))"
+        case .stop(let name): return "stopping \(name)"
+        case .remove(let name): return "removing \(name)"
+        case .start(let spec), .switchVersion(_, let spec): return "starting \(spec.name)"
+        case .setShadow(let spec): return "starting the shadow of \(spec.name)"
+        case .rollBack(_, let spec, _): return "rolling back \(spec.name)"
+        case .removeUnusedBundles: return "cleaning the bundle cache"
+        }
+    }
+
+    /// `iris-scorer:2`, from the unpacked bundle's module.json.
+    private func bundleName(_ digest: ContentDigest) -> String? {
+        manifest(of: digest).map { "\($0.name):\($0.version)" }
     }
 
     /// The bookkeeping of one application of a desired state.
@@ -138,7 +206,11 @@ public actor Reconciler {
         let desired: DesiredState
         var installed: [String: AppliedModule]
         var brokenBundles: [ContentDigest: String] = [:]
+        /// The step each broken bundle failed at, in progress's words.
+        var brokenAt: [ContentDigest: String] = [:]
         var failures: [String: String] = [:]
+        /// The step of the first failure, which the retry reports.
+        var failedStep: String?
         var rollbacks: [String: String] = [:]
         /// Modules started in this run whose rollback window has not been watched yet.
         var watches: [Watch] = []
@@ -146,6 +218,16 @@ public actor Reconciler {
         mutating func save(_ module: AppliedModule, store: StateStore) {
             installed[module.name] = module
             try? store.save(module)
+        }
+
+        mutating func breakBundle(_ digest: ContentDigest, _ reason: String, at step: String) {
+            brokenBundles[digest] = reason
+            brokenAt[digest] = step
+        }
+
+        mutating func fail(_ module: String, _ reason: String, at step: String?) {
+            failures[module] = reason
+            if failedStep == nil { failedStep = step }
         }
 
         func summary(_ reasons: [String: String]) -> String {
@@ -162,10 +244,12 @@ public actor Reconciler {
     /// Watches every module started in this run for the rollback window, all at once
     /// (so startup order decides the order of starts, not a wait per module), and rolls
     /// back those that did not stay up. Returns false when the run was interrupted.
-    private func settleWatches(_ run: inout Run) async -> Bool {
+    private func settleWatches(_ run: inout Run, percent: Int) async -> Bool {
         let watches = run.watches
         run.watches = []
         guard !watches.isEmpty else { return true }
+        let label = "checking that \(watches.map(\.spec.name).joined(separator: ", ")) \(watches.count == 1 ? "stays" : "stay") up"
+        record(ApplyProgress(step: label, percent: percent), revision: run.desired.revision)
         let supervisor = self.supervisor
         let window = settings.rollbackWindow
         let verdicts = await withTaskGroup(of: (Int, Supervisor.Verdict).self) { group in
@@ -186,22 +270,36 @@ public actor Reconciler {
                 complete = false
             case .failed(let reason):
                 if let target = watch.fallback, target != watch.spec {
-                    await perform(.rollBack(from: watch.spec, to: target, reason: reason), in: &run)
+                    let step = Step.rollBack(from: watch.spec, to: target, reason: reason)
+                    await perform(step, label: self.label(of: step, in: run.desired), in: &run)
                 } else {
-                    run.failures[watch.spec.name] = "did not stay up: \(reason)"
+                    run.fail(watch.spec.name, "did not stay up: \(reason)", at: label)
                 }
             }
         }
         return complete
     }
 
-    private func perform(_ step: Step, in run: inout Run) async {
+    /// Carries out `step`; `label` is its name in progress and in a failure's retry.
+    private func perform(_ step: Step, label: String, in run: inout Run) async {
         switch step {
         case .download(let bundle):
+            // The downloader writes the bytes as they arrive: their count is the progress.
+            let partial = dataDirectory.partialBundle(bundle.digest)
+            let revision = run.desired.revision
+            let watcher = Task {
+                while !Task.isCancelled {
+                    let bytes = (try? FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? NSNumber)?.intValue ?? 0
+                    self.record(
+                        ApplyProgress(step: label, percent: min(100, bytes * 100 / max(1, bundle.size))), revision: revision)
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            defer { watcher.cancel() }
             do {
                 try await downloader.download(bundle)
             } catch {
-                run.brokenBundles[bundle.digest] = "\(error)"
+                run.breakBundle(bundle.digest, "\(error)", at: label)
             }
         case .verify(let bundle):
             guard run.brokenBundles[bundle.digest] == nil else { return }
@@ -210,7 +308,7 @@ public actor Reconciler {
                 try reader.verifyArchive(at: archive, digest: bundle.digest, size: bundle.size)
             } catch {
                 try? FileManager.default.removeItem(at: archive)
-                run.brokenBundles[bundle.digest] = "\(error)"
+                run.breakBundle(bundle.digest, "\(error)", at: label)
             }
         case .unpack(let digest):
             guard run.brokenBundles[digest] == nil else { return }
@@ -219,12 +317,12 @@ public actor Reconciler {
             do {
                 try reader.unpack(archive: dataDirectory.bundle(digest), into: folder)
             } catch {
-                run.brokenBundles[digest] = "\(error)"
+                run.breakBundle(digest, "\(error)", at: label)
             }
         case .prepareEnvironment(let digest):
             guard run.brokenBundles[digest] == nil else { return }
             guard let manifest = manifest(of: digest) else {
-                run.brokenBundles[digest] = "\(BundleError.missingManifest)"
+                run.breakBundle(digest, "\(BundleError.missingManifest)", at: label)
                 return
             }
             let wheels = dataDirectory.moduleFolder(digest).appendingPathComponent("wheels")
@@ -233,12 +331,13 @@ public actor Reconciler {
                     "installing unpinned requirements: the bundle was packaged before the hub pinned versions and hashes, so the index decides what runs; package the module again",
                     metadata: ["bundle": "\(digest)", "requirements": "\(manifest.requirements.joined(separator: ", "))"])
             }
+            let observer = environmentObserver(name: "\(manifest.name):\(manifest.version)", revision: run.desired.revision)
             do {
                 try await environments.prepare(
                     requirements: manifest.environment,
-                    wheels: FileManager.default.fileExists(atPath: wheels.path) ? wheels : nil)
+                    wheels: FileManager.default.fileExists(atPath: wheels.path) ? wheels : nil, observer: observer)
             } catch {
-                run.brokenBundles[digest] = "\(error)"
+                run.breakBundle(digest, "\(error)", at: (try? store.status().desired.progress?.step) ?? label)
             }
         case .stop(let name):
             await supervisor.stop(name)
@@ -279,14 +378,14 @@ public actor Reconciler {
     /// `settleWatches` once every module of the run has started.
     private func start(_ spec: ModuleSpec, replacing previous: ModuleSpec?, in run: inout Run) async {
         if let reason = run.brokenBundles[spec.bundle.digest] {
-            run.failures[spec.name] = reason
+            run.fail(spec.name, reason, at: run.brokenAt[spec.bundle.digest])
             return
         }
         let launch: ModuleLaunch
         do {
             launch = try self.launch(spec)
         } catch {
-            run.failures[spec.name] = "\(error)"
+            run.fail(spec.name, "\(error)", at: "starting \(spec.name)")
             recordLaunchFailure(spec, error)
             return
         }
@@ -348,28 +447,45 @@ public actor Reconciler {
         try? store.save(ModuleStatus(name: spec.name, bundleDigest: spec.bundle.digest, status: .failed, lastError: "\(error)"))
     }
 
-    private func scheduleRetry(_ desired: DesiredState, submission: Int) {
+    /// Stores the environment's progress and its processes straight from the commands
+    /// (the state store is safe from any thread), so a killed runtime's successor ends them.
+    private func environmentObserver(name: String, revision: Int) -> PythonEnvironments.Observer {
+        let store = self.store
+        return PythonEnvironments.Observer(
+            commandStarted: { command in
+                let step = command == .venv ? "creating environment \(name)" : "installing requirements of \(name)"
+                try? store.setProgress(ApplyProgress(step: step), revision: revision)
+            },
+            processStarted: { pid in
+                if let process = TrackedProcess.group(of: pid, name: "\(name) environment") { try? store.saveSetupProcess(process) }
+            },
+            processEnded: { try? store.removeSetupProcesses() })
+    }
+
+    private func scheduleRetry(_ desired: DesiredState, submission: Int, attempt: Int, after delay: Duration) {
         guard !stopped else { return }
-        let delay = settings.applyRetryDelay
         retry = Task {
             try? await Task.sleep(for: delay)
             guard !Task.isCancelled else { return }
-            self.retryIfCurrent(desired, submission: submission)
+            self.retryIfCurrent(desired, submission: submission, attempt: attempt + 1)
         }
     }
 
-    /// Ends the retries of a failed desired state and the application under way, so
-    /// nothing is applied once the daemon shuts down.
-    public func stop() {
+    /// Ends the retries of a failed desired state and the application under way (a
+    /// download or pip install is ended too), so nothing is applied once the daemon
+    /// shuts down; returns when the application has stopped.
+    public func stop() async {
         stopped = true
         retry?.cancel()
         applying?.cancel()
+        await applying?.value
+        if let revision = try? store.acceptedRevision() { try? store.setProgress(nil, revision: revision) }
     }
 
-    private func retryIfCurrent(_ desired: DesiredState, submission: Int) {
+    private func retryIfCurrent(_ desired: DesiredState, submission: Int, attempt: Int) {
         guard submission == submissions, !stopped else { return }
-        logger.info("retrying desired state", metadata: ["revision": "\(desired.revision)"])
-        submit(desired)
+        logger.info("retrying desired state", metadata: ["revision": "\(desired.revision)", "attempt": "\(attempt)"])
+        enqueue(desired, attempt: attempt)
     }
 
     // MARK: - Bundle cache

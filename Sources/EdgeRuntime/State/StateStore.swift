@@ -50,6 +50,13 @@ public final class StateStore: Sendable {
         migrator.registerMigration("v2: session") { db in
             try db.execute(sql: "CREATE TABLE session (id INTEGER PRIMARY KEY CHECK (id = 1), record BLOB NOT NULL)")
         }
+        migrator.registerMigration("v3: progress, retry and setup processes") { db in
+            try db.execute(sql: """
+                ALTER TABLE desired ADD COLUMN progress BLOB;
+                ALTER TABLE desired ADD COLUMN retry BLOB;
+                CREATE TABLE setupProcess (pid INTEGER PRIMARY KEY, record BLOB NOT NULL);
+                """)
+        }
         return migrator
     }
 
@@ -75,7 +82,8 @@ public final class StateStore: Sendable {
         return try database.write { db in
             try db.execute(
                 sql: """
-                    UPDATE desired SET revision = ?, state = ?, status = 'applying', error = NULL
+                    UPDATE desired SET revision = ?, state = ?, status = 'applying', error = NULL, progress = NULL,
+                        retry = NULL
                     WHERE id = 1 AND revision < ?
                     """,
                 arguments: [state.revision, data, state.revision])
@@ -83,16 +91,28 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Records how applying `revision` went; ignored if a newer revision was accepted since.
+    /// Records how applying `revision` went, and its retry; the application is over, so
+    /// its progress is cleared. Ignored if a newer revision was accepted since.
     public func setDesiredStatus(_ status: DesiredStateStatus) throws {
+        let retry = try status.retry.map { try FleetJSON.encode($0) }
         try database.write { db in
             let applied = status.status == .applied ? status.revision : nil
             try db.execute(
                 sql: """
-                    UPDATE desired SET status = ?, error = ?, appliedRevision = COALESCE(?, appliedRevision)
+                    UPDATE desired SET status = ?, error = ?, appliedRevision = COALESCE(?, appliedRevision),
+                        progress = NULL, retry = ?
                     WHERE id = 1 AND revision = ?
                     """,
-                arguments: [status.status.rawValue, status.error, applied, status.revision])
+                arguments: [status.status.rawValue, status.error, applied, retry, status.revision])
+        }
+    }
+
+    /// Records the step the reconciler is on with `revision` (nil: none); ignored if a
+    /// newer revision was accepted since.
+    public func setProgress(_ progress: ApplyProgress?, revision: Int) throws {
+        let data = try progress.map { try FleetJSON.encode($0) }
+        try database.write { db in
+            try db.execute(sql: "UPDATE desired SET progress = ? WHERE id = 1 AND revision = ?", arguments: [data, revision])
         }
     }
 
@@ -155,6 +175,29 @@ public final class StateStore: Sendable {
         try removeRecord(named: name, from: "moduleProcess")
     }
 
+    // MARK: Setup processes
+
+    /// The venv and pip processes running for the reconciler, so a runtime killed
+    /// meanwhile ends them at its next start.
+    public func setupProcesses() throws -> [TrackedProcess] {
+        try database.read { db in
+            try Data.fetchAll(db, sql: "SELECT record FROM setupProcess ORDER BY pid")
+                .map { try FleetJSON.decode(TrackedProcess.self, from: $0) }
+        }
+    }
+
+    public func saveSetupProcess(_ process: TrackedProcess) throws {
+        let data = try FleetJSON.encode(process)
+        try database.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO setupProcess (pid, record) VALUES (?, ?)", arguments: [process.processGroup, data])
+        }
+    }
+
+    public func removeSetupProcesses() throws {
+        try database.write { db in try db.execute(sql: "DELETE FROM setupProcess") }
+    }
+
     // MARK: Tables of JSON records keyed by module name
 
     private func records<Record: Decodable>(in table: String) throws -> [Record] {
@@ -199,14 +242,18 @@ public final class StateStore: Sendable {
         let modules = try moduleStatuses()
         return try database.read { db in
             let row = try Row.fetchOne(
-                db, sql: "SELECT revision, status, error, appliedRevision, lastRefusal FROM desired WHERE id = 1")
+                db,
+                sql: "SELECT revision, status, error, appliedRevision, lastRefusal, progress, retry FROM desired WHERE id = 1")
             let revision: Int = row?["revision"] ?? 0
             let statusText: String = row?["status"] ?? "applied"
+            let progress: Data? = row?["progress"]
+            let retry: Data? = row?["retry"]
             return RuntimeStatus(
                 acceptedRevision: revision, appliedRevision: row?["appliedRevision"] ?? 0,
                 desired: DesiredStateStatus(
                     revision: revision, status: DesiredStateStatus.Status(rawValue: statusText) ?? .failed,
-                    error: row?["error"]),
+                    error: row?["error"], progress: try progress.map { try FleetJSON.decode(ApplyProgress.self, from: $0) },
+                    retry: try retry.map { try FleetJSON.decode(ApplyRetry.self, from: $0) }),
                 lastRefusal: row?["lastRefusal"], modules: modules)
         }
     }

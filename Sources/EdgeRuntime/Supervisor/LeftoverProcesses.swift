@@ -5,30 +5,58 @@ import Logging
 import Glibc
 #endif
 
-/// Finds module processes and scoring workers a previous runtime left behind (it was
-/// killed with SIGKILL or crashed) from the pids and process groups recorded in the
-/// state store, and ends them, so a restarted runtime never runs a module twice.
+/// A process group the runtime started and recorded in the state store (a module's, or
+/// a pip install's), so that a restarted runtime can recognise what its predecessor left.
+public struct TrackedProcess: Codable, Equatable, Sendable {
+    /// What it is, for the log: the module's name, or the command.
+    public var name: String
+    /// The group (the pid of its first process).
+    public var processGroup: Int32
+    /// The kernel's start time of the group's first process (clock ticks since boot).
+    public var startTicks: UInt64
+
+    public init(name: String, processGroup: Int32, startTicks: UInt64) {
+        self.name = name
+        self.processGroup = processGroup
+        self.startTicks = startTicks
+    }
+
+    /// The group `pid` leads, as the process table shows it now; nil once it is gone.
+    public static func group(of pid: Int32, name: String) -> TrackedProcess? {
+        ProcessTable.entry(pid: pid).map { TrackedProcess(name: name, processGroup: pid, startTicks: $0.startTicks) }
+    }
+}
+
+extension ModuleStatus {
+    /// The module's process group and each of its scoring workers' groups, as recorded.
+    var trackedProcesses: [TrackedProcess] {
+        var tracked = (scoringWorkers ?? []).map {
+            TrackedProcess(name: "\(name) scoring worker", processGroup: $0.pid, startTicks: $0.startTicks)
+        }
+        if let processGroup, let processStartTicks {
+            tracked.append(TrackedProcess(name: name, processGroup: processGroup, startTicks: processStartTicks))
+        }
+        return tracked
+    }
+}
+
+/// Finds processes a previous runtime left behind (it was killed with SIGKILL or
+/// crashed) from the process groups recorded in the state store (modules, their scoring
+/// workers, pip installs),
+/// and ends them, so a restarted runtime never runs a module twice nor leaves a pip behind.
 enum LeftoverProcesses {
-    /// Ends every process in the recorded groups (a module's, each scoring worker's) that
-    /// is not older than the recorded group leader (older ones reuse a pid by chance and
-    /// are left alone). SIGTERM first, SIGKILL after `grace`. Returns how many processes
-    /// were found.
+    /// Ends every process in the recorded groups that is not older than the recorded
+    /// group leader (older ones reuse a pid by chance and are left alone). SIGTERM first,
+    /// SIGKILL after `grace`. Returns how many processes were found.
     @discardableResult
-    static func end(_ statuses: [ModuleStatus], grace: Duration, logger: Logger) async -> Int {
+    static func end(_ recorded: [TrackedProcess], grace: Duration, logger: Logger) async -> Int {
         var found: [ProcessTable.Entry] = []
-        for status in statuses {
-            var groups = (status.scoringWorkers ?? []).map { (group: $0.pid, ticks: $0.startTicks) }
-            if let group = status.processGroup, let ticks = status.processStartTicks { groups.append((group, ticks)) }
-            let members = groups.flatMap { group, ticks in
-                ProcessTable.members(ofGroup: group).filter { $0.startTicks >= ticks }
-            }
+        for process in recorded {
+            let members = ProcessTable.members(ofGroup: process.processGroup).filter { $0.startTicks >= process.startTicks }
             if !members.isEmpty {
                 logger.warning(
                     "ending processes left by a previous runtime",
-                    metadata: [
-                        "module": "\(status.name)", "groups": "\(groups.map { "\($0.group)" }.joined(separator: ","))",
-                        "count": "\(members.count)",
-                    ])
+                    metadata: ["name": "\(process.name)", "group": "\(process.processGroup)", "count": "\(members.count)"])
             }
             found += members
         }

@@ -21,6 +21,8 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
     /// Disk (MB) the bundles and Python environments of modules no longer deployed may
     /// keep, least recently used evicted first; `defaultCacheBudgetMB` when absent, 0 keeps none.
     public var cacheBudgetMB: Int?
+    /// Timeouts of the venv and pip commands that build Python environments.
+    public var environments: EnvironmentSettings?
 
     /// 1 GB: a few models and their environments.
     public static let defaultCacheBudgetMB = 1024
@@ -28,7 +30,7 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
     public init(
         deviceId: String, broker: BrokerSettings, hub: HubSettings, dataDir: String? = nil,
         reportIntervalSeconds: Int? = nil, localAPI: LocalAPISettings? = nil, storage: StorageSettings? = nil,
-        telemetry: TelemetryBufferSettings? = nil, cacheBudgetMB: Int? = nil
+        telemetry: TelemetryBufferSettings? = nil, cacheBudgetMB: Int? = nil, environments: EnvironmentSettings? = nil
     ) {
         self.deviceId = deviceId
         self.broker = broker
@@ -39,6 +41,7 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
         self.storage = storage
         self.telemetry = telemetry
         self.cacheBudgetMB = cacheBudgetMB
+        self.environments = environments
     }
 
     /// Reads and checks a config file; the error names the file and what is wrong.
@@ -65,6 +68,13 @@ public struct DeviceConfig: Codable, Equatable, Sendable {
         _ = try BrokerAddress(config.broker.url)
         if let budget = config.cacheBudgetMB, budget < 0 {
             throw ConfigError.invalid(path: path, reason: "cacheBudgetMB: \(budget) is negative; give the megabytes to keep (0 keeps no unused bundle)")
+        }
+        for (key, seconds) in [
+            ("venvTimeoutSeconds", config.environments?.venvTimeoutSeconds), ("pipTimeoutSeconds", config.environments?.pipTimeoutSeconds),
+        ] {
+            if let seconds, seconds <= 0 {
+                throw ConfigError.invalid(path: path, reason: "environments.\(key): \(seconds) is not positive; give the seconds the command may take")
+            }
         }
         return config
     }

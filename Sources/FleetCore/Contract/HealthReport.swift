@@ -46,12 +46,58 @@ public struct DesiredStateStatus: Codable, Equatable, Sendable {
     /// The modules that failed or were rolled back, so the hub can tell which of the
     /// deployments layered on the device is at fault; nil when none (or from older runtimes).
     public var modules: [String]?
+    /// What the device is doing with this revision right now, so a long download or pip
+    /// install shows more than `applying`; nil when it is not working on it.
+    public var progress: ApplyProgress?
+    /// When a failed revision is tried again, so a failure shows whether the device
+    /// keeps trying and how hard; nil when no retry is planned.
+    public var retry: ApplyRetry?
 
-    public init(revision: Int, status: Status, error: String? = nil, modules: [String]? = nil) {
+    public init(
+        revision: Int, status: Status, error: String? = nil, modules: [String]? = nil, progress: ApplyProgress? = nil,
+        retry: ApplyRetry? = nil
+    ) {
         self.revision = revision
         self.status = status
         self.error = error
         self.modules = modules
+        self.progress = progress
+        self.retry = retry
+    }
+}
+
+/// The step a device is on while it applies a desired state.
+public struct ApplyProgress: Codable, Equatable, Sendable {
+    /// In the device's words: `downloading iris (sha256:3f2a9c01b7d4)`, `installing
+    /// requirements of iris-scorer:2`, `starting iris`.
+    public var step: String
+    /// How far along, 0 to 100: the bytes of a download, else the steps done of those
+    /// planned; nil when not known.
+    public var percent: Int?
+
+    public init(step: String, percent: Int? = nil) {
+        self.step = step
+        self.percent = percent
+    }
+
+    /// `downloading iris (sha256:3f2a9c01b7d4) 42%`.
+    public var text: String { step + (percent.map { " \($0)%" } ?? "") }
+}
+
+/// A failed revision's next attempt: the device retries with a capped exponential
+/// back-off, and a new desired state replaces the retry at once.
+public struct ApplyRetry: Codable, Equatable, Sendable {
+    /// The step that failed, in the words of `ApplyProgress.step`.
+    public var step: String
+    /// How many attempts failed so far (1 after the first).
+    public var attempt: Int
+    /// When the next attempt starts.
+    public var nextAttemptAt: Date
+
+    public init(step: String, attempt: Int, nextAttemptAt: Date) {
+        self.step = step
+        self.attempt = attempt
+        self.nextAttemptAt = nextAttemptAt
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +13,8 @@ extension ProcessSpawner {
         public var output: String
         /// Its standard error, when kept apart from the output.
         public var errors: String
+        /// Killed because the timeout of `run(…timeout:)` passed.
+        public var timedOut = false
     }
 
     /// Runs `command` to completion, blocking the calling thread, and captures what it
@@ -43,21 +46,92 @@ extension ProcessSpawner {
     }
 
     /// The same on a thread of its own, so that no Swift concurrency thread waits for it.
+    /// Cancelling the task, or `timeout` passing, kills the program's whole process group
+    /// (what it started too) with SIGKILL; `Completed.timedOut` tells the timeout apart.
+    /// `started` gets the pid (the process group's id) once the program runs, so a caller
+    /// can record it for a runtime that is killed meanwhile.
     public static func run(
-        _ command: [String], environment: [String: String], directory: String? = nil, separateErrors: Bool = false
+        _ command: [String], environment: [String: String], directory: String? = nil, separateErrors: Bool = false,
+        timeout: Duration? = nil, started: @Sendable (pid_t) -> Void = { _ in }
     ) async throws(SpawnError) -> Completed {
-        let result: Result<Completed, SpawnError> = await withCheckedContinuation { continuation in
-            Thread {
-                do throws(SpawnError) {
-                    continuation.resume(
-                        returning: .success(
-                            try run(command, environment: environment, directory: directory, separateErrors: separateErrors)))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }.start()
+        let output = try CapturePipe.open(command)
+        let errors: CapturePipe?
+        do throws(SpawnError) {
+            errors = separateErrors ? try CapturePipe.open(command) : nil
+        } catch {
+            output.closeBoth()
+            throw error
         }
-        return try result.get()
+        let pid: pid_t
+        do {
+            pid = try spawn(
+                command, environment: environment, directory: directory, output: .descriptor(output.write),
+                descriptors: errors.map { [2: $0.write] } ?? [:], closeOthers: true)
+        } catch {
+            output.closeBoth()
+            errors?.closeBoth()
+            throw error
+        }
+        close(output.write)
+        if let errors { close(errors.write) }
+        started(pid)
+        let group = RunningGroup(pid: pid)
+        let timer = timeout.map { timeout in
+            Task {
+                try await Task.sleep(for: timeout)
+                group.end(timedOut: true)
+            }
+        }
+        defer { timer?.cancel() }
+        let descriptors = [output.read] + (errors.map { [$0.read] } ?? [])
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                Thread {
+                    let captured = CapturePipe.readToEnd(descriptors)
+                    let status = group.waitForExit()
+                    continuation.resume(
+                        returning: Completed(
+                            status: status, output: String(decoding: captured[0], as: UTF8.self),
+                            errors: captured.count > 1 ? String(decoding: captured[1], as: UTF8.self) : "",
+                            timedOut: group.timedOut))
+                }.start()
+            }
+        } onCancel: {
+            group.end(timedOut: false)
+        }
+    }
+}
+
+/// A started program's process group, which is killed at most while its leader is not
+/// reaped yet: after that its pid (and group id) may belong to someone else.
+private final class RunningGroup: Sendable {
+    private let pid: pid_t
+    private struct State {
+        var reaped = false
+        var timedOut = false
+    }
+    private let state = Mutex(State())
+
+    init(pid: pid_t) { self.pid = pid }
+
+    var timedOut: Bool { state.withLock { $0.timedOut } }
+
+    func end(timedOut: Bool) {
+        state.withLock { state in
+            guard !state.reaped else { return }
+            if timedOut { state.timedOut = true }
+            kill(-pid, SIGKILL)
+        }
+    }
+
+    /// Waits for the leader to exit without reaping it, marks the group as gone, then reaps.
+    func waitForExit() -> ExitStatus {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+        state.withLock { $0.reaped = true }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return ExitStatus(waitStatus: status)
     }
 }
 

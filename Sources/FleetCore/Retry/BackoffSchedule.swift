@@ -2,7 +2,7 @@
 /// after each failed attempt up to `maximum`, each spread by up to ±`jitter` so that
 /// many devices retrying after one outage do not all come back in the same second.
 /// The supervisor uses it to restart modules (no jitter: restarts are local), the MQTT
-/// client to reconnect to the broker.
+/// client to reconnect to the broker, the reconciler to retry a failed desired state.
 public struct BackoffSchedule: Sendable, Equatable {
     public var initial: Duration
     public var maximum: Duration
@@ -33,6 +33,12 @@ public struct BackoffSchedule: Sendable, Equatable {
     /// the broker's return, so that what devices publish as they come back is caught.
     public static let hubReconnect = BackoffSchedule(
         initial: .milliseconds(250), maximum: .seconds(1), multiplier: 2, jitter: 0.2, resetAfter: .seconds(30))
+
+    /// Retrying a desired state that failed (hub unreachable, a bundle whose digest does
+    /// not match, pip failing): 5 s doubling to 10 min, ±20 %, so a broken bundle is not
+    /// downloaded at full speed forever and a fleet does not retry in step.
+    public static let desiredStateRetry = BackoffSchedule(
+        initial: .seconds(5), maximum: .seconds(600), multiplier: 2, jitter: 0.2)
 
     /// The delay before attempt number `attempt` (1 for the first retry), without jitter.
     public func delay(attempt: Int) -> Duration {

@@ -70,6 +70,10 @@ public struct DeploymentRollout: Codable, Equatable, Sendable {
         public var error: String?
         /// This deployment's modules as the device reports them, `iris: iris-scorer:2 (model iris:3)`.
         public var running: [String]
+        /// The step the device is on while it applies its desired state, as it last reported it.
+        public var progress: ApplyProgress? = nil
+        /// When a device whose revision failed tries again, as it last reported it.
+        public var retry: ApplyRetry? = nil
     }
 
     public var deployment: String

@@ -99,7 +99,8 @@ public enum HealthDerivation {
                 deviceId: deviceId, state: state, desiredRevision: desiredRevisions[deviceId],
                 reportedRevision: report?.desired.revision,
                 error: state == .failed || state == .rolledBack ? report?.desired.error : nil,
-                running: (report?.modules ?? []).filter { own.contains($0.name) }.map { moduleLabel($0, labels: labels) })
+                running: (report?.modules ?? []).filter { own.contains($0.name) }.map { moduleLabel($0, labels: labels) },
+                progress: report?.desired.progress, retry: state == .failed ? report?.desired.retry : nil)
         }
         var counts = Dictionary(uniqueKeysWithValues: RolloutState.allCases.map { ($0.rawValue, 0) })
         for entry in entries { counts[entry.state.rawValue, default: 0] += 1 }

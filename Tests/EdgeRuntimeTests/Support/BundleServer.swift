@@ -3,7 +3,8 @@ import FleetTesting
 import Foundation
 
 /// A small real HTTP server on a free loopback port serving files from a folder, with
-/// `Range` support (Python's `http.server`), that logs each request's path and Range.
+/// `Range` support (Python's `http.server`), that logs each request's path and Range;
+/// with `bytesPerSecond` it sends bodies that slowly, like a device's thin link.
 final class BundleServer: @unchecked Sendable {
     let folder: TemporaryDirectory
     let port: Int
@@ -12,7 +13,8 @@ final class BundleServer: @unchecked Sendable {
 
     private static let script = #"""
         import http.server, os, sys
-        root, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        import time
+        root, port, log, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args): pass
             def do_HEAD(self): self.do_GET(head=True)
@@ -31,11 +33,15 @@ final class BundleServer: @unchecked Sendable {
                     self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
-                if not head: self.wfile.write(data[start:])
+                if head: return
+                if rate <= 0: self.wfile.write(data[start:]); return
+                chunk = max(1, rate // 10)
+                for offset in range(start, len(data), chunk):
+                    self.wfile.write(data[offset:offset + chunk]); self.wfile.flush(); time.sleep(0.1)
         http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
         """#
 
-    init() throws {
+    init(bytesPerSecond: Int = 0) throws {
         folder = try TemporaryDirectory(prefix: "bundle-server")
         port = try Fixtures.freePort()
         let scriptPath = folder.file("server.py")
@@ -43,7 +49,7 @@ final class BundleServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: folder.file("files"), withIntermediateDirectories: true)
         process = Process()
         process.executableURL = URL(fileURLWithPath: Fixtures.which("python3") ?? "/usr/bin/python3")
-        process.arguments = [scriptPath, folder.file("files"), "\(port)", folder.file("requests.log")]
+        process.arguments = [scriptPath, folder.file("files"), "\(port)", folder.file("requests.log"), "\(bytesPerSecond)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -60,6 +66,11 @@ final class BundleServer: @unchecked Sendable {
     /// Serves `bundle` at `/v1/bundles/sha256:<hex>`.
     func serve(_ bundle: TestBundle) throws {
         try bundle.data.write(to: URL(fileURLWithPath: folder.file("files/\(bundle.digest)")))
+    }
+
+    /// Serves `data` where `bundle` is expected: a bundle whose digest does not match.
+    func serve(_ data: Data, as bundle: TestBundle) throws {
+        try data.write(to: URL(fileURLWithPath: folder.file("files/\(bundle.digest)")))
     }
 
     /// Each request as "path range".

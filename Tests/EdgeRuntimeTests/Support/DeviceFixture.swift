@@ -14,9 +14,9 @@ final class DeviceFixture: @unchecked Sendable {
     let hub: MQTTClient
     var dataDirectory: DataDirectory { DataDirectory(config: config) }
 
-    init() async throws {
+    init(bytesPerSecond: Int = 0) async throws {
         broker = try await MosquittoBroker.start()
-        server = try BundleServer()
+        server = try BundleServer(bytesPerSecond: bytesPerSecond)
         directory = try TemporaryDirectory(prefix: "device")
         config = DeviceConfig(
             deviceId: "gw-001", broker: BrokerSettings(url: broker.url, insecure: true),
@@ -49,10 +49,19 @@ final class DeviceFixture: @unchecked Sendable {
 
     /// The retained connection state of the device.
     func connectionState() async throws -> ConnectionState? {
+        try await retained(Topics.connection(config.deviceId), as: ConnectionState.self)
+    }
+
+    /// The device's retained health report.
+    func healthReport() async throws -> HealthReport? {
+        try await retained(Topics.reported(config.deviceId), as: HealthReport.self)
+    }
+
+    private func retained<Message: Decodable>(_ topic: String, as type: Message.Type) async throws -> Message? {
         let reader = try MQTTClient(MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientId: "test-reader-\(UUID().uuidString.prefix(6))"))
         try await reader.connect()
         defer { reader.disconnect() }
-        let messages = try await reader.messages(Topics.connection(config.deviceId))
+        let messages = try await reader.messages(topic)
         let first = Task<Data?, Never> {
             for await message in messages { return message.payload }
             return nil
@@ -63,7 +72,7 @@ final class DeviceFixture: @unchecked Sendable {
         }
         defer { timeout.cancel() }
         guard let payload = await first.value else { return nil }
-        return try FleetJSON.decode(ConnectionState.self, from: payload)
+        return try FleetJSON.decode(Message.self, from: payload)
     }
 
     func status() throws -> RuntimeStatus {

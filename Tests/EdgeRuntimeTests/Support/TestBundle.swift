@@ -29,13 +29,13 @@ struct TestBundle {
     static func make(
         name: String = "demo", version: Int = 1, files: [String: Data], command: [String]? = ["/bin/sh", "run.sh"],
         kind: ModuleKind = .process, manifestFiles: [FileEntry]? = nil, extra: [RawEntry] = [],
-        compress: Bool = true
+        compress: Bool = true, requirements: [String] = []
     ) throws -> TestBundle {
         let listed = manifestFiles ?? files.keys.sorted().map { path in
             FileEntry(path: path, sha256: SHA256.hash(data: files[path]!).hexString, size: files[path]!.count)
         }
         let manifest = ModuleManifest(
-            name: name, version: version, kind: kind, command: command, models: [], files: listed, requirements: [],
+            name: name, version: version, kind: kind, command: command, models: [], files: listed, requirements: requirements,
             createdAt: Date(timeIntervalSince1970: 0))
         var entries: [RawEntry] = [.file(path: ModuleManifest.fileName, data: try FleetJSON.encode(manifest))]
         entries += files.keys.sorted().map { RawEntry.file(path: $0, data: files[$0]!) }
