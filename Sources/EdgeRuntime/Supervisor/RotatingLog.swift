@@ -18,6 +18,14 @@ public final class RotatingLog: Sendable {
         self.keep = keep
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.int64Value ?? 0
         state = Mutex((nil, size))
+        // A module that started has a log, even before it printed anything (`edge-runtime logs`).
+        Self.createIfMissing(url)
+    }
+
+    private static func createIfMissing(_ url: URL) {
+        if !FileManager.default.fileExists(atPath: url.path) {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
     }
 
     func write(_ data: Data) {
@@ -29,9 +37,7 @@ public final class RotatingLog: Sendable {
                 state.size = 0
             }
             if state.handle == nil {
-                if !FileManager.default.fileExists(atPath: url.path) {
-                    _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
-                }
+                Self.createIfMissing(url)
                 state.handle = try? FileHandle(forWritingTo: url)
                 _ = try? state.handle?.seekToEnd()
             }

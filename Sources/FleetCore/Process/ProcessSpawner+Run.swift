@@ -23,21 +23,9 @@ extension ProcessSpawner {
     public static func run(
         _ command: [String], environment: [String: String], directory: String? = nil, separateErrors: Bool = false
     ) throws(SpawnError) -> Completed {
-        let output = try CapturePipe.open(command)
-        let errors = separateErrors ? try CapturePipe.open(command) : nil
-        let pid: pid_t
-        do {
-            pid = try spawn(
-                command, environment: environment, directory: directory, output: .descriptor(output.write),
-                descriptors: errors.map { [2: $0.write] } ?? [:], closeOthers: true)
-        } catch {
-            output.closeBoth()
-            errors?.closeBoth()
-            throw error
-        }
-        close(output.write)
-        if let errors { close(errors.write) }
-        let captured = CapturePipe.readToEnd([output.read] + (errors.map { [$0.read] } ?? []))
+        let (pid, descriptors) = try startCapturing(
+            command, environment: environment, directory: directory, separateErrors: separateErrors)
+        let captured = CapturePipe.readToEnd(descriptors)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return Completed(
@@ -54,6 +42,40 @@ extension ProcessSpawner {
         _ command: [String], environment: [String: String], directory: String? = nil, separateErrors: Bool = false,
         timeout: Duration? = nil, started: @Sendable (pid_t) -> Void = { _ in }
     ) async throws(SpawnError) -> Completed {
+        let (pid, descriptors) = try startCapturing(
+            command, environment: environment, directory: directory, separateErrors: separateErrors)
+        started(pid)
+        let group = RunningGroup(pid: pid)
+        let timer = timeout.map { timeout in
+            Task {
+                try await Task.sleep(for: timeout)
+                group.end(timedOut: true)
+            }
+        }
+        defer { timer?.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                Thread {
+                    let captured = CapturePipe.readToEnd(descriptors)
+                    let status = group.waitForExit()
+                    continuation.resume(
+                        returning: Completed(
+                            status: status, output: String(decoding: captured[0], as: UTF8.self),
+                            errors: captured.count > 1 ? String(decoding: captured[1], as: UTF8.self) : "",
+                            timedOut: group.timedOut))
+                }.start()
+            }
+        } onCancel: {
+            group.end(timedOut: false)
+        }
+    }
+
+    /// Starts `command` writing into pipes of its own: both streams into one, or its
+    /// errors into a second with `separateErrors`. Returns its pid and the read ends
+    /// (output first) for `CapturePipe.readToEnd`.
+    private static func startCapturing(
+        _ command: [String], environment: [String: String], directory: String?, separateErrors: Bool
+    ) throws(SpawnError) -> (pid: pid_t, descriptors: [Int32]) {
         let output = try CapturePipe.open(command)
         let errors: CapturePipe?
         do throws(SpawnError) {
@@ -74,31 +96,7 @@ extension ProcessSpawner {
         }
         close(output.write)
         if let errors { close(errors.write) }
-        started(pid)
-        let group = RunningGroup(pid: pid)
-        let timer = timeout.map { timeout in
-            Task {
-                try await Task.sleep(for: timeout)
-                group.end(timedOut: true)
-            }
-        }
-        defer { timer?.cancel() }
-        let descriptors = [output.read] + (errors.map { [$0.read] } ?? [])
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                Thread {
-                    let captured = CapturePipe.readToEnd(descriptors)
-                    let status = group.waitForExit()
-                    continuation.resume(
-                        returning: Completed(
-                            status: status, output: String(decoding: captured[0], as: UTF8.self),
-                            errors: captured.count > 1 ? String(decoding: captured[1], as: UTF8.self) : "",
-                            timedOut: group.timedOut))
-                }.start()
-            }
-        } onCancel: {
-            group.end(timedOut: false)
-        }
+        return (pid, [output.read] + (errors.map { [$0.read] } ?? []))
     }
 }
 
