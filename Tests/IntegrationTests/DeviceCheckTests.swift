@@ -143,9 +143,11 @@ struct DeviceCheckTests {
             outputPath: fleet.directory.file("runtime.log"))
         defer { runtime.stop() }
         let database = DataDirectory(config: config).database
+        // Connected, and the retained desired state `device add` published has arrived.
         let connected = await eventually {
             guard FileManager.default.fileExists(atPath: database.path) else { return false }
-            return (try? StateStore(url: database).session())?.connected == true
+            let session = try? StateStore(url: database).session()
+            return session?.connected == true && session?.lastDesiredState != nil
         }
         #expect(connected, "\((try? String(contentsOfFile: fleet.directory.file("runtime.log"), encoding: .utf8)) ?? "")")
         let connectionsBefore = fleet.broker.log.components(separatedBy: "New client connected").count
