@@ -1,6 +1,7 @@
 import FleetCore
 import FleetTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct BundleReaderTests {
@@ -24,6 +25,51 @@ import Testing
 
     private func leavesNothing() throws -> Bool {
         try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { $0.hasSuffix(".zip") }
+    }
+
+    /// Found by `scripts/fuzz` (FuzzBundle): a deflated entry whose stream does not end
+    /// where its record says made ZIPFoundation loop forever on empty reads at the end of
+    /// the file. It is now refused, naming the entry, at once.
+    @Test func anEntryWhoseDeflateStreamDoesNotEndIsRefusedInsteadOfHanging() throws {
+        let hex = [
+        "504b030414000008080000002100120b631c03000000010000000c0000006d6f64656c2f6d2e6f6e6e782b0700504b030414",
+        "000008080000002100463d291625010000970200000b0000006d6f64756c652e6a736f6ec552cb4ec33010bcf31551ce6df1",
+        "ae5f716ffc03271007d75e538bc6294e4094aaff4ee256a54570e662c9e3d9d99991f7375555bb4c76207f37d4d5b2aa91a1",
+        "9a03ce19dc035f0abd04f150cf261ea521ef0aa7775da6c57677c443dc503fe18fe3adaaf6e51cf1ad1dd685de769e36b7ed",
+        "a24be9a38c94e77e6d51aa42908c340209e318f0c09853e8823401417129d01adff8c050284181560aa4e7c024ac58f0de71",
+        "5417a2f193264928c061f687a3ab003fddd80608080000002100120b631c03000000010000000c0000090000000000000000",
+        "a481000000006d6f64656c2f6d2e6f6e6e78504b0102150314000008080000002100463d291625010000970200000b000000",
+        "0000000000000000a4812d0000007b01000073636f72652e7079504b05060000000003000300a90000210084fd9092310000",
+        "003d0000000800000073636f72652e70794b494d53c8cccb2cd1d0b4e252008282c4e2622eae14a06851699e465162797c4a",
+        "62492254b228b5a4b4284f0126ca0500504b0102150314000008080000002100120b631c03000000010000000c0000000000",
+        "000000000000a481000000006d6f64656c2f6d2e6f6e6e78504b0102150314000008080000002100463d2916250100009702",
+        "00000b0000000000000000000000a4812d0000006d6f64756c652e6a736f6e504b010215031400000808000000210084fd90",
+        "92310000003d000000080000000000000000000000a4817b01007363006f72652e7079504b05060000080800000300a90000",
+        "00d20100000000"
+        ].joined()
+        let bytes = stride(from: 0, to: hex.count, by: 2).map { offset -> UInt8 in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+        let archive = directory.url.appendingPathComponent("fuzzed.zip")
+        try Data(bytes).write(to: archive)
+        let folder = directory.url.appendingPathComponent("fuzzed")
+        let outcome = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            do {
+                try BundleReader(limits: BundleLimits(maximumTotalBytes: 16 << 20, maximumFileBytes: 8 << 20, maximumEntries: 1_000))
+                    .unpack(archive: archive, into: folder)
+                outcome.withLock { $0 = "unpacked" }
+            } catch {
+                outcome.withLock { $0 = "\(error)" }
+            }
+            done.signal()
+        }.start()
+        #expect(done.wait(timeout: .now() + 10) == .success, "unpacking did not finish within 10 s")
+        let message = outcome.withLock { $0 } ?? ""
+        #expect(message.contains("deflate stream does not end") || message.contains("runs past the end"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: folder.path))
     }
 
     @Test func unpacksAndVerifiesAValidBundle() throws {

@@ -94,6 +94,7 @@ public struct BundleReader: Sendable {
     /// checks every file against `module.json`. Returns the manifest.
     @discardableResult
     public func unpack(archive: URL, into folder: URL) throws -> ModuleManifest {
+        try DeflateStreamCheck.verify(archive: archive, maximumFileBytes: limits.maximumFileBytes)
         let zip: Archive
         do {
             zip = try Archive(url: archive, accessMode: .read)
