@@ -8,14 +8,11 @@ import Testing
 /// repository file it names exists, every bundle a deployed manifest names was
 /// packaged by an earlier line, and `broker-config` gives the broker's user.
 struct ReadmeWorkflowTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = ReadmeWorkflow.root
 
     /// The block's command lines, continuations joined, comments and blank lines dropped.
     static func workflow() throws -> [String] {
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.components(separatedBy: "## The workflow by hand").dropFirst().first)
-        let block = try #require(section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        let block = try ReadmeWorkflow.block()
         return block.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n")
             .map { line in
                 let command = line.range(of: "  #").map { line[..<$0.lowerBound] } ?? line[...]

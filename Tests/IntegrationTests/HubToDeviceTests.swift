@@ -20,25 +20,11 @@ struct HubToDeviceTests {
         let fleet = try await HubAndDevice(prefix: "hub-to-device")
         defer { fleet.stop() }
         let directory = fleet.directory
-        let hub = fleet.hub
-        let source = directory.file("agent")
-        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        try "echo agent up\nwhile true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
-        _ = try hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        try fleet.packageAgent("echo agent up\nwhile true; do sleep 0.2; done\n")
         let config = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort())
 
-        let manifest = directory.file("site-agent.yaml")
-        try """
-            name: site-agent
-            priority: 1
-            target: "*"
-            modules:
-              - name: agent
-                bundle: site-agent:1
-                restartPolicy: always
-            """.write(toFile: manifest, atomically: true, encoding: .utf8)
         let deployed = ContinuousClock.now
-        _ = try hub(["deploy", manifest])
+        try fleet.deployAgent(moduleSettings: ["restartPolicy: always"])
         let dataDirectory = DataDirectory(config: config)
         let running = await eventually {
             let status = try? StateStore(url: dataDirectory.database).status()
@@ -59,16 +45,11 @@ struct HubToDeviceTests {
         let fleet = try await HubAndDevice(prefix: "hub-to-device-other-ca")
         defer { fleet.stop() }
         let directory = fleet.directory
-        let source = directory.file("agent")
-        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        try "while true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
-        _ = try fleet.hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        try fleet.packageAgent("while true; do sleep 0.2; done\n")
         let other = directory.file("other-hub")
         _ = try Fixtures.run(Fixtures.builtExecutable("fleethub"), ["init", "--workspace", other])
         let config = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort()) { $0.hub.caFile = "\(other)/ca/ca.crt" }
-        try "name: site-agent\npriority: 1\ntarget: \"*\"\nmodules:\n  - name: agent\n    bundle: site-agent:1\n"
-            .write(toFile: directory.file("site-agent.yaml"), atomically: true, encoding: .utf8)
-        _ = try fleet.hub(["deploy", directory.file("site-agent.yaml")])
+        try fleet.deployAgent()
 
         let dataDirectory = DataDirectory(config: config)
         let failed = await eventually { (try? StateStore(url: dataDirectory.database).status())?.desired.status == .failed }
@@ -84,16 +65,9 @@ struct HubToDeviceTests {
     @Test func fleethubDeviceLogsShowsTheLastLinesTheModuleLoggedOnTheDevice() async throws {
         let fleet = try await HubAndDevice(prefix: "hub-to-device-logs")
         defer { fleet.stop() }
-        let source = fleet.directory.file("agent")
-        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        try "for i in 1 2 3 4 5; do echo \"agent line $i\"; done\nwhile true; do sleep 0.2; done\n"
-            .write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
-        try fleet.hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        try fleet.packageAgent("for i in 1 2 3 4 5; do echo \"agent line $i\"; done\nwhile true; do sleep 0.2; done\n")
         let config = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort())
-        let manifest = fleet.directory.file("site-agent.yaml")
-        try "name: site-agent\ntarget: \"*\"\nmodules:\n  - name: agent\n    bundle: site-agent:1\n"
-            .write(toFile: manifest, atomically: true, encoding: .utf8)
-        try fleet.hub(["deploy", manifest])
+        try fleet.deployAgent()
         let dataDirectory = DataDirectory(config: config)
         #expect(await eventually {
             (try? ModuleLogReader(dataDirectory: dataDirectory, module: "agent").tail(1)) == ["agent line 5"]
@@ -126,21 +100,9 @@ struct HubToDeviceTests {
     @Test func deploymentStatusShowsTheDevicesStepWhileItApplies() async throws {
         let fleet = try await HubAndDevice(prefix: "hub-device-progress")
         defer { fleet.stop() }
-        let source = fleet.directory.file("agent")
-        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        try "while true; do sleep 0.2; done\n".write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
-        try fleet.hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+        try fleet.packageAgent("while true; do sleep 0.2; done\n")
         _ = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort(), rollbackWindow: 6)
-        let manifest = fleet.directory.file("site-agent.yaml")
-        try """
-            name: site-agent
-            priority: 1
-            target: "*"
-            modules:
-              - name: agent
-                bundle: site-agent:1
-            """.write(toFile: manifest, atomically: true, encoding: .utf8)
-        try fleet.hub(["deploy", manifest])
+        try fleet.deployAgent()
 
         var text = ""
         let shown = await eventually(timeout: .seconds(20)) {
@@ -275,6 +237,24 @@ final class HubAndDevice: Sendable {
         self.runtime.withLock { $0 = runtime }
         #expect(await eventually { Fixtures.isListening(port: self.httpPort) })
         return config
+    }
+
+    /// Packages `script` as the process module `site-agent` (`/bin/sh run.sh`).
+    func packageAgent(_ script: String) throws {
+        let source = directory.file("agent")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try script.write(toFile: "\(source)/run.sh", atomically: true, encoding: .utf8)
+        try hub(["module", "package", "--name", "site-agent", "--kind", "process", "--command", "/bin/sh run.sh", "--source", source])
+    }
+
+    /// Deploys `site-agent:1` to every device as module `agent`, with `moduleSettings`
+    /// (manifest lines such as `restartPolicy: always`) added to the module.
+    func deployAgent(moduleSettings: [String] = []) throws {
+        let manifest = directory.file("site-agent.yaml")
+        let lines = ["name: site-agent", "priority: 1", "target: \"*\"", "modules:", "  - name: agent", "    bundle: site-agent:1"]
+            + moduleSettings.map { "    \($0)" }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        try hub(["deploy", manifest])
     }
 
     /// Stops `edge-runtime run`, as a device that goes away.

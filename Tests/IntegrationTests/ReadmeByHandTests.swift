@@ -13,15 +13,7 @@ import Testing
 /// 8080, 8765 and 8883 must be free; they are below the range tests take free ports from.
 @Suite(.serialized, .enabled(if: Fixtures.shouldRun(needing: "mosquitto") && Fixtures.shouldRun(needing: "unshare")))
 struct ReadmeByHandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    /// The README's block, as a reader copies it.
-    static func block() throws -> String {
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.components(separatedBy: "## The workflow by hand").dropFirst().first)
-        return try #require(section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
-    }
+    static let root = ReadmeWorkflow.root
 
     @Test func theWorkflowByHandRunsAsWritten() async throws {
         let directory = try TemporaryDirectory(prefix: "readme-by-hand")
@@ -44,7 +36,7 @@ struct ReadmeByHandTests {
             done
             cd \(work)
             set -x
-            \(try Self.block())
+            \(try ReadmeWorkflow.block())
             """.write(toFile: script, atomically: true, encoding: .utf8)
         let bin = URL(fileURLWithPath: Fixtures.builtExecutable("fleethub")).deletingLastPathComponent().path
         var environment = ProcessInfo.processInfo.environment
