@@ -84,6 +84,20 @@ struct ManifestParserTests {
         #expect(manifest.priority == 0)
     }
 
+    @Test func telemetryFormatIsFleetUnlessAzureMLIsAskedForAndAnUnknownOneNamesTheAllowedValues() throws {
+        let parsed = try ManifestParser.parse(valid, file: "m.yaml").manifest.modules[0].telemetry
+        #expect(parsed.format == nil)
+        let azureml = valid.replacingOccurrences(of: "collectInputs: true", with: "collectInputs: true\n      format: azureml")
+        #expect(try ManifestParser.parse(azureml, file: "m.yaml").manifest.modules[0].telemetry
+            == TelemetrySettings(sampleRate: 0.5, collectInputs: true, format: .azureml))
+        let fleet = valid.replacingOccurrences(of: "collectInputs: true", with: "collectInputs: true\n      format: fleet")
+        #expect(try ManifestParser.parse(fleet, file: "m.yaml").manifest.modules[0].telemetry.format == .fleet)
+        let unknown = valid.replacingOccurrences(of: "collectInputs: true", with: "collectInputs: true\n      format: mlflow")
+        #expect(error(unknown) == "m.yaml:14: field 'modules[0].telemetry.format': 'mlflow' is not one of fleet|azureml")
+        let nothing = valid.replacingOccurrences(of: "collectInputs: true", with: "format: azureml")
+        #expect(error(nothing).hasPrefix("m.yaml:13: field 'modules[0].telemetry.format': azureml records only"))
+    }
+
     @Test func missingFieldsAndDuplicatesAreRefused() throws {
         #expect(error("name: x\npriority: 1\nmodules: []\n") == "m.yaml: field 'target': missing")
         // Without a priority a deployment layers at 0.
@@ -118,7 +132,7 @@ struct ManifestParserTests {
         let shadow = try #require((module["shadow"] as? [String: Any])?["properties"] as? [String: Any])
         #expect(Set(top.keys) == ["name", "priority", "target", "modules", "rollout"])
         #expect(Set(module.keys) == ["name", "bundle", "desiredStatus", "restartPolicy", "startupOrder", "workers", "env", "telemetry", "shadow"])
-        #expect(Set(telemetry.keys) == ["sampleRate", "collectInputs", "collectOutputs"])
+        #expect(Set(telemetry.keys) == ["sampleRate", "collectInputs", "collectOutputs", "format"])
         #expect(Set(shadow.keys) == ["bundle", "sampleRate", "workers"])
         #expect(Set(rollout.keys) == ["waves", "canaryFirst", "soakSeconds", "abort", "onAbort", "promoteWhen"])
         #expect(Set(abort.keys) == ["failedPercent", "minDevices", "errorRateFactor", "p99Factor", "timeoutSeconds"])

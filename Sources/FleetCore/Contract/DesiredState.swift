@@ -139,10 +139,16 @@ public struct TelemetrySettings: Codable, Equatable, Sendable {
     public var sampleRate: Double
     public var collectInputs: Bool
     public var collectOutputs: Bool
+    /// How the records are written; nil is `fleet`, and is left out of the JSON so that
+    /// states without it stay byte for byte what they were.
+    public var format: TelemetryFormat?
 
-    public init(sampleRate: Double = 0, collectInputs: Bool = false, collectOutputs: Bool = false) {
+    public init(
+        sampleRate: Double = 0, collectInputs: Bool = false, collectOutputs: Bool = false, format: TelemetryFormat? = nil
+    ) {
         self.sampleRate = sampleRate
         self.collectInputs = collectInputs
         self.collectOutputs = collectOutputs
+        self.format = format
     }
 }

@@ -13,7 +13,7 @@ public enum ManifestParser {
     static let rolloutFields: Set<String> = ["waves", "canaryFirst", "soakSeconds", "abort", "onAbort", "promoteWhen"]
     static let abortFields: Set<String> = ["failedPercent", "minDevices", "errorRateFactor", "p99Factor", "timeoutSeconds"]
     static let promoteFields: Set<String> = ["shadowAgreement", "minSamples"]
-    static let telemetryFields: Set<String> = ["sampleRate", "collectInputs", "collectOutputs"]
+    static let telemetryFields: Set<String> = ["sampleRate", "collectInputs", "collectOutputs", "format"]
 
     public static func parse(fileAt path: String) throws -> ParsedManifest {
         let text: String
@@ -325,9 +325,16 @@ struct NodeReader {
             }
             rate = value
         }
-        return TelemetrySettings(
+        let settings = TelemetrySettings(
             sampleRate: rate,
             collectInputs: try bool(fields, "collectInputs", field: "\(field).collectInputs"),
-            collectOutputs: try bool(fields, "collectOutputs", field: "\(field).collectOutputs"))
+            collectOutputs: try bool(fields, "collectOutputs", field: "\(field).collectOutputs"),
+            format: try fields["format"] == nil ? nil : choice(fields, "format", field: "\(field).format", default: .fleet))
+        if settings.format == .azureml, settings.sampleRate > 0, !settings.collectInputs, !settings.collectOutputs {
+            throw error(
+                "\(field).format", fields["format"],
+                "azureml records only the model_inputs and model_outputs collections: set collectInputs and/or collectOutputs")
+        }
+        return settings
     }
 }
