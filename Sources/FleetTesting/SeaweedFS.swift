@@ -138,6 +138,16 @@ public final class SeaweedFS: @unchecked Sendable {
 
     /// Every object under `prefix` in `bucket`, read with boto3 and gunzipped by Python: key → content.
     public func gunzippedObjects(bucket: String, prefix: String) throws -> [String: String] {
+        try objects(bucket: bucket, prefix: prefix, decoding: "gzip.decompress(body)")
+    }
+
+    /// Every object under `prefix` in `bucket`, read with boto3, as stored (UTF-8 text): key → content.
+    public func objects(bucket: String, prefix: String) throws -> [String: String] {
+        try objects(bucket: bucket, prefix: prefix, decoding: "body")
+    }
+
+    /// Every object under `prefix`, its bytes `body` turned into text by the Python expression `decoding`.
+    private func objects(bucket: String, prefix: String, decoding: String) throws -> [String: String] {
         let output = try boto(
             admin: true,
             """
@@ -146,7 +156,7 @@ public final class SeaweedFS: @unchecked Sendable {
             for page in s3.get_paginator('list_objects_v2').paginate(Bucket=\(pythonString(bucket)), Prefix=\(pythonString(prefix))):
                 for item in page.get('Contents', []):
                     body = s3.get_object(Bucket=\(pythonString(bucket)), Key=item['Key'])['Body'].read()
-                    out[item['Key']] = gzip.decompress(body).decode('utf-8')
+                    out[item['Key']] = (\(decoding)).decode('utf-8')
             print(json.dumps(out))
             """)
         return try JSONDecoder().decode([String: String].self, from: Data(output.utf8))

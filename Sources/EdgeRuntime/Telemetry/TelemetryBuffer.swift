@@ -86,7 +86,7 @@ public final class TelemetryBuffer: Sendable {
         let rows = try entries.map { entry in
             StoredRow(
                 ts: entry.ts.timeIntervalSince1970, module: entry.module, kind: entry.kind.rawValue,
-                data: try encoder.encode(entry.data))
+                data: try encoder.encode(entry.data), collection: entry.collection?.rawValue)
         }
         return try await withCheckedThrowingContinuation { continuation in
             let startDrain = pending.withLock { pending in
@@ -120,12 +120,13 @@ public final class TelemetryBuffer: Sendable {
             var ranges: [ClosedRange<Int64>] = []
             try pool.write { db in
                 let insert = try db.cachedStatement(
-                    sql: "INSERT INTO record (seq, ts, module, kind, data, size) VALUES (?, ?, ?, ?, ?, ?)")
+                    sql: "INSERT INTO record (seq, ts, module, kind, data, size, collection) VALUES (?, ?, ?, ?, ?, ?, ?)")
                 for waiter in waiters {
                     let first = next.lastSeq + 1
                     for row in waiter.rows {
                         next.lastSeq += 1
-                        try insert.execute(arguments: [next.lastSeq, row.ts, row.module, row.kind, row.data, row.size])
+                        try insert.execute(
+                            arguments: [next.lastSeq, row.ts, row.module, row.kind, row.data, row.size, row.collection])
                         next.count += 1
                         next.bytes += row.size
                     }
@@ -251,7 +252,9 @@ public final class TelemetryBuffer: Sendable {
     /// If a batch was planned before and not acknowledged (the process may have crashed after the store
     /// took it), that same batch comes back, byte for byte, so the upload rewrites the same object.
     /// Otherwise the oldest records, up to `maxRecords` and about `maxBytes` of JSON lines (at least one
-    /// record), are gzipped as they are read and become a new batch. Planning moves them out of the
+    /// record), are gzipped as they are read and become a new batch. A batch is of one stream, the oldest
+    /// record's: the device's own records, or one Azure ML collection of one module, within one hour and
+    /// not gzipped; the other streams' records stay for the next batches. Planning moves them out of the
     /// record table into the plan in one transaction: from then on no limit or expiry can drop them, and a
     /// retry never writes an object with fewer records than the one already stored.
     public func nextBatch(maxRecords: Int, maxBytes: Int = TelemetryUploader.defaultBatchBytes) async throws
@@ -272,7 +275,9 @@ public final class TelemetryBuffer: Sendable {
             }
             guard let built = try build(in: 1...Int64.max, maxRecords: maxRecords, maxBytes: maxBytes) else { return nil }
             let name = "\(identity)-\(built.firstSeq)-\(built.lastSeq)"
-            if let batch = try await fix(built, name: name, day: TelemetryBatch.day(of: Date(timeIntervalSince1970: built.firstTs))) {
+            let first = Date(timeIntervalSince1970: built.firstTs)
+            let day = built.stream.collection == nil ? TelemetryBatch.day(of: first) : TelemetryBatch.hour(of: first)
+            if let batch = try await fix(built, name: name, day: day) {
                 return batch
             }
             // Limits or expiry dropped some of those records while they were read: read again.
@@ -296,6 +301,7 @@ public final class TelemetryBuffer: Sendable {
 
     /// Records read and gzipped for a batch, not yet fixed.
     private struct BuiltBatch: Sendable {
+        var stream: Stream
         var firstSeq: Int64
         var firstTs: Double
         var lastSeq: Int64
@@ -306,33 +312,54 @@ public final class TelemetryBuffer: Sendable {
         var uncompressedBytes: Int
     }
 
-    /// Reads the oldest records in `range` through a WAL reader and gzips them as they come.
+    /// Reads the oldest records of the oldest record's stream in `range` through a WAL reader and gzips
+    /// them as they come (an Azure ML collection's stay plain).
     private func build(in range: ClosedRange<Int64>, maxRecords: Int?, maxBytes: Int?) throws -> BuiltBatch? {
         do {
             return try pool.read { db -> BuiltBatch? in
+                guard
+                    let head = try Row.fetchOne(
+                        db, sql: "SELECT collection, module FROM record WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT 1",
+                        arguments: [range.lowerBound, range.upperBound])
+                else { return nil }
+                let stream = try Stream(head)
                 var writer = try TelemetryLineWriter(deviceId: deviceId)
-                let gzip = try GzipStream()
+                let gzip = stream.collection == nil ? try GzipStream() : nil
+                var plain = Data()
+                func take() throws {
+                    if let gzip { try gzip.append(writer.takeLines()) } else { plain.append(writer.takeLines()) }
+                }
                 var first: (seq: Int64, ts: Double)?
                 var lastSeq: Int64 = 0
                 var bytes = 0
+                var arguments: StatementArguments = [range.lowerBound, range.upperBound]
+                arguments += stream.arguments
+                arguments += [maxRecords ?? -1]
                 let rows = try Row.fetchCursor(
-                    db, sql: "SELECT seq, ts, module, kind, data, size FROM record WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
-                    arguments: [range.lowerBound, range.upperBound, maxRecords ?? -1])
+                    db,
+                    sql: "SELECT seq, ts, module, kind, data, size FROM record WHERE seq BETWEEN ? AND ? AND \(stream.condition) ORDER BY seq LIMIT ?",
+                    arguments: arguments)
                 while let row = try rows.next() {
                     let seq: Int64 = row["seq"]
                     let ts: Double = row["ts"]
-                    try writer.append(seq: seq, ts: ts, module: row["module"], kind: row["kind"], data: row["data"])
+                    if stream.collection == nil {
+                        try writer.append(seq: seq, ts: ts, module: row["module"], kind: row["kind"], data: row["data"])
+                    } else {
+                        // Azure ML's readers pick objects by their hour folder: one hour per object.
+                        if let first, (ts / 3600).rounded(.down) != (first.ts / 3600).rounded(.down) { break }
+                        writer.appendEvent(data: row["data"])
+                    }
                     if first == nil { first = (seq, ts) }
                     lastSeq = seq
                     bytes += row["size"] as Int
-                    if writer.lines.count >= 64 * 1024 { try gzip.append(writer.takeLines()) }
+                    if writer.lines.count >= 64 * 1024 { try take() }
                     if let maxBytes, writer.bytes >= maxBytes { break }
                 }
                 guard let first else { return nil }
-                try gzip.append(writer.takeLines())
+                try take()
                 return BuiltBatch(
-                    firstSeq: first.seq, firstTs: first.ts, lastSeq: lastSeq, count: writer.count, bytes: bytes,
-                    object: try gzip.finish(), uncompressedBytes: writer.bytes)
+                    stream: stream, firstSeq: first.seq, firstTs: first.ts, lastSeq: lastSeq, count: writer.count,
+                    bytes: bytes, object: try gzip?.finish() ?? plain, uncompressedBytes: writer.bytes)
             }
         } catch {
             throw TelemetryBufferError.read(path: path, reason: "\(error)")
@@ -344,12 +371,16 @@ public final class TelemetryBuffer: Sendable {
     private func fix(_ built: BuiltBatch, name: String, day: String) async throws -> TelemetryBatch? {
         let plan = UploadPlan(
             firstSeq: built.firstSeq, lastSeq: built.lastSeq, day: day, name: name, records: built.count,
-            bytes: built.bytes, uncompressedBytes: built.uncompressedBytes, object: built.object)
-        let fixed = try await onWriter(operation: "save upload plan") { db, _ in
+            bytes: built.bytes, uncompressedBytes: built.uncompressedBytes, object: built.object,
+            collection: built.stream.collection?.rawValue, module: built.stream.collection.map { _ in built.stream.module })
+        var arguments: StatementArguments = [built.firstSeq, built.lastSeq]
+        arguments += built.stream.arguments
+        let condition = built.stream.condition
+        let fixed = try await onWriter(operation: "save upload plan") { [arguments] db, _ in
             let present = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM record WHERE seq BETWEEN ? AND ?", arguments: [built.firstSeq, built.lastSeq])
+                db, sql: "SELECT count(*) FROM record WHERE seq BETWEEN ? AND ? AND \(condition)", arguments: arguments)
             guard present == built.count else { return false }
-            try db.execute(sql: "DELETE FROM record WHERE seq BETWEEN ? AND ?", arguments: [built.firstSeq, built.lastSeq])
+            try db.execute(sql: "DELETE FROM record WHERE seq BETWEEN ? AND ? AND \(condition)", arguments: arguments)
             try UploadPlan.deleteAll(db)
             try plan.insert(db)
             return true
@@ -492,8 +523,37 @@ public final class TelemetryBuffer: Sendable {
                 sql: "INSERT INTO identity (id, bufferId) VALUES (1, ?)",
                 arguments: [String(format: "%016llx", UInt64.random(in: .min ... .max))])
         }
+        migrator.registerMigration("v3-azureml-collections") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE record ADD COLUMN collection TEXT;
+                    ALTER TABLE upload_plan ADD COLUMN collection TEXT;
+                    ALTER TABLE upload_plan ADD COLUMN module TEXT;
+                    """)
+        }
         return migrator
     }
+}
+
+/// The records one object holds: the device's own (of every module), or one Azure ML collection of
+/// one module.
+private struct Stream: Sendable {
+    var collection: AzureMLCollection?
+    var module: String
+
+    /// The stream of a `record` row with `collection` and `module`.
+    init(_ row: Row) throws {
+        module = row["module"]
+        guard let name: String = row["collection"] else { return }
+        guard let collection = AzureMLCollection(rawValue: name) else {
+            throw DatabaseError(message: "a record has the unknown collection '\(name)'")
+        }
+        self.collection = collection
+    }
+
+    /// The SQL condition that picks the stream's `record` rows, with `arguments`.
+    var condition: String { collection == nil ? "collection IS NULL" : "collection = ? AND module = ?" }
+    var arguments: StatementArguments { collection.map { [$0.rawValue, module] } ?? [] }
 }
 
 /// A row as it goes into the `record` table; `data` is the JSON of the record's data.
@@ -502,6 +562,8 @@ private struct StoredRow: Sendable {
     var module: String
     var kind: String
     var data: Data
+    /// The Azure ML collection's name, or nil.
+    var collection: String?
     var size: Int { module.utf8.count + data.count }
 }
 
@@ -577,12 +639,16 @@ private struct UploadPlan: Codable, FetchableRecord, PersistableRecord, Sendable
     var bytes: Int?
     var uncompressedBytes: Int?
     var object: Data?
+    /// An Azure ML collection's batch: its collection and module (third schema; nil otherwise).
+    var collection: String?
+    var module: String?
 
     /// The batch, once its content is fixed.
     var batch: TelemetryBatch? {
         guard let name, let records, let uncompressedBytes, let object else { return nil }
         return TelemetryBatch(
             name: name, firstSeq: firstSeq, lastSeq: lastSeq, day: day, count: records, object: object,
-            uncompressedBytes: uncompressedBytes)
+            uncompressedBytes: uncompressedBytes, collection: collection.flatMap(AzureMLCollection.init(rawValue:)),
+            module: module)
     }
 }

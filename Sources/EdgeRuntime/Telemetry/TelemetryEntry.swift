@@ -8,11 +8,17 @@ public struct TelemetryEntry: Equatable, Sendable {
     public var module: String
     public var kind: TelemetryRecord.Kind
     public var data: JSONValue
+    /// The Azure ML collection the record belongs to, `data` being its CloudEvent; nil for the
+    /// device's own `TelemetryRecord` objects.
+    public var collection: AzureMLCollection?
 
-    public init(ts: Date = Date(), module: String, kind: TelemetryRecord.Kind, data: JSONValue) {
+    public init(
+        ts: Date = Date(), module: String, kind: TelemetryRecord.Kind, data: JSONValue, collection: AzureMLCollection? = nil
+    ) {
         self.ts = ts
         self.module = module
         self.kind = kind
         self.data = data
+        self.collection = collection
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 /// Writes buffered rows as `TelemetryRecord` JSON lines, byte for byte what `FleetJSON.encode(record)`
 /// gives (sorted keys, ISO 8601 seconds in UTC), without decoding and re-encoding each record's data:
 /// the buffer stores the data already in FleetJSON form, so it is spliced in as is. This keeps the
-/// upload from being bound by JSON coding on small devices.
+/// upload from being bound by JSON coding on small devices. An Azure ML collection's row is its
+/// CloudEvent line as stored.
 struct TelemetryLineWriter {
     private(set) var lines = Data()
     private(set) var count = 0
@@ -46,6 +47,14 @@ struct TelemetryLineWriter {
         }
         lines.append(timestampJSON)
         lines.append(contentsOf: "}\n".utf8)
+        count += 1
+        bytes = taken + lines.count
+    }
+
+    /// Appends the line of an Azure ML collection's row: its CloudEvent, stored as FleetJSON already.
+    mutating func appendEvent(data: Data) {
+        lines.append(data)
+        lines.append(UInt8(ascii: "\n"))
         count += 1
         bytes = taken + lines.count
     }

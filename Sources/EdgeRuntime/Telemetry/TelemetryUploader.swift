@@ -2,8 +2,9 @@ import FleetCore
 import Foundation
 
 /// Ships the buffer to the owner's store (docs/contract.md): batches in seq order, each a gzip JSON-lines
-/// object at `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{bufferId}-{firstSeq}-{lastSeq}.jsonl.gz`, deleted from
-/// the buffer only after the store acknowledged it.
+/// object at `{prefix}/{deviceId}/{yyyy}/{mm}/{dd}/{bufferId}-{firstSeq}-{lastSeq}.jsonl.gz` (or, for an
+/// Azure ML collection, a plain one in Azure ML's layout: `TelemetryBatch.objectKey`), deleted from the
+/// buffer only after the store acknowledged it.
 ///
 /// Exactly once: the buffer persists a batch, compressed, before it is uploaded and hands the same batch
 /// back until it is acknowledged, so a crash between the store's acknowledgement and the delete rewrites
@@ -46,7 +47,7 @@ public actor TelemetryUploader {
         do {
             guard let batch = try await buffer.nextBatch(maxRecords: batchRecords, maxBytes: batchBytes) else { return false }
             let key = batch.objectKey(prefix: destination.prefix, deviceId: buffer.deviceId)
-            try await destination.store.put(key: key, data: batch.object, contentType: "application/gzip")
+            try await destination.store.put(key: key, data: batch.object, contentType: batch.contentType)
             try await buffer.acknowledge(batch)
             status.objectsUploaded += 1
             status.recordsUploaded += batch.count
