@@ -11,12 +11,15 @@ public struct InferenceEvent: Sendable {
     /// The HTTP status the caller got (200, 400, 415, 500, 503, 504, or the status of a
     /// response `run` returned).
     public var status: Int
+    /// The `x-request-id` the caller got, when the request came through the local API.
+    public var requestID: String?
 
-    public init(module: String, input: String, output: String, latency: Duration, status: Int) {
+    public init(module: String, input: String, output: String, latency: Duration, status: Int, requestID: String? = nil) {
         self.module = module
         self.input = input
         self.output = output
         self.latency = latency
         self.status = status
+        self.requestID = requestID
     }
 }

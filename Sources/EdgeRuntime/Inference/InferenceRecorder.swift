@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Turns sampled scoring requests into `inference` telemetry records (and compared
+/// Turns sampled scoring requests into `inference` telemetry records, or Azure ML
+/// `model_inputs`/`model_outputs` records with `format: azureml` (and compared
 /// shadow requests into `shadow` records) without slowing the requests down: the
 /// `ScoringHost` hook only queues the finished request in memory;
 /// a background task turns the queue into records (bundle digest, latency, status, and
@@ -29,7 +30,7 @@ public final class InferenceRecorder: Sendable {
     }
 
     private enum Request: Sendable {
-        case inference(InferenceEvent, digest: ContentDigest)
+        case inference(InferenceEvent, digest: ContentDigest, version: Int?)
         case shadow(ShadowSample)
     }
 
@@ -47,11 +48,13 @@ public final class InferenceRecorder: Sendable {
         self.logger = logger
     }
 
-    /// The hook for the `ScoringHost` of module version `digest`, or nil when its
-    /// settings record nothing (`sampleRate` 0).
-    public func hook(digest: ContentDigest, settings: TelemetrySettings) -> (@Sendable (InferenceEvent) -> Void)? {
+    /// The hook for the `ScoringHost` of module version `digest` (bundle `version`, Azure ML's
+    /// `modelversion`), or nil when its settings record nothing (`sampleRate` 0).
+    public func hook(
+        digest: ContentDigest, version: Int? = nil, settings: TelemetrySettings
+    ) -> (@Sendable (InferenceEvent) -> Void)? {
         guard settings.sampleRate > 0 else { return nil }
-        return { [self] event in enqueue(.inference(event, digest: digest), settings: settings) }
+        return { [self] event in enqueue(.inference(event, digest: digest, version: version), settings: settings) }
     }
 
     /// The hook for a module's `ShadowEvaluator`: `shadow` records follow the live
@@ -87,9 +90,11 @@ public final class InferenceRecorder: Sendable {
             return queue.items
         }
         guard !items.isEmpty else { return }
+        let deviceId = buffer.deviceId
         let entries = await withCheckedContinuation { continuation in
-            converter.async { continuation.resume(returning: items.map { Self.entry($0) }) }
+            converter.async { continuation.resume(returning: items.flatMap { Self.entries($0, deviceId: deviceId) }) }
         }
+        guard !entries.isEmpty else { return }
         do {
             try await buffer.append(contentsOf: entries)
             queue.withLock { $0.diskFull = false }
@@ -107,14 +112,19 @@ public final class InferenceRecorder: Sendable {
         }
     }
 
-    private static func entry(_ item: Queued) -> TelemetryEntry {
-        var entry = switch item.request {
-        case .inference(let event, let digest):
-            event.telemetryEntry(bundle: digest, input: item.settings.collectInputs, output: item.settings.collectOutputs)
+    private static func entries(_ item: Queued, deviceId: String) -> [TelemetryEntry] {
+        var entry: TelemetryEntry
+        switch item.request {
+        case .inference(let event, _, let version) where item.settings.format == .azureml:
+            return event.azureMLEntries(
+                deviceId: deviceId, modelVersion: version, inputs: item.settings.collectInputs,
+                outputs: item.settings.collectOutputs, at: item.ts)
+        case .inference(let event, let digest, _):
+            entry = event.telemetryEntry(bundle: digest, input: item.settings.collectInputs, output: item.settings.collectOutputs)
         case .shadow(let sample):
-            sample.telemetryEntry(outputs: item.settings.collectOutputs)
+            entry = sample.telemetryEntry(outputs: item.settings.collectOutputs)
         }
         entry.ts = item.ts
-        return entry
+        return [entry]
     }
 }

@@ -183,23 +183,26 @@ public final class ScoringHost: @unchecked Sendable {
 
     /// Scores one request and returns the answer to send. `run` gets the body, or its JSON
     /// members by name, and `headers` when it declares `request_headers`, or the request
-    /// itself with `@rawhttp`, as azmlinfsrv calls it.
+    /// itself with `@rawhttp`, as azmlinfsrv calls it. `requestID` (the `x-request-id` answered)
+    /// goes into the request's `InferenceEvent`.
     public func respond(
-        _ body: [UInt8], headers: [(name: String, value: String)] = []
+        _ body: [UInt8], headers: [(name: String, value: String)] = [], requestID: String? = nil
     ) async throws(ScoringError) -> ScoringResponse {
-        try await answer(body) { worker, timeout in worker.score(body, headers: headers, timeout: timeout) }
+        try await answer(body, requestID: requestID) { worker, timeout in worker.score(body, headers: headers, timeout: timeout) }
     }
 
     /// Answers one Open Inference (V2) infer request: the V2 response as JSON, or
     /// `ScoringError.badRequest` naming the input that does not fit the model.
-    public func infer(_ body: [UInt8]) async throws(ScoringError) -> [UInt8] {
+    public func infer(_ body: [UInt8], requestID: String? = nil) async throws(ScoringError) -> [UInt8] {
         let name = module
         let version = configuration.version.map(String.init)
-        return try await answer(body) { worker, timeout in worker.infer(body, name: name, version: version, timeout: timeout) }.body
+        return try await answer(body, requestID: requestID) { worker, timeout in
+            worker.infer(body, name: name, version: version, timeout: timeout)
+        }.body
     }
 
     private func answer(
-        _ body: [UInt8], _ exchange: @escaping @Sendable (ScoringWorker, Duration) -> ScoringWorker.Outcome
+        _ body: [UInt8], requestID: String?, _ exchange: @escaping @Sendable (ScoringWorker, Duration) -> ScoringWorker.Outcome
     ) async throws(ScoringError) -> ScoringResponse {
         let startedAt = ContinuousClock.now
         let result = await scoreOutcome(exchange)
@@ -224,7 +227,7 @@ public final class ScoringHost: @unchecked Sendable {
             onRequest(
                 InferenceEvent(
                     module: module, input: String(decoding: body, as: UTF8.self), output: output,
-                    latency: latency, status: status))
+                    latency: latency, status: status, requestID: requestID))
         }
         return try result.get()
     }

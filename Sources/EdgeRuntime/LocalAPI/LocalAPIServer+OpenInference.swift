@@ -75,8 +75,13 @@ extension LocalAPIServer {
                 }
                 let input = Array(body.readableBytesView)
                 let name = host.module
+                let requestID = RequestIDs.current?.requestID
                 do throws(ScoringError) {
-                    return json(.ok, try await modules.serve(name, on: host) { host throws(ScoringError) in try await host.infer(input) })
+                    return json(
+                        .ok,
+                        try await modules.serve(name, on: host) { host throws(ScoringError) in
+                            try await host.infer(input, requestID: requestID)
+                        })
                 } catch {
                     if case .badRequest(_, let reason) = error { return v2Error(.badRequest, reason) }
                     return v2Error(.init(code: error.httpStatus), error.description)

@@ -85,8 +85,9 @@ public struct LocalAPIServer: Sendable {
             do throws(ScoringError) {
                 let input = Array(body.readableBytesView)
                 let headers = Self.scoringHeaders(request)
+                let requestID = RequestIDs.current?.requestID
                 let answer = try await modules.serve(name, on: host) { host throws(ScoringError) in
-                    try await host.respond(input, headers: headers)
+                    try await host.respond(input, headers: headers, requestID: requestID)
                 }
                 // Off the response path: the shadow gets the request after the live answer exists.
                 if answer.status == 200 { modules.shadow(of: name)?.mirror(input, live: answer.body) }

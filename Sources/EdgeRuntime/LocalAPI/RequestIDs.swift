@@ -10,6 +10,10 @@ struct RequestIDs {
     /// Longest id azmlinfsrv takes; a longer one gets 431.
     static let limit = 100
 
+    /// The ids of the request being handled, set by `RequestIDMiddleware`, so the handlers
+    /// record the `x-request-id` the caller gets (telemetry's `xrequestid`).
+    @TaskLocal static var current: RequestIDs?
+
     var requestID: String
     var legacyRequestID: String
     var clientRequestID: String
@@ -55,14 +59,14 @@ struct RequestIDs {
 }
 
 /// Answers every request with its `RequestIDs`, or 431 for an id that is too long, as
-/// azmlinfsrv does.
+/// azmlinfsrv does; the handlers find the ids in `RequestIDs.current`.
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         switch RequestIDs.of(request.headers) {
         case .success(let ids):
-            var response = try await next(request, context)
+            var response = try await RequestIDs.$current.withValue(ids) { try await next(request, context) }
             response.headers.append(contentsOf: ids.responseHeaders)
             return response
         case .failure(let tooLong):

@@ -408,7 +408,7 @@ public actor Supervisor {
             log: module.log)
         let host = ScoringHost(
             configuration: configuration, logger: logger,
-            onRequest: scoring.recorder?.hook(digest: module.launch.digest, settings: program.telemetry),
+            onRequest: scoring.recorder?.hook(digest: module.launch.digest, version: program.version, settings: program.telemetry),
             onWorkersChanged: { Task { await self.persist(name) } })
         // Until it is ready the old version serves, or the local API answers 503.
         if module.previous == nil { scoring.modules.setStarting(name) }
