@@ -69,7 +69,7 @@ struct ConcurrentCommandsTests {
         #expect(packaged == 0, "module package failed: \(packageLog)")
         #expect(failures.isEmpty, "\(failures.count) of \(counts.launched.load(ordering: .relaxed)) device tags failed: \(failures.prefix(3))")
         #expect(
-            counts.whilePackaging.load(ordering: .relaxed) >= Self.tagCommands / 2,
+            counts.whilePackaging.load(ordering: .relaxed) >= Self.tagCommands / 5,
             "only \(counts.whilePackaging.load(ordering: .relaxed)) device tags ran while packaging (\(ContinuousClock.now - started))")
         let module = try FleetJSON.decode(ModuleVersion.self, from: Data(hub("module", "show", "big-agent:1", "--json").utf8))
         #expect(module.models == ["big:1"])
