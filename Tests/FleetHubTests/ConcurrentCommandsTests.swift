@@ -70,7 +70,7 @@ struct ConcurrentCommandsTests {
         #expect(failures.isEmpty, "\(failures.count) of \(counts.launched.load(ordering: .relaxed)) device tags failed: \(failures.prefix(3))")
         #expect(
             counts.whilePackaging.load(ordering: .relaxed) >= Self.tagCommands / 5,
-            "only \(counts.whilePackaging.load(ordering: .relaxed)) device tags ran while packaging (\(ContinuousClock.now - started))")
+            "only \(counts.whilePackaging.load(ordering: .relaxed)) device tags ended while packaging ran (\(ContinuousClock.now - started)): the others waited for its write lock")
         let module = try FleetJSON.decode(ModuleVersion.self, from: Data(hub("module", "show", "big-agent:1", "--json").utf8))
         #expect(module.models == ["big:1"])
     }
