@@ -83,6 +83,42 @@ struct MQTTClientTests {
         #expect(received == (0..<20).map { "m\($0)" })
     }
 
+    /// A fan-out's worth of QoS 1 publishes at once, a thousand on the wire before their
+    /// PUBACKs: every one is acknowledged and delivered.
+    @Test func aThousandPublishesInFlightAreAllAcknowledged() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let subscriber = try client(broker, id: "subscriber")
+        try await subscriber.connect()
+        defer { subscriber.disconnect() }
+        let received = Mutex(Set<String>())
+        try await subscriber.subscribe("fleet/v1/devices/+/desired") { message in
+            _ = received.withLock { $0.insert(message.topic) }
+        }
+        let publisher = try MQTTClient(MQTTConfiguration(
+            host: "127.0.0.1", port: broker.port, clientId: "fan-out", acknowledgementTimeout: .seconds(30),
+            publishesInFlight: 1000))
+        try await publisher.connect()
+        defer { publisher.disconnect() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for device in 0..<2000 {
+                group.addTask {
+                    try await publisher.publish("fleet/v1/devices/gw-\(device)/desired", text: "state", qos: .atLeastOnce, retain: true)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await eventually { received.withLock { $0.count } == 2000 })
+    }
+
+    @Test func publishesInFlightOutsideWhatMQTTAllowsIsRefused() {
+        for count in [0, 65536] {
+            #expect(throws: MQTTError.self) {
+                try MQTTClient(MQTTConfiguration(host: "127.0.0.1", port: 1883, clientId: "c", publishesInFlight: count))
+            }
+        }
+    }
+
     @Test func wildcardFiltersMatchOnlyTheirTopics() async throws {
         let broker = try await MosquittoBroker.start()
         defer { broker.stop() }

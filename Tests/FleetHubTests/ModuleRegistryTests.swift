@@ -85,6 +85,54 @@ struct ModuleRegistryTests {
         #expect(last?.step == .digesting)
         #expect(last?.bytesDone == Int64(executable.size))
     }
+
+    func agentRequest(_ folder: String, script: String) throws -> PackageRequest {
+        try hub.write("\(folder)/agent.sh", script)
+        return PackageRequest(
+            name: "site-agent", kind: .process, command: ["/bin/sh", "agent.sh"],
+            source: hub.directory.url.appendingPathComponent(folder))
+    }
+
+    /// Files left in the blob store's scratch folder: a bundle that was built but not registered.
+    func scratchFiles() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: hub.workspace.blobs.root.appendingPathComponent("tmp").path)
+    }
+
+    /// The bundle is built outside the write transaction, so another packaging of the
+    /// same name can take the version meanwhile (here from inside the progress callback):
+    /// the first then builds the next version, and leaves no bundle behind.
+    @Test func aPackagingWhoseVersionWasTakenMeanwhileBuildsTheNextOne() throws {
+        let first = try agentRequest("agent-a", script: "#!/bin/sh\necho a\n")
+        let other = try agentRequest("agent-b", script: "#!/bin/sh\necho b\n")
+        var meanwhile: ModuleVersion?
+        var builds = 0
+        var step: BundleProgress.Step?
+        let module = try hub.modules.package(first) { progress in
+            defer { step = progress.step }
+            guard progress.step == .compressing, step != .compressing else { return }
+            builds += 1
+            if meanwhile == nil { meanwhile = try? hub.modules.package(other) }
+        }
+        #expect(meanwhile?.version == 1)
+        #expect(module.version == 2)
+        #expect(builds == 2, "the bundle was not built again for the next version")
+        #expect(try hub.modules.list(name: "site-agent").map(\.digest) == [meanwhile?.digest, module.digest].compactMap { $0 })
+        #expect(hub.workspace.blobs.contains(module.digest))
+        #expect(try scratchFiles().isEmpty)
+    }
+
+    /// When the packaging that finished meanwhile had the same inputs, its version is the answer.
+    @Test func aPackagingOvertakenByTheSameInputsReturnsThatVersion() throws {
+        let request = try agentRequest("agent", script: "#!/bin/sh\necho a\n")
+        var meanwhile: ModuleVersion?
+        let module = try hub.modules.package(request) { progress in
+            if meanwhile == nil, progress.step == .compressing { meanwhile = try? hub.modules.package(request) }
+        }
+        #expect(meanwhile?.version == 1)
+        #expect(module == meanwhile)
+        #expect(try hub.modules.list(name: "site-agent").map(\.version) == [1])
+        #expect(try scratchFiles().isEmpty)
+    }
 }
 
 /// `--vendor-wheels` with the real pip, offline: the requirements file points pip at a

@@ -105,6 +105,15 @@ struct PublishingTests {
             let revisions = recorder.states(of: id).map(\.revision)
             #expect(revisions == revisions.sorted() && Set(revisions).count == revisions.count, "\(id) received \(revisions)")
         }
+        // What the broker keeps for a device that connects only now is each device's highest revision.
+        let late = try await DesiredStateRecorder(brokerPort: broker.port, hubKey: hub.workspace.signingKey.publicKey)
+        defer { late.stop() }
+        #expect(await eventually { devices.allSatisfy { !late.states(of: $0).isEmpty } }, "a late subscriber did not get every retained state")
+        for id in devices {
+            let retained = late.states(of: id).last?.revision
+            let staged = try hub.devices.show(id: id).revision
+            #expect(retained == staged, "\(id): the broker retains revision \(retained ?? 0), the hub staged \(staged ?? 0)")
+        }
     }
 
     /// Publishers take turns: one that read revision 5 cannot deliver it after another

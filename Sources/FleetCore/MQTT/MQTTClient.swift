@@ -345,6 +345,11 @@ public final class MQTTClient: Sendable {
 
     private func apply(_ configuration: MQTTConfiguration) throws {
         let pointer = loop.pointer
+        guard (1...65535).contains(configuration.publishesInFlight),
+            mosquitto_int_option(pointer, MOSQ_OPT_SEND_MAXIMUM, Int32(configuration.publishesInFlight)) == MOSQ_ERR_SUCCESS.rawValue
+        else {
+            throw MQTTError.invalidConfiguration("publishes in flight: \(configuration.publishesInFlight) is not between 1 and 65535")
+        }
         if configuration.username != nil || configuration.password != nil {
             let rc = mosquitto_username_pw_set(pointer, configuration.username, configuration.password)
             guard rc == MOSQ_ERR_SUCCESS.rawValue else {

@@ -82,6 +82,11 @@ public struct MQTTConfiguration: Sendable {
     public var connectTimeout: Duration
     /// How long a QoS 1 publish or a subscribe waits for the broker's acknowledgement.
     public var acknowledgementTimeout: Duration
+    /// How many QoS 1 publishes are on the wire before their PUBACK (1…65535); later
+    /// ones wait in the client until an acknowledgement frees a place. libmosquitto's
+    /// default of 20 keeps a device gentle; a publisher fanning out to thousands of
+    /// devices raises it, or a wave costs one round trip per 20 devices.
+    public var publishesInFlight: Int
     public var logger: Logger
 
     public init(
@@ -89,7 +94,7 @@ public struct MQTTConfiguration: Sendable {
         tls: MQTTTLS? = nil, cleanSession: Bool = true, keepAliveSeconds: Int = 30, will: LastWill? = nil,
         reconnectBackoff: BackoffSchedule = .brokerReconnect,
         connectTimeout: Duration = .seconds(10), acknowledgementTimeout: Duration = .seconds(30),
-        logger: Logger = Logger(label: "fleet.mqtt")
+        publishesInFlight: Int = 20, logger: Logger = Logger(label: "fleet.mqtt")
     ) {
         self.host = host
         self.port = port
@@ -103,6 +108,7 @@ public struct MQTTConfiguration: Sendable {
         self.reconnectBackoff = reconnectBackoff
         self.connectTimeout = connectTimeout
         self.acknowledgementTimeout = acknowledgementTimeout
+        self.publishesInFlight = publishesInFlight
         self.logger = logger
     }
 }

@@ -43,9 +43,10 @@ public struct DesiredStatePublisher: Sendable {
         return try await publish(using: client)
     }
 
-    /// How many publishes wait for their PUBACK at once: a wave of a thousand devices
-    /// goes out in one round trip per this many, not one per device.
-    public static let publishesInFlight = 64
+    /// How many publishes wait for their PUBACK at once: a wave of ten thousand devices
+    /// goes out in one round trip per this many, not one per device. The hub's broker
+    /// connections let as many onto the wire (`MQTTConfiguration.publishesInFlight`).
+    public static let publishesInFlight = 1000
 
     /// Publishes all pending states over `client`, which is connected (or reconnecting).
     @discardableResult

@@ -91,39 +91,72 @@ public struct ModuleRegistry: Sendable {
             return again == latest.manifest
                 && BundleWriter().wouldEqual(again, files: contents.files, existing: workspace.blobs.url(for: latest.digest))
         }
-        let before = try latestVersion(of: request.name)
-        if let before, try unchanged(before) { return before }
+        var latest = try latestVersion(of: request.name)
+        if let latest, try unchanged(latest) { return latest }
         let pins = try contents.resolveRequirements()
-        return try workspace.database.write { db in
-            let latest = try Row.fetchOne(
-                db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [request.name]
-            ).map(Self.module)
-            // Another packaging of the same name finished meanwhile.
-            if let latest, latest.version != before?.version, try unchanged(latest) { return latest }
+        // Building the bundle (hashing, compressing, digesting: seconds for a large model)
+        // happens outside any transaction; only `register` holds the write lock.
+        for _ in 1...Self.packagingAttempts {
             let version = (latest?.version ?? 0) + 1
             let temporary = try workspace.blobs.temporaryURL()
+            defer { try? FileManager.default.removeItem(at: temporary) }
             let written = try BundleWriter().write(
                 manifest: manifest(version: version, createdAt: createdAt, pins: pins), files: contents.files, to: temporary, progress: progress)
-            _ = try workspace.blobs.adopt(temporary)
             let module = ModuleVersion(
                 name: request.name, version: version, kind: contents.kind, digest: written.digest,
                 size: written.size, createdAt: createdAt, manifest: written.manifest)
+            switch try register(module, bundle: temporary, model: contents.model, after: latest) {
+            case .registered:
+                return module
+            case .taken(let newer):
+                // Another packaging of the same name finished meanwhile: the same inputs
+                // reuse its version, other inputs are built again as the next one.
+                if try unchanged(newer) { return newer }
+                latest = newer
+            }
+        }
+        throw RegistryError.packagedMeanwhile(request.name, attempts: Self.packagingAttempts)
+    }
+
+    /// How often `package` builds a bundle again when other packagings of the same name
+    /// keep taking the version it built for.
+    static let packagingAttempts = 3
+
+    private enum Registration {
+        case registered
+        /// The version was taken by another packaging; this is the name's latest now.
+        case taken(ModuleVersion)
+    }
+
+    /// The one write transaction of packaging: checks that `module`'s version is still
+    /// the next one after `expected`, moves its bundle into the blob store (a rename)
+    /// and inserts its rows. When the version was taken, or an insert fails, it writes
+    /// nothing and the bundle stays outside the store: no row points at a missing blob
+    /// and no bundle is left that nothing refers to.
+    private func register(_ module: ModuleVersion, bundle: URL, model: ModelVersion?, after expected: ModuleVersion?) throws -> Registration {
+        try workspace.database.write { db in
+            let latest = try Row.fetchOne(
+                db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [module.name]
+            ).map(Self.module)
+            if let latest, latest.version != expected?.version { return .taken(latest) }
             try db.execute(
                 sql: """
                     INSERT INTO module (name, version, kind, digest, size, manifest, createdAt)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    module.name, version, contents.kind.rawValue, written.digest.description, written.size,
-                    String(decoding: try FleetJSON.encode(written.manifest), as: UTF8.self), createdAt,
+                    module.name, module.version, module.kind.rawValue, module.digest.description, module.size,
+                    String(decoding: try FleetJSON.encode(module.manifest), as: UTF8.self), module.createdAt,
                 ])
             let id = db.lastInsertedRowID
-            if let model = contents.model {
+            if let model {
                 try db.execute(
                     sql: "INSERT INTO moduleModel (moduleId, modelId) VALUES (?, ?)",
                     arguments: [id, try ModelRegistry.id(of: VersionedName(name: model.name, version: model.version), in: db)])
             }
-            return module
+            // Last, so a failed insert (the model was deleted meanwhile) leaves the bundle outside the store.
+            try workspace.blobs.adopt(bundle, as: module.digest)
+            return .registered
         }
     }
 

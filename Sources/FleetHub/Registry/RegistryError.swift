@@ -24,6 +24,9 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case unpinnableRequirement(line: String, reason: String)
     case pythonUnavailable(String, reason: String)
     case configFileExists(String)
+    /// Other `module package` runs of the same name took the next version `attempts` times
+    /// while this one was building its bundle.
+    case packagedMeanwhile(String, attempts: Int)
 
     public var description: String {
         switch self {
@@ -60,6 +63,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "cannot run \(python) to check the module (\(reason)); install python3 with pip, or set FLEETHUB_PYTHON to a Python that has pip"
         case .configFileExists(let path):
             "\(path) already exists (another device's config?); choose another --out, or pass --force to replace it"
+        case .packagedMeanwhile(let name, let attempts):
+            "other `fleethub module package` runs of \(name) took the next version \(attempts) times while this one built its bundle; nothing was registered: run it again once they are done"
         }
     }
 }

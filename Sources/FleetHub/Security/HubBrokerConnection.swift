@@ -17,14 +17,15 @@ extension Workspace {
     /// broker against the hub's CA; the broker makes the identity the client id. A plain
     /// `mqtt://` broker is refused unless the settings say `insecure: true`, and then a
     /// warning is logged on every connection. It reconnects on
-    /// `BackoffSchedule.hubReconnect`.
+    /// `BackoffSchedule.hubReconnect`, and keeps as many publishes in flight as
+    /// `DesiredStatePublisher` sends at once.
     public func brokerConnection(as identity: HubIdentity, logger: Logger) throws -> MQTTConfiguration {
         let config = try config()
         let address = try HubConfig.checkedBroker(config.broker)
         var configuration = MQTTConfiguration(
             host: address.host, port: address.port,
             clientId: "\(identity.rawValue.replacingOccurrences(of: ":", with: "-"))-\(UUID().uuidString.prefix(8))",
-            reconnectBackoff: .hubReconnect, logger: logger)
+            reconnectBackoff: .hubReconnect, publishesInFlight: DesiredStatePublisher.publishesInFlight, logger: logger)
         if address.tls {
             let authority = try certificateAuthority()
             try authority.issueCertificate(of: identity)

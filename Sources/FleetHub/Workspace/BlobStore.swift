@@ -4,8 +4,9 @@ import Foundation
 /// The workspace's content-addressed file store: every file is kept once, under the
 /// sha256 of its bytes, however often it is registered or packaged.
 ///
-/// Blobs are written before the database transaction that refers to them commits;
-/// a blob left behind by a failed command is harmless, since equal bytes map to it.
+/// Blobs are copied and hashed before the database transaction that refers to them,
+/// which then stays short; a blob left behind by a failed command is harmless, since
+/// equal bytes map to it.
 public struct BlobStore: Sendable {
     public let root: URL
 
@@ -33,10 +34,18 @@ public struct BlobStore: Sendable {
         return try adopt(temporary)
     }
 
-    /// Moves the file at `temporary` (inside `temporaryFolder`) into the store.
+    /// Moves the file at `temporary` (from `temporaryURL()`) into the store.
     public func adopt(_ temporary: URL) throws -> (digest: ContentDigest, size: Int) {
         let digest = try ContentDigest(ofFileAt: temporary)
         let size = (try FileManager.default.attributesOfItem(atPath: temporary.path)[.size] as? NSNumber)?.intValue ?? 0
+        try adopt(temporary, as: digest)
+        return (digest, size)
+    }
+
+    /// Moves the file at `temporary` (from `temporaryURL()`), whose sha256 the caller
+    /// computed while writing it, into the store: one rename, short enough to run
+    /// inside the transaction that registers it.
+    public func adopt(_ temporary: URL, as digest: ContentDigest) throws {
         let destination = url(for: digest)
         if FileManager.default.fileExists(atPath: destination.path) {
             try? FileManager.default.removeItem(at: temporary)
@@ -46,7 +55,6 @@ public struct BlobStore: Sendable {
                 throw RegistryError.blobStoreFailed(destination.path, reason: String(cString: strerror(errno)))
             }
         }
-        return (digest, size)
     }
 
     /// A fresh path inside the store's own folder, so that `adopt` is an atomic rename.
