@@ -61,14 +61,21 @@ public struct FleetHealth: Sendable {
 
     /// The overview and every device's summary, by id, from one read of the database.
     public func fleet(now: Date = Date()) throws -> (overview: FleetOverview, devices: [DeviceHealthSummary]) {
-        let snapshot = try self.snapshot()
-        let summaries = snapshot.devices.map {
-            HealthDerivation.summary(of: $0, stored: snapshot.stored[$0.id], now: now, policy: policy, labels: snapshot.labels)
+        let deployments = try DeploymentStore(workspace: workspace).list()
+        let summaries: [DeviceHealthSummary], rollouts: [DeploymentRollout], deviceAlerts: [HealthAlert]
+        if let cache {
+            let derived = try cache.derived(workspace, deployments: deployments, policy: policy, now: now)
+            (summaries, rollouts, deviceAlerts) = (derived.summaries, derived.rollouts, derived.deviceAlerts())
+        } else {
+            let snapshot = try self.snapshot()
+            summaries = snapshot.devices.map {
+                HealthDerivation.summary(of: $0, stored: snapshot.stored[$0.id], now: now, policy: policy, labels: snapshot.labels)
+            }
+            rollouts = self.rollouts(of: deployments, snapshot: snapshot)
+            deviceAlerts = HealthDerivation.alerts(summaries: summaries, reports: snapshot.reports, rollouts: [], now: now, policy: policy)
         }
-        let rollouts = try rollouts(of: DeploymentStore(workspace: workspace).list(), snapshot: snapshot)
         let staged = try RolloutStore(workspace: workspace, policy: policy).all()
-        let alerts = HealthDerivation.alerts(
-            summaries: summaries, reports: snapshot.reports, rollouts: rollouts, now: now, policy: policy)
+        let alerts = deviceAlerts + HealthDerivation.deploymentAlerts(rollouts: rollouts, policy: policy)
             + staged.filter { $0.state == .halted }.map { rollout in
                 let modules = (try? DeploymentStore(workspace: workspace).history(name: rollout.deployment))?
                     .first { $0.version == rollout.version }.map { " (\($0.modules.joined(separator: ", ")))" } ?? ""

@@ -7,8 +7,9 @@ import Synchronization
 /// before, so that each read at 10,000 devices fetches and decodes only what changed
 /// since: the health rows written after the last one it saw (`deviceHealth.changeSeq`),
 /// and the device list and module labels only when their change counters moved
-/// (`hubChange`, kept by triggers). Every instance reads the shared database, so any
-/// instance shows the same.
+/// (`hubChange`, kept by triggers); and what it derived of them (`DerivedFleet`), so
+/// that only the devices a read brought in are derived again. Every instance reads the
+/// shared database, so any instance shows the same.
 public final class FleetReadCache: Sendable {
     struct Contents {
         var devicesVersion: Int64 = -1
@@ -20,6 +21,10 @@ public final class FleetReadCache: Sendable {
         var reports: [String: HealthReport] = [:]
         /// The ids each deployment target matches, for the device list read last.
         var targeted = TargetedDevices()
+        /// What was derived of the contents; nil after the device list or the labels changed.
+        var derived: DerivedFleet?
+        /// The devices whose stored health changed since `derived` was brought up to date.
+        var underived: Set<String> = []
     }
 
     private let contents = Mutex(Contents())
@@ -30,35 +35,62 @@ public final class FleetReadCache: Sendable {
     /// locked while it reads, so two readers never merge an older read over a newer one.
     func refresh(_ workspace: Workspace) throws -> Contents {
         try contents.withLock { contents in
-            let versions = try workspace.database.read { db in
-                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT topic, version FROM hubChange").map {
-                    ($0["topic"] as String, $0["version"] as Int64)
-                })
-            }
-            if versions["devices"] != contents.devicesVersion {
-                contents.devices = try DeviceRegistry(workspace: workspace).list()
-                contents.targeted = TargetedDevices()
-                contents.devicesVersion = versions["devices"] ?? 0
-            }
-            if versions["modules"] != contents.modulesVersion {
-                contents.labels = try ModuleRegistry(workspace: workspace).labels()
-                contents.modulesVersion = versions["modules"] ?? 0
-            }
-            let after = contents.healthSeq
-            let (rows, latest) = try workspace.database.read { db in
-                (try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth WHERE changeSeq > ?", arguments: [after]),
-                 try Int64.fetchOne(db, sql: "SELECT MAX(changeSeq) FROM deviceHealth") ?? 0)
-            }
-            let decoder = FleetJSON.decoder()
-            for row in rows {
-                let deviceId: String = row["deviceId"]
-                let stored = try FleetHealth.storedHealth(row, decoder: decoder)
-                contents.stored[deviceId] = stored
-                contents.reports[deviceId] = stored.report
-            }
-            contents.healthSeq = max(latest, after)
+            try Self.read(workspace, into: &contents)
             return contents
         }
+    }
+
+    /// The fleet as stored now, derived with `policy` at `now` for `deployments` (the
+    /// deployment list as stored now), deriving again only what changed.
+    func derived(
+        _ workspace: Workspace, deployments: [ResolvedDeployment], policy: HealthPolicy, now: Date
+    ) throws -> DerivedFleet {
+        try contents.withLock { contents in
+            try Self.read(workspace, into: &contents)
+            // Taken out while it changes, so that it is not shared (and copied) with `contents`.
+            var derived = contents.derived.take()
+            if derived?.policy == policy {
+                derived!.update(changed: contents.underived, contents: contents, deployments: deployments, now: now)
+            } else {
+                derived = DerivedFleet(contents, deployments: deployments, policy: policy, now: now)
+            }
+            contents.underived = []
+            contents.derived = derived
+            return derived!
+        }
+    }
+
+    private static func read(_ workspace: Workspace, into contents: inout Contents) throws {
+        let versions = try workspace.database.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT topic, version FROM hubChange").map {
+                ($0["topic"] as String, $0["version"] as Int64)
+            })
+        }
+        if versions["devices"] != contents.devicesVersion {
+            contents.devices = try DeviceRegistry(workspace: workspace).list()
+            contents.targeted = TargetedDevices()
+            contents.devicesVersion = versions["devices"] ?? 0
+            contents.derived = nil
+        }
+        if versions["modules"] != contents.modulesVersion {
+            contents.labels = try ModuleRegistry(workspace: workspace).labels()
+            contents.modulesVersion = versions["modules"] ?? 0
+            contents.derived = nil
+        }
+        let after = contents.healthSeq
+        let (rows, latest) = try workspace.database.read { db in
+            (try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth WHERE changeSeq > ?", arguments: [after]),
+             try Int64.fetchOne(db, sql: "SELECT MAX(changeSeq) FROM deviceHealth") ?? 0)
+        }
+        let decoder = FleetJSON.decoder()
+        for row in rows {
+            let deviceId: String = row["deviceId"]
+            let stored = try FleetHealth.storedHealth(row, decoder: decoder)
+            contents.stored[deviceId] = stored
+            contents.reports[deviceId] = stored.report
+            if contents.derived != nil { contents.underived.insert(deviceId) }
+        }
+        contents.healthSeq = max(latest, after)
     }
 }
 

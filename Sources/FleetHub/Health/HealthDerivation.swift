@@ -27,13 +27,29 @@ public enum HealthDerivation {
     /// it is back).
     public static func connectivity(of stored: StoredHealth?, now: Date, policy: HealthPolicy) -> (Connectivity, offlineSince: Date?) {
         guard let stored else { return (.unknown, nil) }
-        if stored.online == false, let changed = stored.connectionChangedAt,
-            (stored.reportedAt.map { $0 <= changed } ?? true)
-        {
-            return (.offline, changed)
-        }
-        let silentSince = stored.lastSeenAt.addingTimeInterval(policy.heartbeatTimeout(announced: stored.report?.reportIntervalSeconds))
-        return silentSince < now ? (.offline, silentSince) : (.online, nil)
+        if let changed = lastWill(of: stored) { return (.offline, changed) }
+        let silent = silentSince(of: stored, policy: policy)
+        return silent < now ? (.offline, silent) : (.online, nil)
+    }
+
+    /// When the device turns offline for want of messages (it is online until then and
+    /// offline after); nil when its connectivity does not depend on the time: it never
+    /// sent anything, or its last word was the offline last will.
+    static func heartbeatEnd(of stored: StoredHealth?, policy: HealthPolicy) -> Date? {
+        guard let stored, lastWill(of: stored) == nil else { return nil }
+        return silentSince(of: stored, policy: policy)
+    }
+
+    private static func silentSince(of stored: StoredHealth, policy: HealthPolicy) -> Date {
+        stored.lastSeenAt.addingTimeInterval(policy.heartbeatTimeout(announced: stored.report?.reportIntervalSeconds))
+    }
+
+    /// When the device's offline last will arrived, if it was its last word.
+    private static func lastWill(of stored: StoredHealth) -> Date? {
+        guard stored.online == false, let changed = stored.connectionChangedAt,
+            stored.reportedAt.map({ $0 <= changed }) ?? true
+        else { return nil }
+        return changed
     }
 
     /// - Parameter labels: how to name a bundle digest to people (`iris-scorer:2 (model iris:3)`).
@@ -92,19 +108,26 @@ public enum HealthDerivation {
         let own = Set(deployment.modules.map(\.name))
         let shouldRun = deployment.modules.filter { $0.desiredStatus == .running }.map(\.name)
         let entries = targeted.sorted().map { deviceId in
-            let report = reports[deviceId]
-            let state = rolloutState(
-                ofModules: own, shouldRun: shouldRun, desiredRevision: desiredRevisions[deviceId], report: report)
-            return DeploymentRollout.Entry(
-                deviceId: deviceId, state: state, desiredRevision: desiredRevisions[deviceId],
-                reportedRevision: report?.desired.revision,
-                error: state == .failed || state == .rolledBack ? report?.desired.error : nil,
-                running: (report?.modules ?? []).filter { own.contains($0.name) }.map { moduleLabel($0, labels: labels) },
-                progress: report?.desired.progress, retry: state == .failed ? report?.desired.retry : nil)
+            rolloutEntry(
+                deviceId: deviceId, ofModules: own, shouldRun: shouldRun, desiredRevision: desiredRevisions[deviceId],
+                report: reports[deviceId], labels: labels)
         }
         var counts = Dictionary(uniqueKeysWithValues: RolloutState.allCases.map { ($0.rawValue, 0) })
         for entry in entries { counts[entry.state.rawValue, default: 0] += 1 }
         return DeploymentRollout(deployment: deployment.name, targeted: entries.count, counts: counts, devices: entries)
+    }
+
+    /// One device's line of a rollout of the deployment of modules `own` (see `rolloutState`).
+    static func rolloutEntry(
+        deviceId: String, ofModules own: Set<String>, shouldRun: [String], desiredRevision: Int?, report: HealthReport?,
+        labels: [ContentDigest: String]
+    ) -> DeploymentRollout.Entry {
+        let state = rolloutState(ofModules: own, shouldRun: shouldRun, desiredRevision: desiredRevision, report: report)
+        return DeploymentRollout.Entry(
+            deviceId: deviceId, state: state, desiredRevision: desiredRevision, reportedRevision: report?.desired.revision,
+            error: state == .failed || state == .rolledBack ? report?.desired.error : nil,
+            running: (report?.modules ?? []).filter { own.contains($0.name) }.map { moduleLabel($0, labels: labels) },
+            progress: report?.desired.progress, retry: state == .failed ? report?.desired.retry : nil)
     }
 
     public static func alerts(
@@ -113,29 +136,43 @@ public enum HealthDerivation {
     ) -> [HealthAlert] {
         var alerts: [HealthAlert] = []
         for summary in summaries {
-            if let since = summary.offlineSince, now.timeIntervalSince(since) > policy.offlineAlertAfter {
-                alerts.append(HealthAlert(
-                    kind: .deviceOffline, subject: summary.id,
-                    message: "device \(summary.id) offline for \(Self.duration(now.timeIntervalSince(since)))"))
-            }
-            for module in reports[summary.id]?.modules ?? []
-            where (module.status == .backoff || module.status == .failed) && module.restarts >= policy.restartLoopRestarts {
-                let error = module.lastError.map { ": \($0)" } ?? ""
-                alerts.append(HealthAlert(
-                    kind: .restartLoop, subject: "\(summary.id)/\(module.name)",
-                    message: "module \(module.name) on \(summary.id) is \(module.status.rawValue) after \(module.restarts) restarts\(error)"))
-            }
+            if let offline = offlineAlert(of: summary, now: now, policy: policy) { alerts.append(offline) }
+            alerts += restartLoopAlerts(deviceId: summary.id, report: reports[summary.id], policy: policy)
         }
-        for rollout in rollouts where rollout.targeted > 0 {
+        return alerts + deploymentAlerts(rollouts: rollouts, policy: policy)
+    }
+
+    /// The alert of a device offline for longer than the policy allows, nil when it is not.
+    static func offlineAlert(of summary: DeviceHealthSummary, now: Date, policy: HealthPolicy) -> HealthAlert? {
+        guard let since = summary.offlineSince, now.timeIntervalSince(since) > policy.offlineAlertAfter else { return nil }
+        return HealthAlert(
+            kind: .deviceOffline, subject: summary.id,
+            message: "device \(summary.id) offline for \(Self.duration(now.timeIntervalSince(since)))")
+    }
+
+    /// An alert per module of `report` that backs off or failed after too many restarts.
+    static func restartLoopAlerts(deviceId: String, report: HealthReport?, policy: HealthPolicy) -> [HealthAlert] {
+        (report?.modules ?? []).filter {
+            ($0.status == .backoff || $0.status == .failed) && $0.restarts >= policy.restartLoopRestarts
+        }.map { module in
+            let error = module.lastError.map { ": \($0)" } ?? ""
+            return HealthAlert(
+                kind: .restartLoop, subject: "\(deviceId)/\(module.name)",
+                message: "module \(module.name) on \(deviceId) is \(module.status.rawValue) after \(module.restarts) restarts\(error)")
+        }
+    }
+
+    /// An alert per deployment failed or rolled back on more than the policy's share of its targets.
+    static func deploymentAlerts(rollouts: [DeploymentRollout], policy: HealthPolicy) -> [HealthAlert] {
+        rollouts.compactMap { rollout in
             let failing = rollout.count(.failed) + rollout.count(.rolledBack)
+            guard rollout.targeted > 0, failing > 0 else { return nil }
             let rate = Double(failing) / Double(rollout.targeted)
-            if failing > 0, rate > policy.deploymentFailureRate {
-                alerts.append(HealthAlert(
-                    kind: .deploymentFailing, subject: rollout.deployment,
-                    message: "deployment \(rollout.deployment) failed or rolled back on \(failing) of \(rollout.targeted) devices (\(Int((rate * 100).rounded()))%)"))
-            }
+            guard rate > policy.deploymentFailureRate else { return nil }
+            return HealthAlert(
+                kind: .deploymentFailing, subject: rollout.deployment,
+                message: "deployment \(rollout.deployment) failed or rolled back on \(failing) of \(rollout.targeted) devices (\(Int((rate * 100).rounded()))%)")
         }
-        return alerts
     }
 
     static func duration(_ seconds: TimeInterval) -> String {
