@@ -139,10 +139,14 @@ public struct TelemetrySettings: Codable, Equatable, Sendable {
     public var sampleRate: Double
     public var collectInputs: Bool
     public var collectOutputs: Bool
+    /// Input summaries for drift (docs/drift.md); nil for none. Absent from the JSON when
+    /// nil, so states without it keep their exact bytes.
+    public var drift: DriftSettings?
 
-    public init(sampleRate: Double = 0, collectInputs: Bool = false, collectOutputs: Bool = false) {
+    public init(sampleRate: Double = 0, collectInputs: Bool = false, collectOutputs: Bool = false, drift: DriftSettings? = nil) {
         self.sampleRate = sampleRate
         self.collectInputs = collectInputs
         self.collectOutputs = collectOutputs
+        self.drift = drift
     }
 }
