@@ -24,6 +24,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case unpinnableRequirement(line: String, reason: String)
     case pythonUnavailable(String, reason: String)
     case configFileExists(String)
+    /// A `--baseline` file that cannot be the model's training inputs: which file, and why.
+    case invalidBaseline(String, reason: String)
 
     public var description: String {
         switch self {
@@ -60,6 +62,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "cannot run \(python) to check the module (\(reason)); install python3 with pip, or set FLEETHUB_PYTHON to a Python that has pip"
         case .configFileExists(let path):
             "\(path) already exists (another device's config?); choose another --out, or pass --force to replace it"
+        case .invalidBaseline(let path, let reason):
+            "the baseline \(path) cannot be used: \(reason); give the training inputs as CSV (a header naming the features) or .npy (rows × features); nothing was registered"
         }
     }
 }
