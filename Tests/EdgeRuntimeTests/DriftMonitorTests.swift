@@ -1,6 +1,9 @@
 import EdgeRuntime
 import FleetCore
+import FleetTesting
 import Foundation
+import Logging
+import Synchronization
 import Testing
 
 /// How the device names and summarises the features of each request shape (docs/drift.md).
@@ -54,6 +57,12 @@ import Testing
         #expect(auto.features.keys.sorted() == ["length", "width"])
     }
 
+    @Test func aWideInputIsSummarisedOnItsFirstFiftyFeatures() throws {
+        let row = (0..<784).map(String.init).joined(separator: ", ")
+        let wide = try window(monitor(baseline: nil), "{\"data\": [[\(row)]]}")
+        #expect(wide.features.count == DriftMonitor.featureLimit && wide.features["49"] != nil && wide.features["50"] == nil)
+    }
+
     @Test func aWindowClosesOnlyOnceItsTimeIsUpAndAnEmptyOneKeepsTheLatest() throws {
         let monitor = monitor()
         monitor.observe(body: Data(#"{"data": [[1, 1]]}"#.utf8))
@@ -73,5 +82,30 @@ import Testing
         monitor.observe(InferenceEvent(module: "iris", input: #"{"data": [[1, 1]]}"#, output: "{}", latency: .zero, status: 400))
         monitor.observe(InferenceEvent(module: "iris", input: #"{"data": [[1, 1]]}"#, output: "{}", latency: .zero, status: 200))
         #expect(try #require(monitor.close(now: Self.start.addingTimeInterval(10))).requests == 1)
+    }
+
+    /// The daemon's loop: a window that closes becomes one `drift` record in the real
+    /// buffer (its data the window) and wakes the health reporter.
+    @Test func aClosedWindowBecomesADriftTelemetryRecordAndWakesTheReport() async throws {
+        let folder = try TemporaryDirectory(prefix: "drift-record")
+        let buffer = try TelemetryBuffer(path: folder.file("telemetry.sqlite"), deviceId: "gw-001")
+        let drift = InputDrift()
+        let monitor = drift.start(
+            module: "iris", bundle: Self.bundle, settings: DriftSettings(windowSeconds: 1), baseline: Self.baseline)
+        #expect(drift.start(module: "iris", bundle: Self.bundle, settings: DriftSettings(windowSeconds: 1), baseline: Self.baseline) === monitor)
+        monitor.observe(body: Data(#"{"data": [[0.5, 5], [1.5, 5]]}"#.utf8))
+        let woken = Mutex(0)
+        let loop = Task { await drift.run(buffer: buffer, tick: .milliseconds(50), logger: Logger(label: "test")) { woken.withLock { $0 += 1 } } }
+        defer { loop.cancel() }
+        #expect(await eventually(timeout: .seconds(5)) { (try? buffer.stats().buffered) == 1 })
+        let record = try #require(try buffer.readRecords(in: 1...1, limit: nil).first)
+        #expect(record.kind == .drift && record.module == "iris")
+        let window = try FleetJSON.decode(DriftWindow.self, from: try FleetJSON.encode(record.data))
+        #expect(window.rows == 2 && window.features["length"]?.histogram == [0, 1, 1, 0])
+        // The record's dates are FleetJSON's (milliseconds); the rest is the window itself.
+        #expect(drift.latest(module: "iris", bundle: Self.bundle)?.features == window.features)
+        #expect(await eventually { woken.withLock { $0 } == 1 })
+        drift.stop(module: "iris")
+        #expect(drift.latest(module: "iris", bundle: Self.bundle) == nil)
     }
 }

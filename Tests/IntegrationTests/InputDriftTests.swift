@@ -145,5 +145,13 @@ struct InputDriftTests {
         #expect(device.contains("drift: window") && device.contains("petal_length  PSI \(String(format: "%.4f", shifted.scores["petal_length"]!))"), "\(device)")
         let status = try fleet.hub(["deployment", "status", "flowers"])
         #expect(status.contains("DRIFT") && status.contains("petal_length \(String(format: "%.3f", shifted.scores["petal_length"]!))"), "\(status)")
+        // The dashboard's device page, from `fleethub serve` over HTTPS with the viewer token.
+        let token = try HTTPAccess.load(from: Workspace.open(at: URL(fileURLWithPath: fleet.workspace))).viewerToken
+        let page = try Fixtures.run("/usr/bin/env", [
+            "curl", "-sf", "--cacert", config.hub.caFile ?? "", "-u", "viewer:\(token)", "https://127.0.0.1:\(fleet.httpPort)/devices/gw-001",
+        ])
+        let petalPSI = String(format: "%.4f", shifted.scores["petal_length"]!)
+        #expect(page.contains(#"<tr data-feature="flowers/petal_length"><td>flowers</td><td>petal_length</td><td class="offline">\#(petalPSI)</td><td>2000</td>"#), "\(page)")
+        #expect(page.contains(#"<td>sepal_width</td><td>"#) && !page.contains(#"<td>sepal_width</td><td class="offline">"#))
     }
 }

@@ -53,11 +53,18 @@ public final class DriftMonitor: Sendable {
             state.requests += 1
             state.rows += rows
             for (name, value) in values where isSummarised(name) {
-                if state.features[name] == nil { state.features[name] = FeatureAccumulator(bins: bins[name]) }
+                if state.features[name] == nil {
+                    guard state.features.count < Self.featureLimit else { continue }
+                    state.features[name] = FeatureAccumulator(bins: bins[name])
+                }
                 state.features[name]!.add(value)
             }
         }
     }
+
+    /// Features summarised per window at most (the first ones seen), so a window of a wide
+    /// input (an image) keeps the health report well below the hub's 64 KiB limit.
+    public static let featureLimit = 50
 
     /// With `features: auto` and a baseline, only the baseline's features (columns it does
     /// not know have no bins to compare with); without a baseline, every column seen.

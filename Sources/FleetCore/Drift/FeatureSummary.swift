@@ -29,6 +29,6 @@ public struct FeatureSummary: Codable, Equatable, Sendable {
     }
 
     /// Distinct string values counted per feature before the rest go under `otherCategory`.
-    public static let categoryLimit = 50
+    public static let categoryLimit = 20
     public static let otherCategory = "other"
 }

@@ -50,7 +50,8 @@ public struct FleetHealth: Sendable {
         let deployment = try DeploymentStore(workspace: workspace).show(name: name)
         var rollout = try rollouts(of: [deployment], snapshot: snapshot())[0]
         let own = Set(deployment.modules.map(\.name))
-        let drift = Dictionary(grouping: try workspace.database.read { db in try FeatureDrift.stored(db) }.filter { own.contains($0.module) }, by: \.deviceId)
+        let scores = try workspace.database.read { db in try FeatureDrift.stored(db) }.filter { own.contains($0.module) }
+        let drift = Dictionary(grouping: scores, by: \.deviceId)
         for index in rollout.devices.indices { rollout.devices[index].drift = drift[rollout.devices[index].deviceId] }
         return rollout
     }
