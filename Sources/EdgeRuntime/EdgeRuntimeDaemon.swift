@@ -54,8 +54,9 @@ public struct EdgeRuntimeDaemon: Sendable {
         let api = try await RunningLocalAPI.start(
             settings: config.localAPI, modules: localModules, telemetry: telemetry.buffer, logger: logger)
         defer { api.task.cancel() }
+        let drift = InputDrift()
         let scoring = ScoringServices(
-            modules: localModules, recorder: telemetry.recorder,
+            modules: localModules, recorder: telemetry.recorder, drift: drift,
             requestTimeout: .milliseconds(Int64((config.localAPI?.requestTimeoutSeconds ?? 30) * 1000)),
             localAPIURL: api.url)
         let supervisor = Supervisor(
@@ -82,6 +83,9 @@ public struct EdgeRuntimeDaemon: Sendable {
             return stats
         }
         await reporter.setShadowSource { localModules.shadowHealth }
+        await reporter.setDriftSource { drift.latest(module: $0, bundle: $1) }
+        let driftTask = Task { await drift.run(buffer: telemetry.buffer, logger: logger) { reporter.publishSoon() } }
+        defer { driftTask.cancel() }
         await reporter.setTelemetrySource {
             guard let stats = try? telemetry.buffer.stats() else {
                 return TelemetryHealth(buffered: 0, oldestAgeSeconds: 0, uploaded: 0, dropped: 0)

@@ -37,7 +37,7 @@ struct DevicesCommand: ParsableCommand {
 struct AlertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alerts",
-        abstract: "Show active alerts (device offline, module restart loop, deployment failing, rollout halted, revocation list lapsing) and rejected device messages.", discussion: "EXAMPLES:\n  fleethub alerts\n  fleethub alerts --json")
+        abstract: "Show active alerts (device offline, module restart loop, deployment failing, rollout halted, revocation list lapsing, input drift) and rejected device messages.", discussion: "EXAMPLES:\n  fleethub alerts\n  fleethub alerts --json")
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var output: OutputOptions
 
@@ -74,12 +74,12 @@ extension DeploymentCommand {
             print(RolloutState.allCases.map { "\($0.rawValue): \(rollout.count($0))" }.joined(separator: "  "))
             let now = Date()
             Output.table(
-                ["DEVICE", "STATE", "REVISION", "STEP", "RUNNING", "ERROR"],
+                ["DEVICE", "STATE", "REVISION", "STEP", "RUNNING", "DRIFT", "ERROR"],
                 rollout.devices.map { entry in
                     [entry.deviceId, entry.state.rawValue,
                      "\(entry.reportedRevision.map(String.init) ?? "-")/\(entry.desiredRevision.map(String.init) ?? "-")",
                      entry.progress?.text ?? entry.retry.map { HealthOutput.retry($0, now: now) } ?? "",
-                     entry.running.joined(separator: ", "), entry.error ?? ""]
+                     entry.running.joined(separator: ", "), DriftOutput.highest(entry.drift ?? []), entry.error ?? ""]
                 })
         }
     }
@@ -117,6 +117,7 @@ enum HealthOutput {
                 Swift.print(
                     "  shadow: \(shadow.bundleDigest)  \(shadow.status.rawValue)  \(shadow.samples) samples, agreement \(shadow.agreement.map { String(format: "%.4f", $0) } ?? "-"), \(shadow.errors) errors, p99 \(shadow.p99Ms) ms\(shadow.lastError.map { "  error: \($0)" } ?? "")")
             }
+            DriftOutput.print(module: module, scores: health.drift.filter { $0.module == module.name })
         }
     }
 }

@@ -8,17 +8,19 @@ struct ModelCommand: ParsableCommand {
         subcommands: [Register.self, List.self, Show.self, Tag.self, Download.self, Delete.self])
 
     struct Register: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.", discussion: "EXAMPLES:\n  fleethub model register --name iris --path model/iris.onnx --tag stage=prod\n  fleethub model register --name detector --path ./weights --description \"retrained on March data\"")
+        static let configuration = CommandConfiguration(abstract: "Register files as the next version of a model.", discussion: "EXAMPLES:\n  fleethub model register --name iris --path model/iris.onnx --tag stage=prod\n  fleethub model register --name detector --path ./weights --description \"retrained on March data\"\n  fleethub model register --name iris --path model/iris.onnx --baseline train.csv")
         @OptionGroup var workspace: WorkspaceOptions
         @Option(help: "The model name.") var name: String
         @Option(help: "A file or folder (a folder keeps its tree); repeatable.") var path: [String] = []
         @Option(help: "A tag key=value; repeatable.") var tag: [String] = []
         @Option(help: "A description.") var description: String?
+        @Option(help: "The training inputs (CSV with a header, or .npy rows × features), summarised per feature for drift.")
+        var baseline: String?
 
         func run() throws {
             guard !path.isEmpty else { throw ValidationError("give at least one --path") }
             let model = try ModelRegistry(workspace: workspace.open()).register(
-                name: name, paths: path, tags: TagParser.parse(tag), description: description)
+                name: name, paths: path, tags: TagParser.parse(tag), description: description, baseline: baseline)
             print(model.reference)
         }
     }
@@ -64,6 +66,10 @@ struct ModelCommand: ParsableCommand {
                 for output in signature.outputs { print("  output  \(output.summary)") }
             } else if model.flavour != nil {
                 print("signature: unknown (the hub could not read it; `module package` says why)")
+            }
+            if let baseline = model.baseline {
+                print("baseline: \(baseline.rows) rows")
+                for feature in baseline.features { print("  feature \(DriftOutput.baseline(feature))") }
             }
             print("files:")
             for file in model.files { print("  \(file.path)  \(file.size) bytes  \(file.digest)") }

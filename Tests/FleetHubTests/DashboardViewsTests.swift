@@ -83,4 +83,21 @@ struct DashboardViewsTests {
         #expect(DashboardViews.clock(now, now: now) == "08:00:00 UTC")
         #expect(DashboardViews.clock(now.addingTimeInterval(-86_400), now: now) == "2027-01-14 08:00 UTC")
     }
+
+    /// The device page's input-drift table: every feature's PSI, the ones above the alert
+    /// threshold marked; no table without scores.
+    @Test func theDevicePageListsEachFeaturesPSIAndMarksTheDriftedOnes() throws {
+        let bundle = ContentDigest(of: Data("bundle".utf8))
+        let scores = [0.03, 0.41].enumerated().map { index, psi in
+            FeatureDrift(
+                deviceId: "dev-00001", module: "iris", feature: ["sepal_length", "petal_length"][index], bundle: bundle, psi: psi,
+                count: 2000, windowEnd: now)
+        }
+        let detail = DeviceHealthDetail(summary: summary(1), report: nil, history: [], drift: scores)
+        let page = DashboardViews.device(detail, now: now, driftAlertPSI: 0.2)
+        #expect(page.hasDrift && page.drift.map(\.psi) == ["0.0300", "0.4100"] && page.drift.map(\.drifted) == [false, true])
+        let quiet = DashboardViews.device(DeviceHealthDetail(summary: summary(1), report: nil, history: []), now: now)
+        #expect(!quiet.hasDrift && quiet.drift.isEmpty)
+        #expect(DashboardTemplates.device.contains(#"{{#hasDrift}}"#) && DashboardTemplates.device.contains(#"{{#drifted}} class="offline"{{/drifted}}"#))
+    }
 }

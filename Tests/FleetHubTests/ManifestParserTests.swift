@@ -79,6 +79,20 @@ struct ManifestParserTests {
         #expect(nested == "m.yaml:7: field 'bundle': given twice in the same mapping (first on line 5); keep one")
     }
 
+    @Test func telemetryDriftTakesAutoOrNamesAndAWindow() throws {
+        func drift(_ line: String) throws -> DriftSettings? {
+            let text = valid.replacingOccurrences(of: "      collectInputs: true", with: "      collectInputs: true\n      drift: \(line)")
+            return try ManifestParser.parse(text, file: "m.yaml").manifest.modules[0].telemetry.drift
+        }
+        #expect(try drift("{features: auto, windowSeconds: 60}") == DriftSettings(features: .auto, windowSeconds: 60))
+        #expect(try drift("{features: [sepal_length, petal_width]}") == DriftSettings(features: .named(["sepal_length", "petal_width"]), windowSeconds: 300))
+        #expect(try ManifestParser.parse(valid, file: "m.yaml").manifest.modules[0].telemetry.drift == nil)
+        let bad = { (line: String) in self.error(self.valid.replacingOccurrences(of: "      collectInputs: true", with: "      collectInputs: true\n      drift: \(line)")) }
+        #expect(bad("{features: all}").hasPrefix("m.yaml:14: field 'modules[0].telemetry.drift.features': expected auto or a list of feature names, found 'all'"))
+        #expect(bad("{windowSeconds: 0}").hasPrefix("m.yaml:14: field 'modules[0].telemetry.drift.windowSeconds': must be at least 1"))
+        #expect(bad("{window: 5}").contains("field 'modules[0].telemetry.drift.window': unknown field"))
+    }
+
     @Test func priorityDefaultsToZero() throws {
         let manifest = try ManifestParser.parse("name: a\ntarget: \"*\"\nmodules:\n  - name: x\n    bundle: y:1\n", file: "m.yaml").manifest
         #expect(manifest.priority == 0)
@@ -132,7 +146,9 @@ struct ManifestParserTests {
         let shadow = try #require((module["shadow"] as? [String: Any])?["properties"] as? [String: Any])
         #expect(Set(top.keys) == ["name", "priority", "target", "modules", "rollout"])
         #expect(Set(module.keys) == ["name", "bundle", "desiredStatus", "restartPolicy", "startupOrder", "workers", "env", "telemetry", "shadow"])
-        #expect(Set(telemetry.keys) == ["sampleRate", "collectInputs", "collectOutputs", "format"])
+        #expect(Set(telemetry.keys) == ["sampleRate", "collectInputs", "collectOutputs", "format", "drift"])
+        let drift = try #require((telemetry["drift"] as? [String: Any])?["properties"] as? [String: Any])
+        #expect(Set(drift.keys) == ["features", "windowSeconds"])
         #expect(Set(shadow.keys) == ["bundle", "sampleRate", "workers"])
         #expect(Set(rollout.keys) == ["waves", "canaryFirst", "soakSeconds", "abort", "onAbort", "promoteWhen"])
         #expect(Set(abort.keys) == ["failedPercent", "minDevices", "errorRateFactor", "p99Factor", "timeoutSeconds"])

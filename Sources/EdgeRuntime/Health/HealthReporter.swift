@@ -8,6 +8,8 @@ public typealias InferenceStatsSource = @Sendable () async -> [String: Inference
 public typealias TelemetryHealthSource = @Sendable () async -> TelemetryHealth
 /// Each running shadow's record against its live module, by module name.
 public typealias ShadowHealthSource = @Sendable () async -> [String: ShadowHealth]
+/// The latest closed window of input summaries of a module's version (name, bundle).
+public typealias DriftHealthSource = @Sendable (String, ContentDigest) -> DriftWindow?
 
 /// Publishes the device's health report (docs/contract.md) retained with QoS 1 on
 /// `Topics.reported(deviceId)`, so the hub always holds the latest one: after every
@@ -29,6 +31,7 @@ public actor HealthReporter {
     private var inferenceSource: InferenceStatsSource?
     private var telemetrySource: TelemetryHealthSource?
     private var shadowSource: ShadowHealthSource?
+    private var driftSource: DriftHealthSource?
     private nonisolated let changes: AsyncStream<Void>
     private nonisolated let connectionEvents: AsyncStream<MQTTConnectionEvent>
     private nonisolated let wakeups: AsyncStream<Void>
@@ -72,6 +75,17 @@ public actor HealthReporter {
         shadowSource = source
     }
 
+    /// Where the modules' latest input summaries come from; without one none are reported.
+    public func setDriftSource(_ source: @escaping DriftHealthSource) {
+        driftSource = source
+    }
+
+    /// Publishes a report soon (within `minimumGap`), as after a change in the state
+    /// database: a drift window closed.
+    public nonisolated func publishSoon() {
+        wake.yield()
+    }
+
     /// Reports until cancelled.
     public func run() async {
         wake.yield()
@@ -95,10 +109,12 @@ public actor HealthReporter {
         let status = try store.status()
         let inference = await inferenceSource?() ?? [:]
         let shadows = await shadowSource?() ?? [:]
+        let drift = driftSource
         let modules = status.moduleHealth.map { module in
             var module = module
             module.lastError = module.lastError.map(Self.shortened)
             module.inference = inference[module.name]
+            module.drift = drift?(module.name, module.bundleDigest)
             if var shadow = shadows[module.name] ?? module.shadow {
                 shadow.lastError = shadow.lastError.map(Self.shortened)
                 module.shadow = shadow

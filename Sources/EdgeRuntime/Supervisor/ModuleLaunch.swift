@@ -56,7 +56,7 @@ public struct ModuleLaunch: Sendable, Equatable {
             }
             let program = ScoringProgram(
                 entry: manifest.entry ?? "score.py", kind: manifest.kind, version: manifest.version, python: python,
-                workers: spec.workers, telemetry: spec.telemetry, models: models)
+                workers: spec.workers, telemetry: spec.telemetry, models: models, baseline: manifest.baseline)
             self.init(
                 name: spec.name, digest: spec.bundle.digest, folder: folder, command: [], environment: environment,
                 restartPolicy: spec.restartPolicy, scoring: program)
@@ -79,10 +79,12 @@ public struct ScoringProgram: Sendable, Equatable {
     public var telemetry: TelemetrySettings
     /// The registered models in the bundle (module.json's `models`, one entry per name and version).
     public var models: [ScoringModel]
+    /// The training data's input summaries and bins (module.json's `baseline`), for drift.
+    public var baseline: DriftBaseline?
 
     public init(
         entry: String, kind: ModuleKind = .pythonScoring, version: Int? = nil, python: String, workers: Int,
-        telemetry: TelemetrySettings, models: [ScoringModel] = []
+        telemetry: TelemetrySettings, models: [ScoringModel] = [], baseline: DriftBaseline? = nil
     ) {
         self.entry = entry
         self.kind = kind
@@ -91,6 +93,7 @@ public struct ScoringProgram: Sendable, Equatable {
         self.workers = workers
         self.telemetry = telemetry
         self.models = models
+        self.baseline = baseline
     }
 }
 

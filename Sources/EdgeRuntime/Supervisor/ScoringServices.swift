@@ -6,6 +6,8 @@ import Foundation
 public struct ScoringServices: Sendable {
     public var modules: LocalModules
     public var recorder: InferenceRecorder?
+    /// The input summaries of modules with `telemetry.drift`; nil summarises nothing.
+    public var drift: InputDrift?
     public var requestTimeout: Duration
     /// The local API's base URL (e.g. `http://127.0.0.1:8765`), given to the workers as
     /// `EDGE_TELEMETRY_URL`.
@@ -15,11 +17,12 @@ public struct ScoringServices: Sendable {
     public var unhealthyAfter: Duration
 
     public init(
-        modules: LocalModules = LocalModules(), recorder: InferenceRecorder? = nil, requestTimeout: Duration = .seconds(30),
-        localAPIURL: String? = nil, unhealthyAfter: Duration = .seconds(30)
+        modules: LocalModules = LocalModules(), recorder: InferenceRecorder? = nil, drift: InputDrift? = nil,
+        requestTimeout: Duration = .seconds(30), localAPIURL: String? = nil, unhealthyAfter: Duration = .seconds(30)
     ) {
         self.modules = modules
         self.recorder = recorder
+        self.drift = drift
         self.requestTimeout = requestTimeout
         self.localAPIURL = localAPIURL
         self.unhealthyAfter = unhealthyAfter

@@ -236,6 +236,7 @@ public actor Supervisor {
         modules[name]?.log.close()
         modules[name]?.shadowLog?.close()
         modules.removeValue(forKey: name)
+        scoring.drift?.stop(module: name)
         do {
             try store.removeModuleStatus(named: name)
         } catch {
@@ -406,9 +407,21 @@ public actor Supervisor {
             python: program.python,
             workers: program.workers, environment: environment(of: module.launch), requestTimeout: scoring.requestTimeout,
             log: module.log)
+        let record = scoring.recorder?.hook(digest: module.launch.digest, version: program.version, settings: program.telemetry)
+        let monitor = program.telemetry.drift.flatMap { drift in
+            scoring.drift?.start(module: name, bundle: module.launch.digest, settings: drift, baseline: program.baseline)
+        }
+        let onRequest: (@Sendable (InferenceEvent) -> Void)?
+        if let monitor {
+            onRequest = { event in
+                record?(event)
+                monitor.observe(event)
+            }
+        } else {
+            onRequest = record
+        }
         let host = ScoringHost(
-            configuration: configuration, logger: logger,
-            onRequest: scoring.recorder?.hook(digest: module.launch.digest, version: program.version, settings: program.telemetry),
+            configuration: configuration, logger: logger, onRequest: onRequest,
             onWorkersChanged: { Task { await self.persist(name) } })
         // Until it is ready the old version serves, or the local API answers 503.
         if module.previous == nil { scoring.modules.setStarting(name) }

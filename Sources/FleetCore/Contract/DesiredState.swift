@@ -142,13 +142,18 @@ public struct TelemetrySettings: Codable, Equatable, Sendable {
     /// How the records are written; nil is `fleet`, and is left out of the JSON so that
     /// states without it stay byte for byte what they were.
     public var format: TelemetryFormat?
+    /// Input summaries for drift (docs/drift.md); nil for none. Absent from the JSON when
+    /// nil, so states without it keep their exact bytes.
+    public var drift: DriftSettings?
 
     public init(
-        sampleRate: Double = 0, collectInputs: Bool = false, collectOutputs: Bool = false, format: TelemetryFormat? = nil
+        sampleRate: Double = 0, collectInputs: Bool = false, collectOutputs: Bool = false, format: TelemetryFormat? = nil,
+        drift: DriftSettings? = nil
     ) {
         self.sampleRate = sampleRate
         self.collectInputs = collectInputs
         self.collectOutputs = collectOutputs
         self.format = format
+        self.drift = drift
     }
 }

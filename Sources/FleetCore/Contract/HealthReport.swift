@@ -116,11 +116,13 @@ public struct ModuleHealth: Codable, Equatable, Sendable {
     public var inference: InferenceStats?
     /// How the module's shadow version compares with it; nil without a shadow.
     public var shadow: ShadowHealth?
+    /// The latest closed window of input summaries; nil without `telemetry.drift`.
+    public var drift: DriftWindow?
 
     public init(
         name: String, bundleDigest: ContentDigest, status: Status, restarts: Int = 0,
         lastExitCode: Int32? = nil, lastError: String? = nil, inference: InferenceStats? = nil,
-        shadow: ShadowHealth? = nil
+        shadow: ShadowHealth? = nil, drift: DriftWindow? = nil
     ) {
         self.name = name
         self.bundleDigest = bundleDigest
@@ -130,6 +132,7 @@ public struct ModuleHealth: Codable, Equatable, Sendable {
         self.lastError = lastError
         self.inference = inference
         self.shadow = shadow
+        self.drift = drift
     }
 }
 

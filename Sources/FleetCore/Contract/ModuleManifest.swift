@@ -21,12 +21,15 @@ public struct ModuleManifest: Codable, Equatable, Sendable {
     /// The requirements file's index options (`--index-url …`, `--find-links …`): where a
     /// device's pip looks for the pins. Nil when the bundle vendors its wheels.
     public var indexOptions: [String]?
+    /// The training data's input summaries and bins, from the packaged model's
+    /// `--baseline`: the device bins its inputs with them (docs/drift.md). Nil without one.
+    public var baseline: DriftBaseline?
     public var createdAt: Date
 
     public init(
         name: String, version: Int, kind: ModuleKind, entry: String? = nil, command: [String]? = nil,
         models: [ModelFileEntry], files: [FileEntry], requirements: [String], pins: [RequirementPin]? = nil,
-        indexOptions: [String]? = nil, createdAt: Date
+        indexOptions: [String]? = nil, baseline: DriftBaseline? = nil, createdAt: Date
     ) {
         self.name = name
         self.version = version
@@ -38,6 +41,7 @@ public struct ModuleManifest: Codable, Equatable, Sendable {
         self.requirements = requirements
         self.pins = pins
         self.indexOptions = indexOptions
+        self.baseline = baseline
         self.createdAt = createdAt
     }
 

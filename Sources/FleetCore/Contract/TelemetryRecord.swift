@@ -3,7 +3,7 @@ import Foundation
 /// One line of telemetry in the owner's storage (docs/contract.md).
 public struct TelemetryRecord: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
-        case inference, custom, metric, shadow
+        case inference, custom, metric, shadow, drift
     }
 
     public var ts: Date

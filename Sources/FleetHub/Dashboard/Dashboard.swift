@@ -36,7 +36,7 @@ public struct Dashboard: Sendable {
         }
         router.get("/devices/:id") { request, context in
             let id = try context.parameters.require("id")
-            return try page(request, title: id, template: "device", view: DashboardViews.device(health.device(id: id), now: Date()))
+            return try page(request, title: id, template: "device", view: DashboardViews.device(health.device(id: id), now: Date(), driftAlertPSI: health.policy.driftAlertPSI))
         }
         router.get("/models") { request, _ in
             let view = try studio().models()

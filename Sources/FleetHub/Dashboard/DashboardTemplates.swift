@@ -142,6 +142,10 @@ enum DashboardTemplates {
         <table id="modules"><tr><th>module</th><th>status</th><th>restarts</th><th>last exit</th><th>last error</th><th>inferences</th><th>p50 / p99 ms</th><th>bundle</th><th>shadow</th></tr>
         {{#modules}}<tr><td>{{name}}</td><td>{{status}}</td><td>{{restarts}}</td><td>{{lastExitCode}}</td><td>{{lastError}}</td><td>{{inferences}}</td><td>{{latency}}</td><td>{{label}}</td><td>{{shadow}}</td></tr>{{/modules}}
         </table>
+        {{#hasDrift}}<h2>Input drift (PSI against the training data)</h2>
+        <table id="drift"><tr><th>module</th><th>feature</th><th>PSI</th><th>values</th><th>window end</th></tr>
+        {{#drift}}<tr data-feature="{{module}}/{{feature}}"><td>{{module}}</td><td>{{feature}}</td><td{{#drifted}} class="offline"{{/drifted}}>{{psi}}</td><td>{{count}}</td><td>{{windowEnd}}</td></tr>{{/drift}}
+        </table>{{/hasDrift}}
         <h2>Recent reports</h2>
         {{#charts}}<figure style="display:inline-block;margin:0 16px 0 0"><figcaption>{{title}} (max {{maximum}})</figcaption>
         <svg width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="{{title}}"><polyline fill="none" stroke="#2f6fd6" stroke-width="2" points="{{points}}"/></svg></figure>{{/charts}}

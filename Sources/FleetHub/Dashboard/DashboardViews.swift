@@ -221,9 +221,16 @@ enum DashboardViews {
         var desiredError: String?
         var modules: [ModuleRow]
         var charts: [Chart]
+        var drift: [DriftRow] = []
+        var hasDrift = false
     }
 
-    static func device(_ detail: DeviceHealthDetail, now: Date) -> DevicePage {
+    /// One input feature's PSI on the device; `drifted` above the alert threshold.
+    struct DriftRow {
+        var module: String, feature: String, psi: String, count: Int, windowEnd: String, drifted: Bool
+    }
+
+    static func device(_ detail: DeviceHealthDetail, now: Date, driftAlertPSI: Double = HealthPolicy().driftAlertPSI) -> DevicePage {
         let report = detail.report
         let modules = zip(report?.modules ?? [], detail.summary.running).map { module, label in
             ModuleRow(
@@ -251,7 +258,12 @@ enum DashboardViews {
             desiredError: report.flatMap { report in
                 report.desired.error.map { "revision \(report.desired.revision) \(report.desired.status.rawValue): \($0)" }
             },
-            modules: modules, charts: charts)
+            modules: modules, charts: charts,
+            drift: detail.drift.map { score in
+                DriftRow(
+                    module: score.module, feature: score.feature, psi: String(format: "%.4f", score.psi), count: score.count,
+                    windowEnd: clock(score.windowEnd, now: now), drifted: score.psi > driftAlertPSI)
+            }, hasDrift: !detail.drift.isEmpty)
     }
 
     /// A polyline of `values`, oldest left, scaled to the box.

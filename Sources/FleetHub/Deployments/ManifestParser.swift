@@ -13,7 +13,8 @@ public enum ManifestParser {
     static let rolloutFields: Set<String> = ["waves", "canaryFirst", "soakSeconds", "abort", "onAbort", "promoteWhen"]
     static let abortFields: Set<String> = ["failedPercent", "minDevices", "errorRateFactor", "p99Factor", "timeoutSeconds"]
     static let promoteFields: Set<String> = ["shadowAgreement", "minSamples"]
-    static let telemetryFields: Set<String> = ["sampleRate", "collectInputs", "collectOutputs", "format"]
+    static let telemetryFields: Set<String> = ["sampleRate", "collectInputs", "collectOutputs", "format", "drift"]
+    static let driftFields: Set<String> = ["features", "windowSeconds"]
 
     public static func parse(fileAt path: String) throws -> ParsedManifest {
         let text: String
@@ -329,12 +330,33 @@ struct NodeReader {
             sampleRate: rate,
             collectInputs: try bool(fields, "collectInputs", field: "\(field).collectInputs"),
             collectOutputs: try bool(fields, "collectOutputs", field: "\(field).collectOutputs"),
-            format: try fields["format"] == nil ? nil : choice(fields, "format", field: "\(field).format", default: .fleet))
+            format: try fields["format"] == nil ? nil : choice(fields, "format", field: "\(field).format", default: .fleet),
+            drift: try fields["drift"].map { try drift($0, field: "\(field).drift") })
         if settings.format == .azureml, settings.sampleRate > 0, !settings.collectInputs, !settings.collectOutputs {
             throw error(
                 "\(field).format", fields["format"],
                 "azureml records only the model_inputs and model_outputs collections: set collectInputs and/or collectOutputs")
         }
         return settings
+    }
+
+    /// `drift: {features: auto, windowSeconds: 300}` (docs/drift.md); `features` may list names.
+    mutating func drift(_ node: Node, field: String) throws -> DriftSettings {
+        let fields = try mapping(node, field: field, allowed: ManifestParser.driftFields)
+        var features = DriftSettings.Features.auto
+        if let list = fields["features"], let items = list.sequence {
+            let names = items.compactMap(\.string).filter { !$0.isEmpty }
+            guard !items.isEmpty, names.count == items.count else {
+                throw error("\(field).features", list, "expected auto or a list of feature names (e.g. [sepal_length, petal_width])")
+            }
+            features = .named(names)
+        } else if let value = fields["features"] {
+            guard value.string == "auto" else {
+                throw error("\(field).features", value, "expected auto or a list of feature names, found '\(value.string ?? "")'")
+            }
+        }
+        let window = try int(fields, "windowSeconds", field: "\(field).windowSeconds", default: 300)
+        guard window >= 1 else { throw error("\(field).windowSeconds", fields["windowSeconds"], "must be at least 1 (seconds)") }
+        return DriftSettings(features: features, windowSeconds: window)
     }
 }

@@ -42,12 +42,18 @@ public struct FleetHealth: Sendable {
         return DeviceHealthDetail(
             summary: HealthDerivation.summary(
                 of: device, stored: stored, now: now, policy: policy, labels: try ModuleRegistry(workspace: workspace).labels()),
-            report: stored?.report, history: history)
+            report: stored?.report, history: history,
+            drift: try workspace.database.read { db in try FeatureDrift.stored(db, deviceId: id) })
     }
 
     public func rollout(deployment name: String) throws -> DeploymentRollout {
         let deployment = try DeploymentStore(workspace: workspace).show(name: name)
-        return try rollouts(of: [deployment], snapshot: snapshot())[0]
+        var rollout = try rollouts(of: [deployment], snapshot: snapshot())[0]
+        let own = Set(deployment.modules.map(\.name))
+        let scores = try workspace.database.read { db in try FeatureDrift.stored(db) }.filter { own.contains($0.module) }
+        let drift = Dictionary(grouping: scores, by: \.deviceId)
+        for index in rollout.devices.indices { rollout.devices[index].drift = drift[rollout.devices[index].deviceId] }
+        return rollout
     }
 
     public func alerts(now: Date = Date()) throws -> [HealthAlert] {
@@ -85,6 +91,7 @@ public struct FleetHealth: Sendable {
             }
             + RevocationListRenewal(workspace: workspace).alerts(now: now)
             + workspace.httpsCertificateAlerts(now: now)
+            + (try workspace.database.read { db in try FeatureDrift.alerts(db, above: policy.driftAlertPSI) })
         var connected: [Connectivity: Int] = [:]
         for summary in summaries { connected[summary.connectivity, default: 0] += 1 }
         let overview = FleetOverview(

@@ -36,6 +36,8 @@ public struct DeviceHealthDetail: Codable, Equatable, Sendable {
     public var report: HealthReport?
     /// Oldest first.
     public var history: [HealthSample]
+    /// The PSI of each input feature of its modules, from its latest drift windows.
+    public var drift: [FeatureDrift] = []
 }
 
 /// One stored report, reduced to what the dashboard charts.
@@ -74,6 +76,8 @@ public struct DeploymentRollout: Codable, Equatable, Sendable {
         public var progress: ApplyProgress? = nil
         /// When a device whose revision failed tries again, as it last reported it.
         public var retry: ApplyRetry? = nil
+        /// The PSI of each input feature of this deployment's modules on the device; nil when none.
+        public var drift: [FeatureDrift]? = nil
     }
 
     public var deployment: String
@@ -94,6 +98,7 @@ public struct HealthAlert: Codable, Equatable, Sendable {
         case rolloutHalted = "rollout-halted"
         case revocationListExpiring = "revocation-list-expiring"
         case httpsCertificateExpiring = "https-certificate-expiring"
+        case inputDrift = "input-drift"
     }
 
     public var kind: Kind

@@ -12,15 +12,18 @@ public struct HealthPolicy: Codable, Equatable, Sendable {
     public var restartLoopRestarts: Int
     /// A deployment whose failed or rolled-back devices exceed this share of its targets raises an alert.
     public var deploymentFailureRate: Double
+    /// An input feature whose PSI on a device exceeds this raises an `input-drift` alert.
+    public var driftAlertPSI: Double
 
     public init(
         heartbeatTimeout: TimeInterval = 90, offlineAlertAfter: TimeInterval = 300, restartLoopRestarts: Int = 3,
-        deploymentFailureRate: Double = 0.1
+        deploymentFailureRate: Double = 0.1, driftAlertPSI: Double = 0.2
     ) {
         self.heartbeatTimeout = heartbeatTimeout
         self.offlineAlertAfter = offlineAlertAfter
         self.restartLoopRestarts = restartLoopRestarts
         self.deploymentFailureRate = deploymentFailureRate
+        self.driftAlertPSI = driftAlertPSI
     }
 
     /// How many report intervals of silence make a device offline: a healthy device

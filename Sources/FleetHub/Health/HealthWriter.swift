@@ -38,12 +38,14 @@ public final class HealthWriter: Sendable {
 
     private let database: DatabasePool
     private let pending = Mutex(Pending())
+    private let baselines: DriftBaselines
     /// History samples kept per device; older ones are deleted as new ones arrive.
     public let historyLimit: Int
 
     init(database: DatabasePool, historyLimit: Int = 60) {
         self.database = database
         self.historyLimit = historyLimit
+        baselines = DriftBaselines(database: database)
     }
 
     /// Queues an accepted message; `payload` is the report's JSON as received.
@@ -88,7 +90,13 @@ public final class HealthWriter: Sendable {
         }
         guard !batch.isEmpty else { return 0 }
         let limit = historyLimit
+        // Scored before the transaction, which stays short.
+        let latest = Dictionary(batch.samples.map { ($0.deviceId, $0.report) }) { _, newer in newer }
+        let drift = latest.flatMap { deviceId, report in
+            FeatureDrift.scores(deviceId: deviceId, report: report, baseline: baselines.baseline(of:))
+        }
         try await database.write { db in
+            try FeatureDrift.replace(db, devices: Set(latest.keys), with: drift)
             // Every row this batch touches gets the next change number: readers that saw
             // up to the previous one fetch exactly these (FleetReadCache).
             let changeSeq = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(changeSeq), 0) + 1 FROM deviceHealth") ?? 1

@@ -80,7 +80,8 @@ public struct ModuleRegistry: Sendable {
             ModuleManifest(
                 name: request.name, version: version, kind: contents.kind, entry: contents.entry,
                 command: request.command, models: contents.modelEntries, files: [],
-                requirements: contents.requirements, pins: pins, indexOptions: contents.indexOptions, createdAt: createdAt)
+                requirements: contents.requirements, pins: pins, indexOptions: contents.indexOptions,
+                baseline: contents.model?.baseline, createdAt: createdAt)
         }
         /// Packaging the same inputs again gives the same bundle: the latest version is reused,
         /// with the pins its resolution made.

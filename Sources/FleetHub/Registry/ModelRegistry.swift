@@ -15,6 +15,8 @@ public struct ModelVersion: Codable, Equatable, Sendable {
     public var flavour: ModelFlavour?
     /// Its inputs and outputs, read from the ONNX graph or the MLflow signature when they could be.
     public var signature: ModelSignature?
+    /// The training inputs' summaries and bins (`--baseline`), for drift; nil without one.
+    public var baseline: DriftBaseline?
 
     public var reference: String { "\(name):\(version)" }
 }
@@ -38,14 +40,16 @@ public struct ModelRegistry: Sendable {
     /// Stores the files at `paths` (files, or folders that keep their tree) and
     /// registers them as the next version of `name`, with its flavour and signature when
     /// it is an ONNX file (read with onnxruntime, when the hub's Python has it) or an
-    /// MLflow pyfunc model folder.
+    /// MLflow pyfunc model folder. `baseline` (a CSV or `.npy` file of training inputs) is
+    /// summarised per feature with fixed bins (`BaselineReader`); a bad one registers nothing.
     @discardableResult
     public func register(
-        name: String, paths: [String], tags: [String: String] = [:], description: String? = nil
+        name: String, paths: [String], tags: [String: String] = [:], description: String? = nil, baseline: String? = nil
     ) throws -> ModelVersion {
         try FleetName.check(name, as: .model)
         let sources = try FileCollector.collect(paths)
         let (flavour, signature) = Self.flavour(of: sources)
+        let summaries = try baseline.map { try BaselineReader.read($0, signature: signature) }
         var files: [ModelFile] = []
         for source in sources {
             let stored = try workspace.blobs.store(fileAt: source.url)
@@ -56,10 +60,14 @@ public struct ModelRegistry: Sendable {
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model WHERE name = ?", arguments: [name])
             let version = (latest ?? 0) + 1
             try db.execute(
-                sql: "INSERT INTO model (name, version, description, createdAt, flavour, signature) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO model (name, version, description, createdAt, flavour, signature, baseline)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
                 arguments: [
                     name, version, description, createdAt, flavour?.rawValue,
                     try signature.map { String(decoding: try FleetJSON.encode($0), as: UTF8.self) },
+                    try summaries.map { String(decoding: try FleetJSON.encode($0), as: UTF8.self) },
                 ])
             let id = db.lastInsertedRowID
             for (key, value) in tags {
@@ -73,7 +81,7 @@ public struct ModelRegistry: Sendable {
             }
             return ModelVersion(
                 name: name, version: version, description: description, tags: tags, createdAt: createdAt,
-                files: files, flavour: flavour, signature: signature)
+                files: files, flavour: flavour, signature: signature, baseline: summaries)
         }
     }
 
@@ -193,10 +201,11 @@ public struct ModelRegistry: Sendable {
             ModelFile(path: file["path"], digest: try storedDigest(file["digest"]), size: file["size"])
         }
         let signature = (row["signature"] as String?).flatMap { try? FleetJSON.decode(ModelSignature.self, from: Data($0.utf8)) }
+        let baseline = (row["baseline"] as String?).flatMap { try? FleetJSON.decode(DriftBaseline.self, from: Data($0.utf8)) }
         return ModelVersion(
             name: row["name"], version: row["version"], description: row["description"], tags: tags,
             createdAt: row["createdAt"], files: files, flavour: (row["flavour"] as String?).flatMap(ModelFlavour.init),
-            signature: signature)
+            signature: signature, baseline: baseline)
     }
 }
 

@@ -27,6 +27,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     /// Other `module package` runs of the same name took the next version `attempts` times
     /// while this one was building its bundle.
     case packagedMeanwhile(String, attempts: Int)
+    /// A `--baseline` file that cannot be the model's training inputs: which file, and why.
+    case invalidBaseline(String, reason: String)
 
     public var description: String {
         switch self {
@@ -65,6 +67,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "\(path) already exists (another device's config?); choose another --out, or pass --force to replace it"
         case .packagedMeanwhile(let name, let attempts):
             "other `fleethub module package` runs of \(name) took the next version \(attempts) times while this one built its bundle; nothing was registered: run it again once they are done"
+        case .invalidBaseline(let path, let reason):
+            "the baseline \(path) cannot be used: \(reason); give the training inputs as CSV (a header naming the features) or .npy (rows × features); nothing was registered"
         }
     }
 }

@@ -107,6 +107,7 @@ enum HubDatabase {
                 t.add(column: "signature", .text)
             }
         }
+        DriftSchema.register(in: &migrator)
         return migrator
     }
 }
