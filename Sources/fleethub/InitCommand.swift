@@ -39,7 +39,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure, insecure-http, tls-cert, tls-key, tls-ca (an empty value clears the last four). A new public-url is republished to every device.", discussion: "EXAMPLES:\n  fleethub config set public-url https://hub.example:8080\n  fleethub config set tls-cert /etc/fleethub/hub.crt\n  fleethub config set broker mqtts://broker.example:8883")
+            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure, insecure-http, tls-cert, tls-key, tls-ca, drift-alert-psi (an empty value clears the last five). A new public-url is republished to every device; serve reads drift-alert-psi when it starts.", discussion: "EXAMPLES:\n  fleethub config set public-url https://hub.example:8080\n  fleethub config set tls-cert /etc/fleethub/hub.crt\n  fleethub config set broker mqtts://broker.example:8883")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The setting.") var key: String
         @Argument(help: "Its new value.") var value: String
@@ -73,6 +73,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 if let certificate = config.tlsCertificate { print("tls-cert: \(certificate)") }
                 if let key = config.tlsKey { print("tls-key: \(key)") }
                 if let ca = config.tlsCA { print("tls-ca: \(ca)") }
+                if let psi = config.driftAlertPSI { print("drift-alert-psi: \(psi)") }
                 print("hub public key: \(opened.signingKey.publicKey.base64)")
             }
         }

@@ -33,6 +33,26 @@ struct MQTTClientTests {
         #expect(message.retained)
     }
 
+    /// Past the broker's in-flight window (mosquitto's default: 20), the UNSUBACK
+    /// overtakes the retained messages still queued; the end marker waits for them.
+    @Test func retainedMessagesWithAnEndMarkerReadsMoreThanTheBrokersInFlightWindow() async throws {
+        let broker = try await MosquittoBroker.start()
+        defer { broker.stop() }
+        let device = try client(broker, id: "device")
+        try await device.connect()
+        defer { device.disconnect() }
+        for index in 0..<500 {
+            try await device.publish("fleet/v1/devices/gw-\(index)/reported", text: "report \(index)", retain: true)
+        }
+
+        let hub = try client(broker, id: "hub")
+        try await hub.connect()
+        defer { hub.disconnect() }
+        let retained = try await hub.retainedMessages("fleet/v1/devices/+/reported", endMarker: Topics.retainedEndMarker("test"))
+        let missing = Set((0..<500).map { "report \($0)" }).subtracting(retained.map(\.text))
+        #expect(retained.count == 500 && missing.isEmpty, "\(retained.count) read, \(missing.count) missing")
+    }
+
     @Test func retainedMessagesReadsWhatTheBrokerHoldsAndUnsubscribes() async throws {
         let broker = try await MosquittoBroker.start()
         defer { broker.stop() }

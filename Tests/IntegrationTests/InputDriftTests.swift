@@ -153,5 +153,16 @@ struct InputDriftTests {
         let petalPSI = String(format: "%.4f", shifted.scores["petal_length"]!)
         #expect(page.contains(#"<tr data-feature="flowers/petal_length"><td>flowers</td><td>petal_length</td><td class="offline">\#(petalPSI)</td><td>2000</td>"#), "\(page)")
         #expect(page.contains(#"<td>sepal_width</td><td>"#) && !page.contains(#"<td>sepal_width</td><td class="offline">"#))
+
+        // The operator's own threshold: one above the shifted feature's PSI raises nothing.
+        do {
+            _ = try fleet.hub(["config", "set", "drift-alert-psi", "none"])
+            Issue.record("config set accepted drift-alert-psi none")
+        } catch FixtureError.commandFailed(_, _, let stderr) {
+            #expect(stderr.contains("drift-alert-psi") && stderr.contains("none") && stderr.contains("above 0"), "\(stderr)")
+        }
+        _ = try fleet.hub(["config", "set", "drift-alert-psi", String(shifted.scores["petal_length"]! + 1)])
+        #expect(try fleet.hub(["config", "show"]).contains("drift-alert-psi: "))
+        #expect(!(try fleet.hub(["alerts"])).contains("input-drift"))
     }
 }

@@ -21,6 +21,10 @@ public enum Topics {
         "\(namespace)/devices/\(deviceId)/logs/reply/\(requestId)"
     }
 
+    /// Hub → itself, not retained: the end of the retained messages it reads as it
+    /// (re)connects (`MQTTClient.retainedMessages`); `id` is unique per read.
+    public static func retainedEndMarker(_ id: String) -> String { "\(namespace)/hub/retained-end/\(id)" }
+
     /// Subscription filter matching every device's health reports.
     public static let allReported = "\(namespace)/devices/+/reported"
 

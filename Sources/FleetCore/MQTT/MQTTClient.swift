@@ -289,7 +289,13 @@ public final class MQTTClient: Sendable {
     /// collects what the broker sends for the new subscription, and unsubscribes. A hub that
     /// subscribes through `$share/…`, which delivers no retained message, catches up
     /// with it on every (re)connect.
-    public func retainedMessages(_ filter: String, qos: MQTTQoS = .atLeastOnce) async throws -> [MQTTMessage] {
+    ///
+    /// The broker queues the retained messages behind its SUBACK and sends no more of
+    /// them at a time than its in-flight window (mosquitto: 20); its UNSUBACK overtakes
+    /// the rest. With many topics, pass `endMarker`, a topic this client may publish and
+    /// subscribe to that nobody else uses: a message published there after subscribing
+    /// comes back behind every retained one, and only then does this unsubscribe.
+    public func retainedMessages(_ filter: String, qos: MQTTQoS = .atLeastOnce, endMarker: String? = nil) async throws -> [MQTTMessage] {
         // One per topic: a message that also matches another subscription (the same
         // filter under `$share/`, which some brokers do send retained messages to) is
         // handed to this handler too.
@@ -297,8 +303,34 @@ public final class MQTTClient: Sendable {
         try await subscribe(filter, qos: qos) { message in
             if message.retained { collected.withLock { $0[message.topic] = message } }
         }
+        if let endMarker { try await waitForQueuedMessages(behind: endMarker, qos: qos) }
         try await unsubscribe(filter)
         return collected.withLock { $0.values.sorted { $0.topic < $1.topic } }
+    }
+
+    /// Publishes an empty message to `marker` and returns once it came back, so every
+    /// message the broker had queued for this client before has been handled.
+    private func waitForQueuedMessages(behind marker: String, qos: MQTTQoS) async throws {
+        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
+        try await subscribe(marker, qos: qos) { _ in arrived.yield() }
+        try await publish(marker, payload: Data(), qos: qos)
+        let operation = "read the retained messages up to the marker '\(marker)' (check that the ACL lets this client publish and subscribe to it)"
+        let came = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in arrivals { return true }
+                return false
+            }
+            group.addTask { [timeout = configuration.acknowledgementTimeout] in
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            arrived.finish()
+            group.cancelAll()
+            return first
+        }
+        try? await unsubscribe(marker)
+        guard came else { throw MQTTError.timedOut(operation: operation) }
     }
 
     /// A stream of connection changes from now on, ended by `disconnect()`.

@@ -11,9 +11,9 @@ public struct FleetHealth: Sendable {
     /// What earlier reads fetched, for a long-lived reader such as the dashboard; nil reads everything every time.
     public var cache: FleetReadCache?
 
-    public init(workspace: Workspace, policy: HealthPolicy = HealthPolicy(), cache: FleetReadCache? = nil) {
+    public init(workspace: Workspace, policy: HealthPolicy? = nil, cache: FleetReadCache? = nil) {
         self.workspace = workspace
-        self.policy = policy
+        self.policy = policy ?? workspace.healthPolicy
         self.cache = cache
     }
 

@@ -49,11 +49,11 @@ public final class HealthIngestion: Sendable {
     }
 
     public init(
-        workspace: Workspace, policy: HealthPolicy = HealthPolicy(), decoder: HealthMessageDecoder = HealthMessageDecoder(),
+        workspace: Workspace, policy: HealthPolicy? = nil, decoder: HealthMessageDecoder = HealthMessageDecoder(),
         flushInterval: Duration = .milliseconds(500), logger: Logger = Logger(label: "fleethub.health")
     ) {
         self.workspace = workspace
-        self.policy = policy
+        self.policy = policy ?? workspace.healthPolicy
         self.decoder = decoder
         self.flushInterval = flushInterval
         self.logger = logger
@@ -127,8 +127,8 @@ public final class HealthIngestion: Sendable {
     /// last will newer than the report wins), as `handle` does live ones.
     private func catchUp(_ client: MQTTClient) async {
         do {
-            let reports = try await client.retainedMessages(Topics.allReported)
-            let connections = try await client.retainedMessages(Topics.allConnection)
+            let reports = try await client.retainedMessages(Topics.allReported, endMarker: Topics.retainedEndMarker(UUID().uuidString))
+            let connections = try await client.retainedMessages(Topics.allConnection, endMarker: Topics.retainedEndMarker(UUID().uuidString))
             for message in reports + connections { handle(message) }
             logger.info(
                 "read the devices' retained state",

@@ -16,7 +16,7 @@ public final class RolloutController: Sendable {
     private let logger: Logger
 
     public init(
-        workspace: Workspace, policy: HealthPolicy = HealthPolicy(), interval: Duration = .milliseconds(250),
+        workspace: Workspace, policy: HealthPolicy? = nil, interval: Duration = .milliseconds(250),
         reconnectGrace: Duration = .seconds(5), logger: Logger = Logger(label: "fleethub.rollout")
     ) {
         self.workspace = workspace

@@ -10,9 +10,9 @@ public struct RolloutStore: Sendable {
     public let workspace: Workspace
     public var policy: HealthPolicy
 
-    public init(workspace: Workspace, policy: HealthPolicy = HealthPolicy()) {
+    public init(workspace: Workspace, policy: HealthPolicy? = nil) {
         self.workspace = workspace
-        self.policy = policy
+        self.policy = policy ?? workspace.healthPolicy
     }
 
     // MARK: - Reading

@@ -27,6 +27,9 @@ public struct HubConfig: Codable, Equatable, Sendable {
     /// The CA devices trust for the operator's certificate; without it, their system's
     /// trust store.
     public var tlsCA: String?
+    /// The PSI above which a feature's input drift raises an alert (`HealthPolicy`); nil
+    /// is the default, 0.2.
+    public var driftAlertPSI: Double?
 
     public init(
         broker: String, publicURL: String, brokerUsername: String? = nil, brokerPassword: String? = nil,
@@ -57,6 +60,7 @@ public struct HubConfig: Codable, Equatable, Sendable {
         case tlsCertificate = "tls-cert"
         case tlsKey = "tls-key"
         case tlsCA = "tls-ca"
+        case driftAlertPSI = "drift-alert-psi"
     }
 
     /// Changes one setting after checking the value.
@@ -82,6 +86,15 @@ public struct HubConfig: Codable, Equatable, Sendable {
         case .tlsCertificate: tlsCertificate = try Self.checkedFile(value, key: key)
         case .tlsKey: tlsKey = try Self.checkedFile(value, key: key)
         case .tlsCA: tlsCA = try Self.checkedFile(value, key: key)
+        case .driftAlertPSI:
+            guard !value.isEmpty else {
+                driftAlertPSI = nil
+                break
+            }
+            guard let psi = Double(value), psi.isFinite, psi > 0 else {
+                throw WorkspaceError.invalidSetting("drift-alert-psi", value: value, expected: "a PSI above 0, e.g. 0.2 (empty for the default)")
+            }
+            driftAlertPSI = psi
         }
         try checkPublicURLScheme()
     }

@@ -83,6 +83,14 @@ public struct Workspace: Sendable {
         }
     }
 
+    /// The thresholds health and alerts are judged by: the defaults, with what the
+    /// operator set (`drift-alert-psi`); a long-running `serve` reads them when it starts.
+    public var healthPolicy: HealthPolicy {
+        var policy = HealthPolicy()
+        if let psi = try? config().driftAlertPSI { policy.driftAlertPSI = psi }
+        return policy
+    }
+
     /// Changes one setting (`fleethub config set KEY VALUE`).
     public func set(_ key: String, to value: String) throws {
         guard let key = HubConfig.Key(rawValue: key) else { throw WorkspaceError.unknownSetting(key) }
