@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // libmosquitto, the MQTT client library. Only FleetCore's MQTTClient touches it.
@@ -67,6 +68,8 @@ let package = Package(
                 // The hub's certificate authority: device, hub and broker certificates.
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                // Training data for drift baselines (`model register --baseline train.csv`).
+                .product(name: "CSV", package: "CSV.swift"),
             ]
         ),
         // The device daemon: reconciler, supervisor, inference, telemetry.

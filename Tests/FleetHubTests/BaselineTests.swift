@@ -72,20 +72,20 @@ struct BaselineTests {
         #expect(try hub.models.list().isEmpty)
     }
 
-    @Test func aTextValueInANumericColumnIsRefusedWithItsLineAndNothingIsRegistered() throws {
+    @Test func aTextValueInANumericColumnIsRefusedWithItsRowAndNothingIsRegistered() throws {
         let model = try hub.write("model.bin", "weights")
         let csv = try hub.write("train.csv", "a,b\n1,2\n3,x\n")
         #expect {
             try hub.models.register(name: "flowers", paths: [model], baseline: csv)
         } throws: { error in
-            "\(error)".contains("the baseline \(csv) cannot be used: line 3, column 2 (b): 'x' is not a number")
+            "\(error)".contains("the baseline \(csv) cannot be used: row 3, column 2 (b): 'x' is not a number")
                 && "\(error)".contains("nothing was registered")
         }
         let ragged = try hub.write("ragged.csv", "a,b\n1,2\n3\n")
         #expect {
             try hub.models.register(name: "flowers", paths: [model], baseline: ragged)
         } throws: { error in
-            "\(error)".contains("line 3 has 1 field(s), the header 2")
+            "\(error)".contains("row 3 has 1 field(s), the header 2")
         }
         #expect(try hub.models.list().isEmpty)
     }

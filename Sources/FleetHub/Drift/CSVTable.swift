@@ -1,15 +1,28 @@
+import CSV
 import Foundation
 
-/// A baseline CSV file: comma-separated, fields optionally in double quotes (`""` for a
-/// quote inside), one row per line, a header when the first line is not all numbers.
+/// A baseline CSV file (RFC 4180, read by CSV.swift): a header when the first row is not
+/// all numbers; rows are counted from the file's first, header included.
 enum CSVTable {
     static func table(_ data: Data, file: String) throws -> BaselineTable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw RegistryError.invalidBaseline(file, reason: "it is not UTF-8 text")
         }
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated()
-            .map { (number: $0.offset + 1, fields: fields(of: $0.element)) }
-            .filter { !($0.fields.count == 1 && $0.fields[0].isEmpty) }
+        let reader: CSVReader
+        do {
+            reader = try CSVReader(string: text, trimFields: true)
+        } catch {
+            throw RegistryError.invalidBaseline(file, reason: "it does not read as CSV (\(error))")
+        }
+        var lines: [(number: Int, fields: [String])] = []
+        var row = 0
+        while let fields = reader.next() {
+            row += 1
+            if !(fields.count == 1 && fields[0].isEmpty) { lines.append((row, fields)) }
+        }
+        if let error = reader.error {
+            throw RegistryError.invalidBaseline(file, reason: "it does not read as CSV after row \(row) (\(error))")
+        }
         guard let first = lines.first else { throw RegistryError.invalidBaseline(file, reason: "it has no rows") }
         let hasHeader = first.fields.contains { Double($0) == nil }
         let names = hasHeader ? first.fields : first.fields.indices.map(String.init)
@@ -23,7 +36,7 @@ enum CSVTable {
         for line in lines {
             guard line.fields.count == names.count else {
                 throw RegistryError.invalidBaseline(
-                    file, reason: "line \(line.number) has \(line.fields.count) field(s), the \(hasHeader ? "header" : "first line") \(names.count)")
+                    file, reason: "row \(line.number) has \(line.fields.count) field(s), the \(hasHeader ? "header" : "first row") \(names.count)")
             }
             for (index, value) in line.fields.enumerated() {
                 if columns[index].strings != nil {
@@ -32,39 +45,10 @@ enum CSVTable {
                     columns[index].numbers.append(number)
                 } else {
                     throw RegistryError.invalidBaseline(
-                        file, reason: "line \(line.number), column \(index + 1) (\(names[index])): '\(value)' is not a number, and the column above it is numeric")
+                        file, reason: "row \(line.number), column \(index + 1) (\(names[index])): '\(value)' is not a number, and the column above it is numeric")
                 }
             }
         }
         return BaselineTable(columns: columns, rows: lines.count)
-    }
-
-    /// The fields of one line, unquoted and trimmed.
-    static func fields(of line: Substring) -> [String] {
-        var fields: [String] = []
-        var field = ""
-        var quoted = false
-        var iterator = line.makeIterator()
-        var pending: Character? = nil
-        while let character = pending ?? iterator.next() {
-            pending = nil
-            if quoted {
-                if character == "\"" {
-                    let next = iterator.next()
-                    if next == "\"" { field.append("\"") } else { quoted = false; pending = next }
-                } else {
-                    field.append(character)
-                }
-            } else if character == "\"" {
-                quoted = true
-            } else if character == "," {
-                fields.append(field.trimmingCharacters(in: .whitespaces))
-                field = ""
-            } else {
-                field.append(character)
-            }
-        }
-        fields.append(field.trimmingCharacters(in: .whitespaces))
-        return fields
     }
 }
