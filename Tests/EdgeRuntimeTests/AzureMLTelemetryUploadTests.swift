@@ -154,27 +154,8 @@ import Testing
     func killingTheUploaderMidwayLosesAndDuplicatesNoCollectionRecord() async throws {
         let seaweed = try await SeaweedFS.start()
         defer { seaweed.stop() }
-        try await seaweed.createBucket("telemetry")
         let folder = try TemporaryDirectory()
-        try seaweed.writeCredentialsFile(to: folder.file("credentials"))
-        let path = folder.file("telemetry.sqlite")
-        do {
-            let buffer = try TelemetryBuffer(path: path, deviceId: "gw-001")
-            try await buffer.append(contentsOf: Self.entries(1...20_000))
-        }
-
-        let child = try TelemetryBenchProcess.start([
-            "upload", "--db", path, "--device-id", "gw-001", "--storage", "s3://telemetry/fleet", "--endpoint",
-            seaweed.endpoint, "--credentials", folder.file("credentials"), "--batch-records", "100", "--print-objects",
-        ])
-        _ = child.readLines(atLeast: 20)
-        #expect(child.killNow(), "the upload ended before it could be killed: \(child.errorOutput)")
-
-        let buffer = try TelemetryBuffer(path: path, deviceId: "gw-001")
-        #expect(try buffer.stats().buffered > 0)
-        try await TelemetryUploader(buffer: buffer, destination: try StorageSettings(
-            url: "s3://telemetry/fleet", endpoint: seaweed.endpoint, credentialsFile: folder.file("credentials")
-        ).destination(), batchRecords: 100).uploadAll()
+        let buffer = try await InterruptedUpload.run(Self.entries(1...20_000), seaweed: seaweed, folder: folder)
 
         let objects = try Self.lines(
             gunzipped: seaweed.gunzippedObjects(bucket: "telemetry", prefix: "fleet/gw-001/"),
