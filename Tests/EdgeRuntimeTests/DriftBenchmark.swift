@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The drift summaries' cost per request for `benchmarks/drift/run.sh`, which builds the
-/// tests in release mode: `DriftMonitor.observe` on `{"data": rows}` bodies of 4 and 32
+/// tests in release mode: `DriftMonitor.observe(body:)` on `{"data": rows}` bodies of 4 and 32
 /// features with a 12-bin baseline per feature, as a scoring request pays it. Writes
 /// JSON to `FLEET_DRIFT_BENCHMARK_OUT`; not part of the normal suite.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["FLEET_DRIFT_BENCHMARK_OUT"] != nil, "benchmark; run benchmarks/drift/run.sh"))
@@ -31,13 +31,11 @@ struct DriftBenchmark {
         var generator = SystemRandomNumberGenerator()
         let bodies = (0..<64).map { _ in
             let matrix = (0..<rows).map { _ in (0..<features).map { _ in Double.random(in: 0..<1, using: &generator) } }
-            return InferenceEvent(
-                module: "bench", input: String(decoding: try! JSONSerialization.data(withJSONObject: ["data": matrix]), as: UTF8.self),
-                output: "{}", latency: .zero, status: 200)
+            return try! JSONSerialization.data(withJSONObject: ["data": matrix])
         }
-        for body in bodies { monitor.observe(body) }
+        for body in bodies { monitor.observe(body: body) }
         let started = ContinuousClock.now
-        for index in 0..<requests { monitor.observe(bodies[index % bodies.count]) }
+        for index in 0..<requests { monitor.observe(body: bodies[index % bodies.count]) }
         let elapsed = ContinuousClock.now - started
         let perRequest = (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12) / Double(requests)
         return Figure(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The drift summaries' cost per scoring request (DriftMonitor.observe, as the request
-# path pays it): {"data": rows} bodies of 4 and 32 features, 1 and 10 rows, 12 bins each.
+# The drift summaries' cost per scoring request (DriftMonitor.observe(body:), as the
+# daemon's tick pays it): {"data": rows} bodies of 4 and 32 features, 1 and 10 rows, 12 bins each.
 # Prints a Markdown table and, last, the figures as JSON.
 #
 # FLEET_SCRATCH_PATH (e.g. .build-release) is the build folder to use; with

@@ -3,9 +3,9 @@ import Foundation
 import Synchronization
 
 /// Summarises one scoring module's inputs per feature over tumbling windows of
-/// `windowSeconds` (docs/drift.md), with the bins of the bundle's baseline. Requests add
-/// their values as they are answered (O(features) per row, under one lock); `close(now:)`
-/// ends the window once its time is up and keeps it as the latest.
+/// `windowSeconds` (docs/drift.md), with the bins of the bundle's baseline. Answered
+/// requests only queue their bodies; `close(now:)`, on the daemon's tick, summarises them
+/// (O(features) per row), ends the window once its time is up and keeps it as the latest.
 public final class DriftMonitor: Sendable {
     public let module: String
     public let bundle: ContentDigest
@@ -15,6 +15,7 @@ public final class DriftMonitor: Sendable {
     private let known: Set<String>
     private let bins: [String: FeatureBins]
     private let state: Mutex<State>
+    private let pending = Mutex<[String]>([])
 
     private struct State {
         var start: Date
@@ -37,11 +38,18 @@ public final class DriftMonitor: Sendable {
         state = Mutex(State(start: now))
     }
 
-    /// Adds the features of one answered request (`status` below 400) to the window.
+    /// Queues the body of one answered request (`status` below 400) for the window; this
+    /// runs on the request's path, so the parsing waits for `close(now:)` on the daemon's tick.
     public func observe(_ event: InferenceEvent) {
         guard event.status < 400 else { return }
-        observe(body: Data(event.input.utf8))
+        pending.withLock { bodies in
+            if bodies.count < Self.pendingLimit { bodies.append(event.input) }
+        }
     }
+
+    /// Request bodies queued between two ticks at most; past it, a window summarises a
+    /// sample of the requests rather than hold an unbounded queue.
+    public static let pendingLimit = 10_000
 
     /// Adds the features of one request body to the window.
     public func observe(body: Data) {
@@ -78,6 +86,7 @@ public final class DriftMonitor: Sendable {
     /// Ends the window when `now` is past its end and returns it when it saw requests; the
     /// next window starts where this one ended (or at `now` after a silence).
     public func close(now: Date = Date()) -> DriftWindow? {
+        for body in pending.withLock({ bodies in defer { bodies = [] }; return bodies }) { observe(body: Data(body.utf8)) }
         let length = TimeInterval(max(1, settings.windowSeconds))
         return state.withLock { state -> DriftWindow? in
             let end = state.start.addingTimeInterval(length)
