@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // libmosquitto, the MQTT client library. Only FleetCore's MQTTClient touches it.
@@ -46,12 +47,25 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
+        // One SQL layer over the hub's two databases: SQLite (embedded) and PostgreSQL.
+        .target(
+            name: "FleetSQL",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The hub: registry, packaging, deployments, fleet state, HTTP.
         .target(
             name: "FleetHub",
             dependencies: [
                 "FleetCore",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "FleetSQL",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // `fleethub serve` over HTTPS.
@@ -125,6 +139,13 @@ let package = Package(
         // Throwaway real services (mosquitto, ...) on free loopback ports, for tests.
         .target(name: "FleetTesting", dependencies: ["FleetCore"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetTesting"]),
+        .testTarget(
+            name: "FleetSQLTests",
+            dependencies: [
+                "FleetSQL", "FleetTesting",
+                // GRDB's own date text, which the layer must keep writing.
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(name: "FleetHubTests", dependencies: ["FleetHub", "FleetTesting"]),
         .testTarget(
             name: "EdgeRuntimeTests",

@@ -18,14 +18,18 @@ struct InitCommand: ParsableCommand {
     @Flag(name: .customLong("insecure-http"), help: "Allow an http:// public URL: device tokens and bundles in clear text. For tests only.")
     var insecureHTTP = false
     @OptionGroup var tls: TLSFileOptions
+    @Option(help: "The hub's database: postgres://user[:password]@host:port/database for one that several hub instances share (password also from PGPASSWORD). Default: a SQLite file in the workspace.")
+    var database: String?
 
     func run() throws {
         var config = HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil)
         try tls.apply(to: &config)
+        if let database { try config.set(.database, to: database) }
         let created = try Workspace.create(at: workspace.root, config: config)
         try CertificateAuthority.create(in: created.certificateAuthorityFolder, brokerHosts: hosts.hosts(brokerURL: broker))
         _ = try HTTPAccess.load(from: created)
         print("created workspace \(created.root.path) with its certificate authority")
+        if database != nil { print("database: \(created.database.location)") }
         if let https = try created.https() { print("HTTPS certificate: \(https.certificatePath)") }
         if insecure { Output.warn("plain MQTT allowed (--insecure): fleet traffic is neither encrypted nor authenticated") }
         if insecureHTTP { Output.warn("plain HTTP allowed (--insecure-http): device tokens and bundles cross the network in clear text") }
@@ -62,6 +66,7 @@ struct ConfigCommand: AsyncParsableCommand {
             let opened = try workspace.open()
             var config = try opened.config()
             if config.brokerPassword != nil { config.brokerPassword = "********" }
+            if config.database != nil { config.database = opened.database.location.description }
             if output.json {
                 try Output.json(config)
             } else {
@@ -74,6 +79,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 if let key = config.tlsKey { print("tls-key: \(key)") }
                 if let ca = config.tlsCA { print("tls-ca: \(ca)") }
                 if let psi = config.driftAlertPSI { print("drift-alert-psi: \(psi)") }
+                print("database: \(opened.database.location)")
                 print("hub public key: \(opened.signingKey.publicKey.base64)")
             }
         }
@@ -98,5 +104,22 @@ struct TLSFileOptions: ParsableArguments {
         if let certificate { try config.set(.tlsCertificate, to: certificate) }
         if let key { try config.set(.tlsKey, to: key) }
         if let ca { try config.set(.tlsCA, to: ca) }
+    }
+}
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Move the hub's data from its SQLite file to an empty PostgreSQL database, and use that from now on.",
+        discussion: "Stop `fleethub serve` first: what it writes during the move would stay behind in the SQLite file, which is kept as a backup.\n\nEXAMPLES:\n  fleethub migrate --to postgres://fleethub@db.example:5432/fleethub")
+    @OptionGroup var workspace: WorkspaceOptions
+    @Option(help: "The PostgreSQL database: postgres://user[:password]@host:port/database (password also from PGPASSWORD).")
+    var to: String
+
+    func run() throws {
+        let opened = try workspace.open()
+        let copied = try DatabaseMove(workspace: opened).move(to: to)
+        for (table, rows) in copied where rows > 0 { print("\(table): \(rows) row(s)") }
+        print("the hub now uses \(try workspace.open().database.location); the SQLite file stays as a backup")
     }
 }

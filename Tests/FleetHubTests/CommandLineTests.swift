@@ -14,7 +14,7 @@ struct CommandLineTests {
         let directory = try TemporaryDirectory(prefix: "fleethub-refused")
         let workspace = directory.file("hub")
         func hub(_ arguments: String...) throws -> String {
-            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+            try Fixtures.run(Self.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace])
         }
         _ = try hub("init", "--broker", "mqtts://127.0.0.1:\(try Fixtures.freePort())")
         let started = ContinuousClock.now
@@ -34,7 +34,7 @@ struct CommandLineTests {
         let directory = try TemporaryDirectory(prefix: "fleethub-device-files")
         let workspace = directory.file("hub")
         func hub(_ arguments: String...) throws -> String {
-            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+            try Fixtures.run(Self.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace])
         }
         _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure", "--insecure-http")
         _ = try hub("device", "add", "gw-001", "--out", directory.file("gw.yaml"))
@@ -83,7 +83,7 @@ struct CommandLineTests {
         let directory = try TemporaryDirectory(prefix: "fleethub-commands")
         let workspace = directory.file("hub")
         func hub(_ arguments: String...) throws -> String {
-            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+            try Fixtures.run(Self.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace])
         }
         _ = try hub("init", "--broker", broker.url, "--insecure")
         try Data("weights".utf8).write(to: URL(fileURLWithPath: directory.file("iris.onnx")))
@@ -136,7 +136,7 @@ struct CommandLineTests {
         let directory = try TemporaryDirectory(prefix: "fleethub-cli")
         let workspace = directory.file("hub")
         func hub(_ arguments: String...) throws -> String {
-            try Fixtures.run(Self.executable, arguments + ["--workspace", workspace])
+            try Fixtures.run(Self.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace])
         }
         try Data("weights".utf8).write(to: URL(fileURLWithPath: directory.file("iris.onnx")))
         try FileManager.default.createDirectory(atPath: directory.file("src"), withIntermediateDirectories: true)

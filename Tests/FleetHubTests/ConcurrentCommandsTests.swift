@@ -21,7 +21,7 @@ struct ConcurrentCommandsTests {
         let directory = try TemporaryDirectory(prefix: "fleethub-concurrent")
         let workspace = directory.file("hub")
         func hub(_ arguments: String...) throws -> String {
-            try Fixtures.run(CommandLineTests.executable, arguments + ["--workspace", workspace])
+            try Fixtures.run(CommandLineTests.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace])
         }
         _ = try hub("init", "--broker", broker.url, "--public-url", "http://127.0.0.1:8080", "--insecure", "--insecure-http")
         for lane in 1...Self.lanes {

@@ -44,7 +44,7 @@ struct HTTPSServeTests {
             self.directory = directory
             self.port = port
             workspace = directory.file("hub")
-            _ = try Fixtures.run(HTTPSServeTests.fleethub, ["init"] + initArguments + ["--workspace", workspace])
+            _ = try Fixtures.run(HTTPSServeTests.fleethub, try HubTestDatabase.arguments(["init"] + initArguments) + ["--workspace", workspace])
             server = try ChildProcess(
                 HTTPSServeTests.fleethub, ["serve", "--http", "127.0.0.1:\(port)", "--workspace", workspace],
                 outputPath: directory.file("serve.log"))
@@ -55,7 +55,7 @@ struct HTTPSServeTests {
         }
 
         func hub(_ arguments: String...) throws -> String {
-            try Fixtures.run(HTTPSServeTests.fleethub, arguments + ["--workspace", workspace])
+            try Fixtures.run(HTTPSServeTests.fleethub, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace])
         }
 
         var viewerToken: String {
@@ -72,7 +72,7 @@ struct HTTPSServeTests {
         let directory = try TemporaryDirectory(prefix: "https-refused")
         let workspace = directory.file("hub")
         do {
-            _ = try Fixtures.run(Self.fleethub, ["init", "--public-url", "http://127.0.0.1:8080", "--workspace", workspace])
+            _ = try Fixtures.run(Self.fleethub, try HubTestDatabase.arguments(["init", "--public-url", "http://127.0.0.1:8080"]) + ["--workspace", workspace])
             Issue.record("init accepted an http:// public URL without --insecure-http")
         } catch let FixtureError.commandFailed(_, _, stderr) {
             #expect(stderr.contains("refusing the http:// public URL http://127.0.0.1:8080"), "\(stderr)")
@@ -81,7 +81,7 @@ struct HTTPSServeTests {
         #expect(!FileManager.default.fileExists(atPath: "\(workspace)/config.json"))
 
         _ = try Fixtures.run(
-            Self.fleethub, ["init", "--public-url", "http://127.0.0.1:8080", "--insecure-http", "--workspace", workspace])
+            Self.fleethub, try HubTestDatabase.arguments(["init", "--public-url", "http://127.0.0.1:8080", "--insecure-http"]) + ["--workspace", workspace])
         #expect(try Fixtures.run(Self.fleethub, ["config", "show", "--workspace", workspace]).contains("insecure-http: true"))
         // Taking the permission back while the URL is http:// is refused too.
         #expect(throws: FixtureError.self) {

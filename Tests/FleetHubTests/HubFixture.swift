@@ -18,7 +18,8 @@ final class HubFixture: Sendable {
         workspace = try Workspace.create(
             at: directory.url.appendingPathComponent("workspace"),
             config: HubConfig(
-                broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil))
+                broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil,
+                database: try HubTestDatabase.fresh()))
     }
 
     var models: ModelRegistry { ModelRegistry(workspace: workspace) }

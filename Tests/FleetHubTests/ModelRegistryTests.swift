@@ -86,9 +86,14 @@ struct ModelRegistryTests {
     }
 
     @Test func settingsCanBeChangedAndAreChecked() throws {
+        let database = try hub.workspace.config().database
         try hub.workspace.set("broker", to: "mqtt://broker.test:1884")
         try hub.workspace.set("public-url", to: "https://hub.test/")
-        #expect(try hub.workspace.config() == HubConfig(broker: "mqtt://broker.test:1884", publicURL: "https://hub.test", insecure: true, insecureHTTP: true))
+        #expect(
+            try hub.workspace.config()
+                == HubConfig(
+                    broker: "mqtt://broker.test:1884", publicURL: "https://hub.test", insecure: true, insecureHTTP: true,
+                    database: database))
         #expect(throws: WorkspaceError.self) { try hub.workspace.set("broker", to: "http://x") }
         #expect(throws: WorkspaceError.unknownSetting("colour")) { try hub.workspace.set("colour", to: "red") }
     }

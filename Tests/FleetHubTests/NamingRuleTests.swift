@@ -43,7 +43,8 @@ struct NamingRuleTests {
         let workspace = directory.file("hub")
         _ = try Fixtures.run(
             CommandLineTests.executable,
-            ["init", "--broker", "mqtt://127.0.0.1:1", "--public-url", "http://127.0.0.1:8080", "--insecure", "--insecure-http", "--workspace", workspace])
+            try HubTestDatabase.arguments(["init", "--broker", "mqtt://127.0.0.1:1", "--public-url", "http://127.0.0.1:8080", "--insecure", "--insecure-http"])
+                + ["--workspace", workspace])
         #expect {
             try Fixtures.run(CommandLineTests.executable, ["device", "add", "..", "--out", directory.file("d.yaml"), "--workspace", workspace])
         } throws: { error in

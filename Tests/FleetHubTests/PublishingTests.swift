@@ -80,12 +80,20 @@ struct PublishingTests {
         let recorder = try await DesiredStateRecorder(brokerPort: broker.port, hubKey: hub.workspace.signingKey.publicKey)
         defer { recorder.stop() }
 
+        // On PostgreSQL, half the deploys run from a second instance of the hub: a copy of
+        // the workspace folder (keys, CA, config) on the same database.
+        var workspaces = [hub.workspace.root.path]
+        if HubTestDatabase.isPostgres {
+            let second = hub.directory.file("second-instance")
+            try FileManager.default.copyItem(atPath: hub.workspace.root.path, toPath: second)
+            workspaces.append(second)
+        }
         let deploys = try (1...20).map { run in
             let manifest = try hub.write(
                 "prod-\(run).yaml",
                 "name: prod\npriority: 1\ntarget: site=plant-1\nmodules:\n  - name: iris\n    bundle: iris-scorer:1\n    env: {RUN: \"\(run)\"}\n")
             return try ChildProcess(
-                CommandLineTests.executable, ["deploy", manifest, "--workspace", hub.workspace.root.path],
+                CommandLineTests.executable, ["deploy", manifest, "--workspace", workspaces[run % workspaces.count]],
                 outputPath: hub.directory.file("deploy-\(run).log"))
         }
         for (index, deploy) in deploys.enumerated() {

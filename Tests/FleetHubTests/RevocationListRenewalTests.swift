@@ -14,7 +14,7 @@ struct RevocationListRenewalTests {
         let workspace = directory.file("hub")
         let brokerPort = try Fixtures.freePort()
         func hub(_ arguments: String...) throws -> String {
-            try Fixtures.run(CommandLineTests.executable, arguments + ["--workspace", workspace])
+            try Fixtures.run(CommandLineTests.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace])
         }
         func lapses() throws -> [Date] {
             try ["hub/ca/crl.pem", "broker/crl.pem"].map { try RevocationListValidity.read(directory.file($0)).nextUpdate }

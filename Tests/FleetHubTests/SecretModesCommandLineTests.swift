@@ -17,7 +17,7 @@ struct SecretModesCommandLineTests {
         let workspace = directory.file("hub")
         func hub(_ arguments: String...) async throws -> (status: Int32, output: String) {
             let log = directory.file("command-\(UUID().uuidString).log")
-            let process = try ChildProcess(CommandLineTests.executable, arguments + ["--workspace", workspace], outputPath: log)
+            let process = try ChildProcess(CommandLineTests.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace], outputPath: log)
             let status = try await process.waitForExit()
             return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }

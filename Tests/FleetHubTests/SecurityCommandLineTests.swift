@@ -19,7 +19,7 @@ struct SecurityCommandLineTests {
         func hub(_ arguments: String...) async throws -> String {
             let log = directory.file("command-\(UUID().uuidString).log")
             let process = try ChildProcess(
-                CommandLineTests.executable, arguments + ["--workspace", workspace], outputPath: log)
+                CommandLineTests.executable, try HubTestDatabase.arguments(arguments) + ["--workspace", workspace], outputPath: log)
             let status = try await process.waitForExit()
             let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             transcript += output

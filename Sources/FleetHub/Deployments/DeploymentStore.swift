@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// What a change to deployments or devices did: the devices that got a new revision,
 /// and warnings worth showing (such as a target that matches no device).
@@ -105,39 +105,33 @@ public struct DeploymentStore: Sendable {
     /// Stores `definition` as the next version of its deployment, ends the rollout it
     /// replaces, and either puts every targeted device on it or starts its rollout.
     private func install(
-        _ definition: ResolvedDeployment, manifest: String, origin: String, policy: RolloutPolicy?, db: Database, now: Date
+        _ definition: ResolvedDeployment, manifest: String, origin: String, policy: RolloutPolicy?, db: SQLTransaction, now: Date
     ) throws -> RolloutChange {
         var resolved = definition
         let name = resolved.name
-        let existing = try Row.fetchOne(
-            db, sql: "SELECT id, createdAt, stableVersion, stablePromoted FROM deployment WHERE name = ?", arguments: [name])
-        let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM deploymentVersion WHERE deployment = ?", arguments: [name]) ?? 0
+        let existing = try db.row("SELECT id, createdAt, stableVersion, stablePromoted FROM deployment WHERE name = ?", [name])
+        let latest = try db.value(as: Int.self, "SELECT MAX(version) FROM deploymentVersion WHERE deployment = ?", [name]) ?? 0
         resolved.version = latest + 1
         resolved.createdAt = existing?["createdAt"] ?? Self.seconds(now)
         let previous: (version: Int?, promoted: Bool) = (existing?["stableVersion"], existing?["stablePromoted"] ?? false)
         if let id: Int64 = existing?["id"] {
-            try db.execute(sql: "DELETE FROM deployment WHERE id = ?", arguments: [id])
+            try db.execute("DELETE FROM deployment WHERE id = ?", [id])
         }
-        try db.execute(
-            sql: """
+        resolved.sequence = try db.insert("""
                 INSERT INTO deployment (name, priority, target, definition, createdAt, updatedAt, version, stableVersion, stablePromoted)
                 VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """, [
                 name, resolved.priority, resolved.target, resolved.createdAt, resolved.updatedAt, resolved.version,
                 policy == nil ? resolved.version : previous.version, policy == nil ? false : previous.promoted,
             ])
-        resolved.sequence = db.lastInsertedRowID
         let text = String(decoding: try FleetJSON.encode(resolved), as: UTF8.self)
-        try db.execute(sql: "UPDATE deployment SET definition = ? WHERE id = ?", arguments: [text, resolved.sequence])
-        try db.execute(
-            sql: """
+        try db.execute("UPDATE deployment SET definition = ? WHERE id = ?", [text, resolved.sequence])
+        try db.execute("""
                 INSERT INTO deploymentVersion (deployment, version, manifest, definition, origin, createdAt)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [name, resolved.version, manifest, text, origin, Self.seconds(now)])
+                """, [name, resolved.version, manifest, text, origin, Self.seconds(now)])
         try RolloutStore.supersede(deployment: name, by: resolved.version, db: db, now: now)
-        try db.execute(sql: "DELETE FROM deploymentAssignment WHERE deployment = ?", arguments: [name])
+        try db.execute("DELETE FROM deploymentAssignment WHERE deployment = ?", [name])
 
         let tags = try Self.deviceTags(db)
         let targeted = tags.filter { resolved.targetExpression.matches($0.value) }.map(\.key)
@@ -163,10 +157,9 @@ public struct DeploymentStore: Sendable {
     /// history stays, so a deployment of the same name later continues its versions.
     public func delete(name: String, now: Date = Date()) throws -> RolloutChange {
         try workspace.database.write { db in
-            try db.execute(sql: "DELETE FROM deployment WHERE name = ?", arguments: [name])
-            guard db.changesCount > 0 else { throw DeploymentError.unknownDeployment(name) }
+            guard try db.execute("DELETE FROM deployment WHERE name = ?", [name]) > 0 else { throw DeploymentError.unknownDeployment(name) }
             try RolloutStore.supersede(deployment: name, by: nil, db: db, now: now)
-            try db.execute(sql: "DELETE FROM deploymentAssignment WHERE deployment = ?", arguments: [name])
+            try db.execute("DELETE FROM deploymentAssignment WHERE deployment = ?", [name])
             return RolloutChange(
                 changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
         }
@@ -216,8 +209,8 @@ public struct DeploymentStore: Sendable {
     }
 
     /// The latest version of every deployment, by name.
-    static func all(_ db: Database) throws -> [ResolvedDeployment] {
-        try String.fetchAll(db, sql: "SELECT definition FROM deployment ORDER BY name").map {
+    static func all(_ db: SQLTransaction) throws -> [ResolvedDeployment] {
+        try db.values(as: String.self, "SELECT definition FROM deployment ORDER BY name").map {
             try FleetJSON.decode(ResolvedDeployment.self, from: Data($0.utf8))
         }
     }
@@ -230,30 +223,28 @@ public struct DeploymentStore: Sendable {
         var definition: ResolvedDeployment
     }
 
-    static func versions(of name: String, db: Database) throws -> [StoredVersion] {
-        try Row.fetchAll(
-            db, sql: "SELECT * FROM deploymentVersion WHERE deployment = ? ORDER BY version", arguments: [name]
+    static func versions(of name: String, db: SQLTransaction) throws -> [StoredVersion] {
+        try db.rows("SELECT * FROM deploymentVersion WHERE deployment = ? ORDER BY version", [name]
         ).map(storedVersion)
     }
 
-    static func version(_ version: Int, of name: String, db: Database) throws -> StoredVersion {
-        guard let row = try Row.fetchOne(
-            db, sql: "SELECT * FROM deploymentVersion WHERE deployment = ? AND version = ?", arguments: [name, version])
+    static func version(_ version: Int, of name: String, db: SQLTransaction) throws -> StoredVersion {
+        guard let row = try db.row("SELECT * FROM deploymentVersion WHERE deployment = ? AND version = ?", [name, version])
         else { throw DeploymentError.unknownVersion(name, version, known: [], hint: nil) }
         return try storedVersion(row)
     }
 
-    private static func storedVersion(_ row: Row) throws -> StoredVersion {
+    private static func storedVersion(_ row: SQLRow) throws -> StoredVersion {
         let text: String = row["definition"]
         return StoredVersion(
             version: row["version"], createdAt: row["createdAt"], manifest: row["manifest"], origin: row["origin"],
             definition: try FleetJSON.decode(ResolvedDeployment.self, from: Data(text.utf8)))
     }
 
-    static func deviceTags(_ db: Database) throws -> [String: [String: String]] {
+    static func deviceTags(_ db: SQLTransaction) throws -> [String: [String: String]] {
         var tags: [String: [String: String]] = [:]
-        for id in try String.fetchAll(db, sql: "SELECT id FROM device") { tags[id] = [:] }
-        for row in try Row.fetchAll(db, sql: "SELECT deviceId, key, value FROM deviceTag") {
+        for id in try db.values(as: String.self, "SELECT id FROM device") { tags[id] = [:] }
+        for row in try db.rows("SELECT deviceId, key, value FROM deviceTag") {
             tags[row["deviceId"], default: [:]][row["key"]] = row["value"]
         }
         return tags
@@ -261,15 +252,12 @@ public struct DeploymentStore: Sendable {
 
     /// Records which packaged modules the deployment's versions in use need (the
     /// latest, the stable one and any a rollout assigned), so none can be deleted.
-    static func recordModuleUse(of name: String, sequence: Int64, db: Database) throws {
-        let used = try Int.fetchAll(
-            db,
-            sql: """
+    static func recordModuleUse(of name: String, sequence: Int64, db: SQLTransaction) throws {
+        let used = try db.values(as: Int.self, """
                 SELECT version FROM deployment WHERE name = ?1
                 UNION SELECT stableVersion FROM deployment WHERE name = ?1 AND stableVersion IS NOT NULL
                 UNION SELECT DISTINCT version FROM deploymentAssignment WHERE deployment = ?1
-                """,
-            arguments: [name])
+                """, [name])
         var digests: Set<String> = []
         for version in used {
             for module in try Self.version(version, of: name, db: db).definition.modules {
@@ -277,11 +265,14 @@ public struct DeploymentStore: Sendable {
                 if let shadow = module.shadow { digests.insert(shadow.digest.description) }
             }
         }
-        try db.execute(sql: "DELETE FROM deploymentModule WHERE deploymentId = ?", arguments: [sequence])
+        try db.execute("DELETE FROM deploymentModule WHERE deploymentId = ?", [sequence])
         for digest in digests.sorted() {
             try db.execute(
-                sql: "INSERT OR IGNORE INTO deploymentModule (deploymentId, moduleId) SELECT ?, id FROM module WHERE digest = ?",
-                arguments: [sequence, digest])
+                """
+                INSERT INTO deploymentModule (deploymentId, moduleId) SELECT CAST(? AS BIGINT), id FROM module WHERE digest = ?
+                ON CONFLICT DO NOTHING
+                """,
+                [sequence, digest])
         }
     }
 
@@ -292,8 +283,8 @@ public struct DeploymentStore: Sendable {
         var models: [String]
     }
 
-    private static func packaged(_ reference: String, field: String, parsed: ParsedManifest, db: Database) throws -> Packaged {
-        let row: Row
+    private static func packaged(_ reference: String, field: String, parsed: ParsedManifest, db: SQLTransaction) throws -> Packaged {
+        let row: SQLRow
         do {
             row = try ModuleRegistry.row(of: VersionedName(parsingExact: reference), in: db)
         } catch let error as RegistryError {

@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 import Logging
 
 /// Publishes every staged desired state that the broker has not yet acknowledged:
@@ -17,8 +17,7 @@ public struct DesiredStatePublisher: Sendable {
     /// Device ids whose latest revision is not yet on the broker.
     public func pending() throws -> [String] {
         try workspace.database.read { db in
-            try String.fetchAll(
-                db, sql: "SELECT deviceId FROM desiredState WHERE publishedRevision < revision ORDER BY deviceId")
+            try db.values(as: String.self, "SELECT deviceId FROM desiredState WHERE publishedRevision < revision ORDER BY deviceId")
         }
     }
 
@@ -59,9 +58,7 @@ public struct DesiredStatePublisher: Sendable {
     /// Publishes all pending states over `client`; the caller holds the turn.
     private func publish(using client: MQTTClient) async throws -> [String] {
         let rows = try workspace.database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT deviceId, revision, envelope FROM desiredState WHERE publishedRevision < revision ORDER BY deviceId")
+            try db.rows("SELECT deviceId, revision, envelope FROM desiredState WHERE publishedRevision < revision ORDER BY deviceId")
         }
         guard !rows.isEmpty else { return [] }
         let broker = try workspace.config().broker
@@ -95,9 +92,7 @@ public struct DesiredStatePublisher: Sendable {
         let acknowledged = published
         try await workspace.database.write { db in
             for state in acknowledged {
-                try db.execute(
-                    sql: "UPDATE desiredState SET publishedRevision = ? WHERE deviceId = ? AND publishedRevision < ?",
-                    arguments: [state.revision, state.deviceId, state.revision])
+                try db.execute("UPDATE desiredState SET publishedRevision = ? WHERE deviceId = ? AND publishedRevision < ?", [state.revision, state.deviceId, state.revision])
             }
         }
         if let failure {

@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// Recomputes every device's desired state inside the caller's transaction, and for
 /// each device whose state changed stores the next revision, signed, ready to publish,
@@ -10,12 +10,12 @@ import GRDB
 /// added again under the same id continues with a higher revision.
 enum DesiredStateStager {
     /// Returns the ids of the devices that got a new revision.
-    static func stage(_ db: Database, workspace: Workspace, now: Date = Date()) throws -> [String] {
+    static func stage(_ db: SQLTransaction, workspace: Workspace, now: Date = Date()) throws -> [String] {
         let config = try workspace.config()
         let layers = try DeploymentLayers(db)
         let tagsByDevice = try DeploymentStore.deviceTags(db)
         var previous: [String: (revision: Int, content: String)] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT deviceId, revision, content FROM desiredState") {
+        for row in try db.rows("SELECT deviceId, revision, content FROM desiredState") {
             previous[row["deviceId"]] = (row["revision"], row["content"])
         }
 
@@ -36,18 +36,15 @@ enum DesiredStateStager {
                 deviceId: deviceId, revision: revision, issuedAt: DeploymentStore.seconds(now),
                 deployments: content.deployments, modules: content.modules)
             let envelope = try FleetJSON.encode(try workspace.signingKey.sign(state))
-            try db.execute(
-                sql: """
+            try db.execute("""
                     INSERT INTO desiredState (deviceId, revision, content, envelope, publishedRevision)
                     VALUES (?1, ?2, ?3, ?4, 0)
-                    ON CONFLICT(deviceId) DO UPDATE SET previousContent = content, revision = ?2, content = ?3, envelope = ?4
-                    """,
-                arguments: [deviceId, revision, text, envelope])
+                    ON CONFLICT(deviceId) DO UPDATE SET previousContent = desiredState.content, revision = ?2, content = ?3, envelope = ?4
+                    """, [deviceId, revision, text, envelope])
             changed.append(deviceId)
         }
         // An assignment is matched with reports from the first revision that carries it.
-        try db.execute(
-            sql: """
+        try db.execute("""
                 UPDATE deploymentAssignment SET revision = COALESCE(
                     (SELECT revision FROM desiredState WHERE desiredState.deviceId = deploymentAssignment.deviceId), 0)
                 WHERE revision = 0
@@ -65,12 +62,12 @@ struct DeploymentLayers {
     private var assignments: [String: [String: (version: Int, promoted: Bool)]] = [:]
     private var versions: [String: [Int: ResolvedDeployment]] = [:]
 
-    init(_ db: Database) throws {
+    init(_ db: SQLTransaction) throws {
         latest = try DeploymentStore.all(db)
-        for row in try Row.fetchAll(db, sql: "SELECT name, stableVersion, stablePromoted FROM deployment WHERE stableVersion IS NOT NULL") {
+        for row in try db.rows("SELECT name, stableVersion, stablePromoted FROM deployment WHERE stableVersion IS NOT NULL") {
             stable[row["name"]] = (row["stableVersion"], row["stablePromoted"])
         }
-        for row in try Row.fetchAll(db, sql: "SELECT deployment, deviceId, version, promoted FROM deploymentAssignment") {
+        for row in try db.rows("SELECT deployment, deviceId, version, promoted FROM deploymentAssignment") {
             assignments[row["deployment"], default: [:]][row["deviceId"]] = (row["version"], row["promoted"])
         }
         for deployment in latest {

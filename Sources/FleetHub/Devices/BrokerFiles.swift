@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// Writes the files that make an Eclipse Mosquitto broker enforce the contract's
 /// access rules (docs/contract.md): a `password_file` with every device's login (and the
@@ -29,7 +29,7 @@ public struct BrokerFiles: Sendable {
             lines.append("\(user):\(try BrokerCredentials.mosquittoHash(of: password))")
         }
         let devices = try workspace.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT deviceId, passwordHash FROM deviceCredential ORDER BY deviceId")
+            try db.rows("SELECT deviceId, passwordHash FROM deviceCredential ORDER BY deviceId")
         }
         lines += devices.map { "\($0["deviceId"] as String):\($0["passwordHash"] as String)" }
 

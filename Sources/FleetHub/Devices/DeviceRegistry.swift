@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// A registered device, with the desired-state revision the hub staged for it and the
 /// one the broker has acknowledged.
@@ -34,11 +34,8 @@ public struct DeviceRegistry: Sendable {
         let (config, passwordHash) = try newLogin(for: id)
         let change = try workspace.database.write { db in
             guard try !Self.exists(id, in: db) else { throw RegistryError.deviceExists(id) }
-            try db.execute(
-                sql: "INSERT INTO device (id, createdAt) VALUES (?, ?)",
-                arguments: [id, Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))])
-            try db.execute(
-                sql: "INSERT INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", arguments: [id, passwordHash])
+            try db.execute("INSERT INTO device (id, createdAt) VALUES (?, ?)", [id, Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))])
+            try db.execute("INSERT INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", [id, passwordHash])
             try Self.insertTags(tags, for: id, in: db)
             let change = RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
             try completing(config)
@@ -55,7 +52,11 @@ public struct DeviceRegistry: Sendable {
         try workspace.database.write { db in
             guard try Self.exists(id, in: db) else { throw RegistryError.unknownDevice(id) }
             try db.execute(
-                sql: "INSERT OR REPLACE INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", arguments: [id, passwordHash])
+                """
+                INSERT INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)
+                ON CONFLICT(deviceId) DO UPDATE SET passwordHash = excluded.passwordHash
+                """,
+                [id, passwordHash])
             try completing(config)
         }
         return config
@@ -74,7 +75,7 @@ public struct DeviceRegistry: Sendable {
         try workspace.database.write { db in
             guard try Self.exists(id, in: db) else { throw RegistryError.unknownDevice(id) }
             for key in remove + Array(set.keys) {
-                try db.execute(sql: "DELETE FROM deviceTag WHERE deviceId = ? AND key = ?", arguments: [id, key])
+                try db.execute("DELETE FROM deviceTag WHERE deviceId = ? AND key = ?", [id, key])
             }
             try Self.insertTags(set, for: id, in: db)
             return RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
@@ -84,8 +85,7 @@ public struct DeviceRegistry: Sendable {
     /// Removes a device; it is sent an empty desired state, so it stops its modules.
     public func remove(id: String, now: Date = Date()) throws -> RolloutChange {
         try workspace.database.write { db in
-            try db.execute(sql: "DELETE FROM device WHERE id = ?", arguments: [id])
-            guard db.changesCount > 0 else { throw RegistryError.unknownDevice(id) }
+            guard try db.execute("DELETE FROM device WHERE id = ?", [id]) > 0 else { throw RegistryError.unknownDevice(id) }
             return RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])
         }
     }
@@ -93,9 +93,7 @@ public struct DeviceRegistry: Sendable {
     public func list() throws -> [Device] {
         try workspace.database.read { db in
             let tags = try DeploymentStore.deviceTags(db)
-            return try Row.fetchAll(
-                db,
-                sql: """
+            return try db.rows("""
                     SELECT d.id, d.createdAt, s.revision, s.publishedRevision FROM device d
                     LEFT JOIN desiredState s ON s.deviceId = d.id ORDER BY d.id
                     """
@@ -115,7 +113,7 @@ public struct DeviceRegistry: Sendable {
     /// The signed desired state last staged for `id`, as published on its topic.
     public func desiredState(id: String) throws -> DesiredState? {
         let envelope = try workspace.database.read { db in
-            try Data.fetchOne(db, sql: "SELECT envelope FROM desiredState WHERE deviceId = ?", arguments: [id])
+            try db.value(as: Data.self, "SELECT envelope FROM desiredState WHERE deviceId = ?", [id])
         }
         return try envelope.map { try workspace.signingKey.publicKey.open($0, for: id) }
     }
@@ -129,14 +127,13 @@ public struct DeviceRegistry: Sendable {
             hub: HubSettings(publicKey: workspace.signingKey.publicKey.base64, bundleBaseURL: config.publicURL))
     }
 
-    private static func exists(_ id: String, in db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM device WHERE id = ?)", arguments: [id]) ?? false
+    private static func exists(_ id: String, in db: SQLTransaction) throws -> Bool {
+        try db.value(as: Bool.self, "SELECT EXISTS(SELECT 1 FROM device WHERE id = ?)", [id]) ?? false
     }
 
-    private static func insertTags(_ tags: [String: String], for id: String, in db: Database) throws {
+    private static func insertTags(_ tags: [String: String], for id: String, in db: SQLTransaction) throws {
         for (key, value) in tags {
-            try db.execute(
-                sql: "INSERT INTO deviceTag (deviceId, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+            try db.execute("INSERT INTO deviceTag (deviceId, key, value) VALUES (?, ?, ?)", [id, key, value])
         }
     }
 }

@@ -1,15 +1,15 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 import Synchronization
 
 /// The baseline of each packaged bundle (its `module.json`'s `baseline`), read from the
 /// module registry once per digest, for scoring the windows devices report.
 final class DriftBaselines: Sendable {
-    private let database: DatabasePool
+    private let database: SQLDatabase
     private let known = Mutex<[ContentDigest: DriftBaseline]>([:])
 
-    init(database: DatabasePool) {
+    init(database: SQLDatabase) {
         self.database = database
     }
 
@@ -17,7 +17,7 @@ final class DriftBaselines: Sendable {
     func baseline(of bundle: ContentDigest) -> DriftBaseline? {
         if let baseline = known.withLock({ $0[bundle] }) { return baseline }
         let text = try? database.read { db in
-            try String.fetchOne(db, sql: "SELECT manifest FROM module WHERE digest = ? LIMIT 1", arguments: [bundle.description])
+            try db.value(as: String.self, "SELECT manifest FROM module WHERE digest = ? LIMIT 1", [bundle.description])
         }
         guard let text, let manifest = try? FleetJSON.decode(ModuleManifest.self, from: Data(text.utf8)),
             let baseline = manifest.baseline

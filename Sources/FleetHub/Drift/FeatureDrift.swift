@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// How far one input feature of a module on a device moved from its training data: the
 /// PSI of the device's latest closed window against the bundle's baseline (docs/drift.md).
@@ -54,10 +54,8 @@ public struct FeatureDrift: Codable, Equatable, Sendable {
 
     /// The stored scores of `deviceId` (of every device when nil), by device, module and
     /// feature order of storing.
-    public static func stored(_ db: Database, deviceId: String? = nil) throws -> [FeatureDrift] {
-        try Row.fetchAll(
-            db, sql: "SELECT rowid, * FROM inputDrift WHERE (?1 IS NULL OR deviceId = ?1) ORDER BY deviceId, module, rowid",
-            arguments: [deviceId]
+    public static func stored(_ db: SQLTransaction, deviceId: String? = nil) throws -> [FeatureDrift] {
+        try db.rows("SELECT rowid, * FROM inputDrift WHERE (CAST(?1 AS TEXT) IS NULL OR deviceId = ?1) ORDER BY deviceId, module, rowid", [deviceId]
         ).map { row in
             FeatureDrift(
                 deviceId: row["deviceId"], module: row["module"], feature: row["feature"],
@@ -67,10 +65,8 @@ public struct FeatureDrift: Codable, Equatable, Sendable {
 
     /// One `input-drift` alert per device and module with a feature whose PSI exceeds
     /// `threshold`, naming those features.
-    static func alerts(_ db: Database, above threshold: Double) throws -> [HealthAlert] {
-        let drifted = try Row.fetchAll(
-            db, sql: "SELECT deviceId, module, feature, psi FROM inputDrift WHERE psi > ? ORDER BY deviceId, module, psi DESC",
-            arguments: [threshold])
+    static func alerts(_ db: SQLTransaction, above threshold: Double) throws -> [HealthAlert] {
+        let drifted = try db.rows("SELECT deviceId, module, feature, psi FROM inputDrift WHERE psi > ? ORDER BY deviceId, module, psi DESC", [threshold])
         var alerts: [HealthAlert] = []
         for row in drifted {
             let subject = "\(row["deviceId"] as String)/\(row["module"] as String)"
@@ -88,14 +84,12 @@ public struct FeatureDrift: Codable, Equatable, Sendable {
 
     /// Replaces what is stored of each of `devices` with `scores` (a device's latest report
     /// says which windows it has now: a module without one has no scores any more).
-    static func replace(_ db: Database, devices: Set<String>, with scores: [FeatureDrift]) throws {
-        let delete = try db.cachedStatement(sql: "DELETE FROM inputDrift WHERE deviceId = ?")
-        for deviceId in devices { try delete.execute(arguments: [deviceId]) }
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO inputDrift (deviceId, module, feature, bundle, psi, count, windowEnd) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
+    static func replace(_ db: SQLTransaction, devices: Set<String>, with scores: [FeatureDrift]) throws {
+        for deviceId in devices { try db.execute("DELETE FROM inputDrift WHERE deviceId = ?", [deviceId]) }
         for score in scores {
-            try insert.execute(arguments: [
+            try db.execute(
+                "INSERT INTO inputDrift (deviceId, module, feature, bundle, psi, count, windowEnd) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
                 score.deviceId, score.module, score.feature, score.bundle.description, score.psi, score.count, score.windowEnd,
             ])
         }

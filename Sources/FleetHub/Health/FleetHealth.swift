@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// Reads what `fleethub serve` stored about the fleet and derives, with a
 /// `HealthPolicy`, what the CLI and the dashboard show: per-device summaries,
@@ -26,12 +26,9 @@ public struct FleetHealth: Sendable {
         let device = try DeviceRegistry(workspace: workspace).show(id: id)
         let stored = try workspace.database.read { db in try Self.stored(db, deviceId: id)[id] }
         let history = try workspace.database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM (SELECT * FROM healthSample WHERE deviceId = ? ORDER BY id DESC LIMIT 60) ORDER BY id
-                    """,
-                arguments: [id]
+            try db.rows("""
+                    SELECT * FROM (SELECT * FROM healthSample WHERE deviceId = ? ORDER BY id DESC LIMIT 60) AS recent ORDER BY id
+                    """, [id]
             ).map { row in
                 HealthSample(
                     receivedAt: row["receivedAt"], cpuPercent: row["cpuPercent"], memUsedBytes: row["memUsedBytes"],
@@ -116,7 +113,7 @@ public struct FleetHealth: Sendable {
     /// Messages refused so far, by reason.
     public func rejections() throws -> [RejectionCount] {
         try workspace.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM healthRejection ORDER BY reason").map { row in
+            try db.rows("SELECT * FROM healthRejection ORDER BY reason").map { row in
                 RejectionCount(
                     reason: row["reason"], count: row["count"], lastTopic: row["lastTopic"], lastError: row["lastError"],
                     lastAt: row["lastAt"])
@@ -158,23 +155,22 @@ public struct FleetHealth: Sendable {
         }
     }
 
-    static func stored(_ db: Database, deviceId: String?) throws -> [String: StoredHealth] {
+    static func stored(_ db: SQLTransaction, deviceId: String?) throws -> [String: StoredHealth] {
         try stored(db, deviceIds: deviceId.map { [$0] })
     }
 
     /// What is stored of `deviceIds` (of every device when nil).
-    static func stored(_ db: Database, deviceIds: [String]?) throws -> [String: StoredHealth] {
-        var rows: [Row] = []
+    static func stored(_ db: SQLTransaction, deviceIds: [String]?) throws -> [String: StoredHealth] {
+        var rows: [SQLRow] = []
         if let deviceIds {
             // In chunks, below SQLite's limit on bound parameters.
             for start in stride(from: 0, to: deviceIds.count, by: 500) {
                 let chunk = Array(deviceIds[start..<min(start + 500, deviceIds.count)])
-                rows += try Row.fetchAll(
-                    db, sql: "SELECT * FROM deviceHealth WHERE deviceId IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
-                    arguments: StatementArguments(chunk))
+                rows += try db.rows("SELECT * FROM deviceHealth WHERE deviceId IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                    chunk)
             }
         } else {
-            rows = try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth")
+            rows = try db.rows("SELECT * FROM deviceHealth")
         }
         let decoder = FleetJSON.decoder()
         var stored: [String: StoredHealth] = [:]
@@ -185,7 +181,7 @@ public struct FleetHealth: Sendable {
     }
 
     /// One `deviceHealth` row, its report decoded.
-    static func storedHealth(_ row: Row, decoder: JSONDecoder) throws -> StoredHealth {
+    static func storedHealth(_ row: SQLRow, decoder: JSONDecoder) throws -> StoredHealth {
         let text: String? = row["report"]
         return StoredHealth(
             report: try text.map { try decoder.decode(HealthReport.self, from: Data($0.utf8)) },

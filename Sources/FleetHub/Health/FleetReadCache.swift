@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 import Synchronization
 
 /// What a long-lived reader (the dashboard of `fleethub serve`) read of the fleet
@@ -62,7 +62,7 @@ public final class FleetReadCache: Sendable {
 
     private static func read(_ workspace: Workspace, into contents: inout Contents) throws {
         let versions = try workspace.database.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT topic, version FROM hubChange").map {
+            try Dictionary(uniqueKeysWithValues: db.rows("SELECT topic, version FROM hubChange").map {
                 ($0["topic"] as String, $0["version"] as Int64)
             })
         }
@@ -79,8 +79,8 @@ public final class FleetReadCache: Sendable {
         }
         let after = contents.healthSeq
         let (rows, latest) = try workspace.database.read { db in
-            (try Row.fetchAll(db, sql: "SELECT * FROM deviceHealth WHERE changeSeq > ?", arguments: [after]),
-             try Int64.fetchOne(db, sql: "SELECT MAX(changeSeq) FROM deviceHealth") ?? 0)
+            (try db.rows("SELECT * FROM deviceHealth WHERE changeSeq > ?", [after]),
+             try db.value(as: Int64.self, "SELECT MAX(changeSeq) FROM deviceHealth") ?? 0)
         }
         let decoder = FleetJSON.decoder()
         for row in rows {

@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 import Logging
 import Synchronization
 
@@ -174,7 +174,7 @@ public final class HealthIngestion: Sendable {
 
     /// Reads the registered device ids again, so devices added while serving are accepted.
     public func refreshRegisteredDevices() throws {
-        let ids = try workspace.database.read { db in try String.fetchSet(db, sql: "SELECT id FROM device") }
+        let ids = try workspace.database.read { db in try db.valueSet(as: String.self, "SELECT id FROM device") }
         registered.withLock { $0 = ids }
     }
 

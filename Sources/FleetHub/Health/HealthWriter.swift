@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 import Synchronization
 
 /// Collects accepted messages and rejections in memory and writes them to SQLite
@@ -36,13 +36,13 @@ public final class HealthWriter: Sendable {
         var isEmpty: Bool { devices.isEmpty && samples.isEmpty && rejections.isEmpty }
     }
 
-    private let database: DatabasePool
+    private let database: SQLDatabase
     private let pending = Mutex(Pending())
     private let baselines: DriftBaselines
     /// History samples kept per device; older ones are deleted as new ones arrive.
     public let historyLimit: Int
 
-    init(database: DatabasePool, historyLimit: Int = 60) {
+    init(database: SQLDatabase, historyLimit: Int = 60) {
         self.database = database
         self.historyLimit = historyLimit
         baselines = DriftBaselines(database: database)
@@ -99,51 +99,52 @@ public final class HealthWriter: Sendable {
             try FeatureDrift.replace(db, devices: Set(latest.keys), with: drift)
             // Every row this batch touches gets the next change number: readers that saw
             // up to the previous one fetch exactly these (FleetReadCache).
-            let changeSeq = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(changeSeq), 0) + 1 FROM deviceHealth") ?? 1
-            let upsert = try db.cachedStatement(sql: """
+            let changeSeq = try db.value(as: Int64.self, "SELECT COALESCE(MAX(changeSeq), 0) + 1 FROM deviceHealth") ?? 1
+            let upsert = """
                 INSERT INTO deviceHealth (deviceId, report, reportedAt, lastSeenAt, online, connectionChangedAt, changeSeq)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(deviceId) DO UPDATE SET
                     changeSeq = excluded.changeSeq,
-                    report = COALESCE(excluded.report, report),
-                    reportedAt = COALESCE(excluded.reportedAt, reportedAt),
-                    lastSeenAt = MAX(excluded.lastSeenAt, lastSeenAt),
-                    online = COALESCE(excluded.online, online),
-                    connectionChangedAt = COALESCE(excluded.connectionChangedAt, connectionChangedAt)
-                """)
+                    report = COALESCE(excluded.report, deviceHealth.report),
+                    reportedAt = COALESCE(excluded.reportedAt, deviceHealth.reportedAt),
+                    lastSeenAt = CASE WHEN excluded.lastSeenAt > deviceHealth.lastSeenAt
+                        THEN excluded.lastSeenAt ELSE deviceHealth.lastSeenAt END,
+                    online = COALESCE(excluded.online, deviceHealth.online),
+                    connectionChangedAt = COALESCE(excluded.connectionChangedAt, deviceHealth.connectionChangedAt)
+                """
             for (deviceId, update) in batch.devices {
-                try upsert.execute(arguments: [
+                try db.execute(upsert, [
                     deviceId, update.report, update.reportedAt, update.lastSeenAt, update.online, update.connectionChangedAt,
                     changeSeq,
                 ])
             }
-            let insert = try db.cachedStatement(sql: """
+            let insert = """
                 INSERT INTO healthSample
                     (deviceId, receivedAt, cpuPercent, memUsedBytes, modulesRunning, restarts, telemetryBuffered, p99Ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+                """
             for sample in batch.samples {
                 let report = sample.report
-                try insert.execute(arguments: [
+                try db.execute(insert, [
                     sample.deviceId, sample.receivedAt, report.system.cpuPercent, report.system.memUsedBytes,
                     report.modules.filter { $0.status == .running }.count, report.modules.reduce(0) { $0 + $1.restarts },
                     report.telemetry.buffered, report.modules.compactMap { $0.inference?.p99Ms }.max(),
                 ])
             }
-            let prune = try db.cachedStatement(sql: """
+            let prune = """
                 DELETE FROM healthSample WHERE deviceId = ?1 AND id <= (
                     SELECT id FROM healthSample WHERE deviceId = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
-                """)
+                """
             for deviceId in Set(batch.samples.map(\.deviceId)) {
-                try prune.execute(arguments: [deviceId, limit])
+                try db.execute(prune, [deviceId, limit])
             }
-            let reject = try db.cachedStatement(sql: """
+            let reject = """
                 INSERT INTO healthRejection (reason, count, lastTopic, lastError, lastAt) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(reason) DO UPDATE SET count = count + excluded.count, lastTopic = excluded.lastTopic,
-                    lastError = excluded.lastError, lastAt = excluded.lastAt
-                """)
+                ON CONFLICT(reason) DO UPDATE SET count = healthRejection.count + excluded.count,
+                    lastTopic = excluded.lastTopic, lastError = excluded.lastError, lastAt = excluded.lastAt
+                """
             for (reason, entry) in batch.rejections {
-                try reject.execute(arguments: [reason, entry.count, entry.topic, entry.error, entry.at])
+                try db.execute(reject, [reason, entry.count, entry.topic, entry.error, entry.at])
             }
         }
         return batch.samples.count

@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// One packaged version of a module: its bundle's identity and table of contents.
 public struct ModuleVersion: Codable, Equatable, Sendable {
@@ -136,24 +136,18 @@ public struct ModuleRegistry: Sendable {
     /// and no bundle is left that nothing refers to.
     private func register(_ module: ModuleVersion, bundle: URL, model: ModelVersion?, after expected: ModuleVersion?) throws -> Registration {
         try workspace.database.write { db in
-            let latest = try Row.fetchOne(
-                db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [module.name]
+            let latest = try db.row("SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", [module.name]
             ).map(Self.module)
             if let latest, latest.version != expected?.version { return .taken(latest) }
-            try db.execute(
-                sql: """
+            let id = try db.insert("""
                     INSERT INTO module (name, version, kind, digest, size, manifest, createdAt)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                    """, [
                     module.name, module.version, module.kind.rawValue, module.digest.description, module.size,
                     String(decoding: try FleetJSON.encode(module.manifest), as: UTF8.self), module.createdAt,
                 ])
-            let id = db.lastInsertedRowID
             if let model {
-                try db.execute(
-                    sql: "INSERT INTO moduleModel (moduleId, modelId) VALUES (?, ?)",
-                    arguments: [id, try ModelRegistry.id(of: VersionedName(name: model.name, version: model.version), in: db)])
+                try db.execute("INSERT INTO moduleModel (moduleId, modelId) VALUES (?, ?)", [id, try ModelRegistry.id(of: VersionedName(name: model.name, version: model.version), in: db)])
             }
             // Last, so a failed insert (the model was deleted meanwhile) leaves the bundle outside the store.
             try workspace.blobs.adopt(bundle, as: module.digest)
@@ -163,7 +157,7 @@ public struct ModuleRegistry: Sendable {
 
     private func latestVersion(of name: String) throws -> ModuleVersion? {
         try workspace.database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [name])
+            try db.row("SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", [name])
                 .map(Self.module)
         }
     }
@@ -171,9 +165,7 @@ public struct ModuleRegistry: Sendable {
     /// Every version, optionally only of `name`, ordered by name and version.
     public func list(name: String? = nil) throws -> [ModuleVersion] {
         try workspace.database.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM module WHERE (?1 IS NULL OR name = ?1) ORDER BY name, version",
-                arguments: [name]
+            try db.rows("SELECT * FROM module WHERE (CAST(?1 AS TEXT) IS NULL OR name = ?1) ORDER BY name, version", [name]
             ).map(Self.module)
         }
     }
@@ -192,16 +184,14 @@ public struct ModuleRegistry: Sendable {
     public func delete(_ reference: VersionedName) throws {
         try workspace.database.write { db in
             let id: Int64 = try Self.row(of: reference, in: db)["id"]
-            let deployments = try String.fetchAll(
-                db,
-                sql: """
+            let deployments = try db.values(as: String.self, """
                     SELECT DISTINCT d.name FROM deployment d JOIN deploymentModule dm ON dm.deploymentId = d.id
                     WHERE dm.moduleId = ? ORDER BY d.name
-                    """, arguments: [id])
+                    """, [id])
             guard deployments.isEmpty else {
                 throw RegistryError.moduleInUse(reference.description, deployments: deployments)
             }
-            try db.execute(sql: "DELETE FROM module WHERE id = ?", arguments: [id])
+            try db.execute("DELETE FROM module WHERE id = ?", [id])
         }
     }
 
@@ -210,12 +200,12 @@ public struct ModuleRegistry: Sendable {
         try workspace.database.read { db in try Self.module(Self.row(of: reference, in: db)) }
     }
 
-    static func row(of reference: VersionedName, in db: Database) throws -> Row {
+    static func row(of reference: VersionedName, in db: SQLTransaction) throws -> SQLRow {
         guard let row = try reference.row(in: "module", db: db) else { throw RegistryError.unknownModule(reference.description) }
         return row
     }
 
-    static func module(_ row: Row) throws -> ModuleVersion {
+    static func module(_ row: SQLRow) throws -> ModuleVersion {
         let manifestText: String = row["manifest"]
         return ModuleVersion(
             name: row["name"], version: row["version"],

@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// One registered version of a model (Azure ML semantics: a name, an auto-incremented
 /// version, tags, a description and one or more files).
@@ -57,27 +57,21 @@ public struct ModelRegistry: Sendable {
         }
         let createdAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         return try workspace.database.write { db in
-            let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model WHERE name = ?", arguments: [name])
+            let latest = try db.value(as: Int.self, "SELECT MAX(version) FROM model WHERE name = ?", [name])
             let version = (latest ?? 0) + 1
-            try db.execute(
-                sql: """
+            let id = try db.insert("""
                     INSERT INTO model (name, version, description, createdAt, flavour, signature, baseline)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                    """, [
                     name, version, description, createdAt, flavour?.rawValue,
                     try signature.map { String(decoding: try FleetJSON.encode($0), as: UTF8.self) },
                     try summaries.map { String(decoding: try FleetJSON.encode($0), as: UTF8.self) },
                 ])
-            let id = db.lastInsertedRowID
             for (key, value) in tags {
-                try db.execute(
-                    sql: "INSERT INTO modelTag (modelId, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+                try db.execute("INSERT INTO modelTag (modelId, key, value) VALUES (?, ?, ?)", [id, key, value])
             }
             for file in files {
-                try db.execute(
-                    sql: "INSERT INTO modelFile (modelId, path, digest, size) VALUES (?, ?, ?, ?)",
-                    arguments: [id, file.path, file.digest.description, file.size])
+                try db.execute("INSERT INTO modelFile (modelId, path, digest, size) VALUES (?, ?, ?, ?)", [id, file.path, file.digest.description, file.size])
             }
             return ModelVersion(
                 name: name, version: version, description: description, tags: tags, createdAt: createdAt,
@@ -112,9 +106,7 @@ public struct ModelRegistry: Sendable {
     /// ordered by name and version.
     public func list(name: String? = nil, tags: [String: String] = [:]) throws -> [ModelVersion] {
         try workspace.database.read { db in
-            let ids = try Int64.fetchAll(
-                db, sql: "SELECT id FROM model WHERE (?1 IS NULL OR name = ?1) ORDER BY name, version",
-                arguments: [name])
+            let ids = try db.values(as: Int64.self, "SELECT id FROM model WHERE (CAST(?1 AS TEXT) IS NULL OR name = ?1) ORDER BY name, version", [name])
             return try ids.map { try Self.load(db, id: $0) }
                 .filter { model in tags.allSatisfy { model.tags[$0.key] == $0.value } }
         }
@@ -153,10 +145,10 @@ public struct ModelRegistry: Sendable {
         try workspace.database.write { db in
             let id = try Self.id(of: reference, in: db)
             for key in remove + Array(set.keys) {
-                try db.execute(sql: "DELETE FROM modelTag WHERE modelId = ? AND key = ?", arguments: [id, key])
+                try db.execute("DELETE FROM modelTag WHERE modelId = ? AND key = ?", [id, key])
             }
             for (key, value) in set {
-                try db.execute(sql: "INSERT INTO modelTag (modelId, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+                try db.execute("INSERT INTO modelTag (modelId, key, value) VALUES (?, ?, ?)", [id, key, value])
             }
             return try Self.load(db, id: id)
         }
@@ -167,36 +159,33 @@ public struct ModelRegistry: Sendable {
     public func delete(_ reference: VersionedName) throws {
         try workspace.database.write { db in
             let id = try Self.id(of: reference, in: db)
-            let deployments = try String.fetchAll(
-                db,
-                sql: """
+            let deployments = try db.values(as: String.self, """
                     SELECT DISTINCT d.name FROM deployment d
                     JOIN deploymentModule dm ON dm.deploymentId = d.id
                     JOIN moduleModel mm ON mm.moduleId = dm.moduleId
                     WHERE mm.modelId = ? ORDER BY d.name
-                    """, arguments: [id])
+                    """, [id])
             guard deployments.isEmpty else {
                 throw RegistryError.modelInUse(reference.description, deployments: deployments)
             }
-            try db.execute(sql: "DELETE FROM model WHERE id = ?", arguments: [id])
+            try db.execute("DELETE FROM model WHERE id = ?", [id])
         }
     }
 
-    static func id(of reference: VersionedName, in db: Database) throws -> Int64 {
+    static func id(of reference: VersionedName, in db: SQLTransaction) throws -> Int64 {
         guard let id: Int64 = try reference.row(in: "model", selecting: "id", db: db)?["id"] else { throw RegistryError.unknownModel(reference.description) }
         return id
     }
 
-    static func load(_ db: Database, id: Int64) throws -> ModelVersion {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM model WHERE id = ?", arguments: [id]) else {
+    static func load(_ db: SQLTransaction, id: Int64) throws -> ModelVersion {
+        guard let row = try db.row("SELECT * FROM model WHERE id = ?", [id]) else {
             throw RegistryError.unknownModel("#\(id)")
         }
         var tags: [String: String] = [:]
-        for tag in try Row.fetchAll(db, sql: "SELECT key, value FROM modelTag WHERE modelId = ?", arguments: [id]) {
+        for tag in try db.rows("SELECT key, value FROM modelTag WHERE modelId = ?", [id]) {
             tags[tag["key"]] = tag["value"]
         }
-        let files = try Row.fetchAll(
-            db, sql: "SELECT path, digest, size FROM modelFile WHERE modelId = ? ORDER BY path", arguments: [id]
+        let files = try db.rows("SELECT path, digest, size FROM modelFile WHERE modelId = ? ORDER BY path", [id]
         ).map { file in
             ModelFile(path: file["path"], digest: try storedDigest(file["digest"]), size: file["size"])
         }

@@ -1,4 +1,4 @@
-import GRDB
+import FleetSQL
 
 /// The tables deployment versions and staged rollouts add to the workspace database
 /// (migration "v4-rollouts").
@@ -12,45 +12,31 @@ import GRDB
 ///   desired revision that carried it (0 until staged), so reports can be matched.
 /// - `rollout`: one row per rollout, the state machine `fleethub serve` advances.
 enum RolloutSchema {
-    static func register(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v4-rollouts") { db in
-            try db.create(table: "deploymentVersion") { t in
-                t.column("deployment", .text).notNull()
-                t.column("version", .integer).notNull()
-                t.column("manifest", .text).notNull()
-                t.column("definition", .text).notNull()
-                t.column("origin", .text).notNull()
-                t.column("createdAt", .datetime).notNull()
-                t.primaryKey(["deployment", "version"])
-            }
-            try db.alter(table: "deployment") { t in
-                t.add(column: "version", .integer).notNull().defaults(to: 1)
-                t.add(column: "stableVersion", .integer)
-                t.add(column: "stablePromoted", .boolean).notNull().defaults(to: false)
-            }
-            try db.execute(sql: "UPDATE deployment SET definition = json_set(definition, '$.version', 1), stableVersion = 1")
-            try db.execute(
-                sql: """
-                    INSERT INTO deploymentVersion (deployment, version, manifest, definition, origin, createdAt)
-                    SELECT name, 1, '', definition, 'deploy', updatedAt FROM deployment
-                    """)
-            try db.create(table: "deploymentAssignment") { t in
-                t.column("deployment", .text).notNull()
-                t.column("deviceId", .text).notNull()
-                t.column("version", .integer).notNull()
-                t.column("promoted", .boolean).notNull()
-                t.column("revision", .integer).notNull().defaults(to: 0)
-                t.column("assignedAt", .datetime).notNull()
-                t.primaryKey(["deployment", "deviceId"])
-            }
-            try db.create(table: "rollout") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("deployment", .text).notNull().indexed()
-                t.column("version", .integer).notNull()
-                t.column("record", .text).notNull()
-                t.column("state", .text).notNull()
-                t.column("updatedAt", .datetime).notNull()
-            }
-        }
-    }
+    static let rollouts = SQLMigration(
+        "v4-rollouts",
+        sqlite: [
+            #"CREATE TABLE "deploymentVersion" ("deployment" TEXT NOT NULL, "version" INTEGER NOT NULL, "manifest" TEXT NOT NULL, "definition" TEXT NOT NULL, "origin" TEXT NOT NULL, "createdAt" DATETIME NOT NULL, PRIMARY KEY ("deployment", "version"))"#,
+            #"ALTER TABLE "deployment" ADD COLUMN "version" INTEGER NOT NULL DEFAULT 1"#,
+            #"ALTER TABLE "deployment" ADD COLUMN "stableVersion" INTEGER"#,
+            #"ALTER TABLE "deployment" ADD COLUMN "stablePromoted" BOOLEAN NOT NULL DEFAULT 0"#,
+            // Deployments made before versions existed become their version 1.
+            "UPDATE deployment SET definition = json_set(definition, '$.version', 1), stableVersion = 1",
+            """
+            INSERT INTO deploymentVersion (deployment, version, manifest, definition, origin, createdAt)
+            SELECT name, 1, '', definition, 'deploy', updatedAt FROM deployment
+            """,
+            #"CREATE TABLE "deploymentAssignment" ("deployment" TEXT NOT NULL, "deviceId" TEXT NOT NULL, "version" INTEGER NOT NULL, "promoted" BOOLEAN NOT NULL, "revision" INTEGER NOT NULL DEFAULT 0, "assignedAt" DATETIME NOT NULL, PRIMARY KEY ("deployment", "deviceId"))"#,
+            #"CREATE TABLE "rollout" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "deployment" TEXT NOT NULL, "version" INTEGER NOT NULL, "record" TEXT NOT NULL, "state" TEXT NOT NULL, "updatedAt" DATETIME NOT NULL)"#,
+            #"CREATE INDEX "rollout_on_deployment" ON "rollout"("deployment")"#,
+        ],
+        // A PostgreSQL hub starts with this schema: it never held deployments from before versions.
+        postgres: [
+            "CREATE TABLE deploymentVersion (deployment TEXT NOT NULL, version BIGINT NOT NULL, manifest TEXT NOT NULL, definition TEXT NOT NULL, origin TEXT NOT NULL, createdAt TEXT NOT NULL, PRIMARY KEY (deployment, version))",
+            "ALTER TABLE deployment ADD COLUMN version BIGINT NOT NULL DEFAULT 1",
+            "ALTER TABLE deployment ADD COLUMN stableVersion BIGINT",
+            "ALTER TABLE deployment ADD COLUMN stablePromoted BIGINT NOT NULL DEFAULT 0",
+            "CREATE TABLE deploymentAssignment (deployment TEXT NOT NULL, deviceId TEXT NOT NULL, version BIGINT NOT NULL, promoted BIGINT NOT NULL, revision BIGINT NOT NULL DEFAULT 0, assignedAt TEXT NOT NULL, PRIMARY KEY (deployment, deviceId))",
+            "CREATE TABLE rollout (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, deployment TEXT NOT NULL, version BIGINT NOT NULL, record TEXT NOT NULL, state TEXT NOT NULL, updatedAt TEXT NOT NULL)",
+            "CREATE INDEX rollout_on_deployment ON rollout(deployment)",
+        ])
 }

@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// Rollouts in the hub database: started by a deploy, advanced by `fleethub serve`
 /// (`advance`), steered by `fleethub rollout pause|resume|abort|promote`. Every step
@@ -21,7 +21,7 @@ public struct RolloutStore: Sendable {
     public func latest(deployment name: String) throws -> Rollout {
         try workspace.database.read { db in
             guard let rollout = try Self.latest(deployment: name, db: db) else {
-                if try Int.fetchOne(db, sql: "SELECT 1 FROM deploymentVersion WHERE deployment = ?", arguments: [name]) == nil {
+                if try db.value(as: Int.self, "SELECT 1 FROM deploymentVersion WHERE deployment = ?", [name]) == nil {
                     throw DeploymentError.unknownDeployment(name)
                 }
                 throw DeploymentError.noRollout(name)
@@ -33,8 +33,7 @@ public struct RolloutStore: Sendable {
     /// The latest rollout of every deployment that has one.
     public func all() throws -> [Rollout] {
         try workspace.database.read { db in
-            try String.fetchAll(
-                db, sql: "SELECT record FROM rollout WHERE id IN (SELECT MAX(id) FROM rollout GROUP BY deployment) ORDER BY deployment"
+            try db.values(as: String.self, "SELECT record FROM rollout WHERE id IN (SELECT MAX(id) FROM rollout GROUP BY deployment) ORDER BY deployment"
             ).map(Self.decode)
         }
     }
@@ -88,7 +87,7 @@ public struct RolloutStore: Sendable {
         }
     }
 
-    private static func take(_ decision: RolloutEvaluation.Decision, on rollout: inout Rollout, version: ResolvedDeployment, db: Database, now: Date) throws {
+    private static func take(_ decision: RolloutEvaluation.Decision, on rollout: inout Rollout, version: ResolvedDeployment, db: SQLTransaction, now: Date) throws {
         switch decision {
         case .hold:
             if rollout.state == .soaking {
@@ -135,7 +134,7 @@ public struct RolloutStore: Sendable {
     /// the rollout; called by `DeploymentStore` inside the deploy's transaction.
     static func start(
         _ version: ResolvedDeployment, policy: RolloutPolicy, previous: (version: Int, promoted: Bool)?,
-        previousDefinition: ResolvedDeployment?, targeted: [String], tags: [String: [String: String]], db: Database, now: Date
+        previousDefinition: ResolvedDeployment?, targeted: [String], tags: [String: [String: String]], db: SQLTransaction, now: Date
     ) throws -> Rollout {
         let canary = try policy.canaryFirst.map { try TargetExpression(parsing: $0) }
         let devices = order(targeted, first: { id in canary?.matches(tags[id] ?? [:]) ?? false })
@@ -151,17 +150,16 @@ public struct RolloutStore: Sendable {
         rollout.record(
             "started: version \(version.version) to \(devices.count) device(s) in \(rollout.waveSizes.count) wave(s) \(rollout.waveSizes.map(String.init).joined(separator: ", ")); wave 1: \(rollout.currentWaveDevices.count) device(s)",
             at: now)
-        try db.execute(
-            sql: "INSERT INTO rollout (deployment, version, record, state, updatedAt) VALUES (?, ?, '', ?, ?)",
-            arguments: [version.name, version.version, rollout.state.rawValue, now])
-        rollout.id = db.lastInsertedRowID
+        rollout.id = try db.insert(
+            "INSERT INTO rollout (deployment, version, record, state, updatedAt) VALUES (?, ?, '', ?, ?)",
+            [version.name, version.version, rollout.state.rawValue, now])
         try save(rollout, db: db)
         try assign(Array(rollout.currentWaveDevices), to: rollout, promoted: false, db: db, now: now)
         return rollout
     }
 
     /// Ends the open rollouts of a deployment that a newer version (or a delete) replaces.
-    static func supersede(deployment name: String, by version: Int?, db: Database, now: Date) throws {
+    static func supersede(deployment name: String, by version: Int?, db: SQLTransaction, now: Date) throws {
         for var rollout in try open(db, deployment: name) {
             rollout.state = .superseded
             rollout.reason = version.map { "superseded by version \($0)" } ?? "the deployment was deleted"
@@ -178,30 +176,26 @@ public struct RolloutStore: Sendable {
         return sorted.filter(first) + sorted.filter { !first($0) }
     }
 
-    private static func assign(_ devices: [String], to rollout: Rollout, promoted: Bool, db: Database, now: Date) throws {
+    private static func assign(_ devices: [String], to rollout: Rollout, promoted: Bool, db: SQLTransaction, now: Date) throws {
         for id in devices {
-            try db.execute(
-                sql: """
+            try db.execute("""
                     INSERT INTO deploymentAssignment (deployment, deviceId, version, promoted, revision, assignedAt)
                     VALUES (?1, ?2, ?3, ?4, 0, ?5)
                     ON CONFLICT(deployment, deviceId) DO UPDATE SET version = ?3, promoted = ?4, revision = 0, assignedAt = ?5
-                    """,
-                arguments: [rollout.deployment, id, rollout.version, promoted, now])
+                    """, [rollout.deployment, id, rollout.version, promoted, now])
         }
     }
 
     /// Puts the rollout's devices back on the version they had before.
-    private static func revert(_ rollout: Rollout, db: Database) throws {
-        try db.execute(sql: "DELETE FROM deploymentAssignment WHERE deployment = ?", arguments: [rollout.deployment])
+    private static func revert(_ rollout: Rollout, db: SQLTransaction) throws {
+        try db.execute("DELETE FROM deploymentAssignment WHERE deployment = ?", [rollout.deployment])
     }
 
-    private static func complete(_ rollout: inout Rollout, message: String, db: Database, now: Date) throws {
+    private static func complete(_ rollout: inout Rollout, message: String, db: SQLTransaction, now: Date) throws {
         rollout.state = .completed
         rollout.healthySince = nil
-        try db.execute(
-            sql: "UPDATE deployment SET stableVersion = ?, stablePromoted = ? WHERE name = ?",
-            arguments: [rollout.version, rollout.policy.promoteWhen != nil, rollout.deployment])
-        try db.execute(sql: "DELETE FROM deploymentAssignment WHERE deployment = ?", arguments: [rollout.deployment])
+        try db.execute("UPDATE deployment SET stableVersion = ?, stablePromoted = ? WHERE name = ?", [rollout.version, rollout.policy.promoteWhen != nil, rollout.deployment])
+        try db.execute("DELETE FROM deploymentAssignment WHERE deployment = ?", [rollout.deployment])
         rollout.record(message, at: now)
     }
 
@@ -250,30 +244,25 @@ public struct RolloutStore: Sendable {
 
     // MARK: - Storage
 
-    static func save(_ rollout: Rollout, db: Database) throws {
-        try db.execute(
-            sql: "UPDATE rollout SET record = ?, state = ?, updatedAt = ? WHERE id = ?",
-            arguments: [String(decoding: try FleetJSON.encode(rollout), as: UTF8.self), rollout.state.rawValue, rollout.updatedAt, rollout.id])
+    static func save(_ rollout: Rollout, db: SQLTransaction) throws {
+        try db.execute("UPDATE rollout SET record = ?, state = ?, updatedAt = ? WHERE id = ?", [String(decoding: try FleetJSON.encode(rollout), as: UTF8.self), rollout.state.rawValue, rollout.updatedAt, rollout.id])
     }
 
-    static func load(id: Int64, db: Database) throws -> Rollout? {
-        try String.fetchOne(db, sql: "SELECT record FROM rollout WHERE id = ?", arguments: [id]).map(decode)
+    static func load(id: Int64, db: SQLTransaction) throws -> Rollout? {
+        try db.value(as: String.self, "SELECT record FROM rollout WHERE id = ?", [id]).map(decode)
     }
 
-    static func latest(deployment name: String, db: Database) throws -> Rollout? {
-        try String.fetchOne(
-            db, sql: "SELECT record FROM rollout WHERE deployment = ? ORDER BY id DESC LIMIT 1", arguments: [name]
+    static func latest(deployment name: String, db: SQLTransaction) throws -> Rollout? {
+        try db.value(as: String.self, "SELECT record FROM rollout WHERE deployment = ? ORDER BY id DESC LIMIT 1", [name]
         ).map(decode)
     }
 
-    private static func active(_ db: Database) throws -> [Rollout] {
-        try String.fetchAll(db, sql: "SELECT record FROM rollout WHERE state IN ('running', 'soaking') ORDER BY id").map(decode)
+    private static func active(_ db: SQLTransaction) throws -> [Rollout] {
+        try db.values(as: String.self, "SELECT record FROM rollout WHERE state IN ('running', 'soaking') ORDER BY id").map(decode)
     }
 
-    private static func open(_ db: Database, deployment: String) throws -> [Rollout] {
-        try String.fetchAll(
-            db, sql: "SELECT record FROM rollout WHERE deployment = ? AND state IN ('running', 'soaking', 'paused')",
-            arguments: [deployment]
+    private static func open(_ db: SQLTransaction, deployment: String) throws -> [Rollout] {
+        try db.values(as: String.self, "SELECT record FROM rollout WHERE deployment = ? AND state IN ('running', 'soaking', 'paused')", [deployment]
         ).map(decode)
     }
 
@@ -284,7 +273,7 @@ public struct RolloutStore: Sendable {
     // MARK: - Observations
 
 
-    static func observations(of rollout: Rollout, db: Database, policy: HealthPolicy, now: Date) throws -> [String: RolloutObservation] {
+    static func observations(of rollout: Rollout, db: SQLTransaction, policy: HealthPolicy, now: Date) throws -> [String: RolloutObservation] {
         let stored = try FleetHealth.stored(
             db, deviceIds: Array(rollout.state == .completed ? rollout.devices[...] : rollout.updatedDevices))
         var observations: [String: RolloutObservation] = [:]
@@ -300,9 +289,7 @@ public struct RolloutStore: Sendable {
             }
             return observations
         }
-        for row in try Row.fetchAll(
-            db, sql: "SELECT deviceId, revision, promoted, assignedAt FROM deploymentAssignment WHERE deployment = ? AND version = ?",
-            arguments: [rollout.deployment, rollout.version])
+        for row in try db.rows("SELECT deviceId, revision, promoted, assignedAt FROM deploymentAssignment WHERE deployment = ? AND version = ?", [rollout.deployment, rollout.version])
         {
             let id: String = row["deviceId"]
             let health = stored[id]
@@ -314,7 +301,7 @@ public struct RolloutStore: Sendable {
         return observations
     }
 
-    static func status(of rollout: Rollout, db: Database, policy: HealthPolicy, now: Date) throws -> RolloutStatus {
+    static func status(of rollout: Rollout, db: SQLTransaction, policy: HealthPolicy, now: Date) throws -> RolloutStatus {
         let version = try DeploymentStore.version(rollout.version, of: rollout.deployment, db: db).definition
         let observations = try observations(of: rollout, db: db, policy: policy, now: now)
         var outcome = RolloutEvaluation.evaluate(rollout, version: version, observations: observations, now: now)

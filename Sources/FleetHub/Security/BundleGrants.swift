@@ -1,6 +1,6 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
 /// Which bundles a device token may download: those of the device's current and
 /// previous staged desired state, each module's live bundle and its `shadow`. The
@@ -12,7 +12,7 @@ struct BundleGrants {
 
     func allows(_ digest: ContentDigest, device id: String) throws -> Bool {
         let row = try workspace.database.read { db in
-            try Row.fetchOne(db, sql: "SELECT content, previousContent FROM desiredState WHERE deviceId = ?", arguments: [id])
+            try db.row("SELECT content, previousContent FROM desiredState WHERE deviceId = ?", [id])
         }
         guard let row else { return false }
         let contents: [String] = [row["content"], row["previousContent"]].compactMap { $0 }

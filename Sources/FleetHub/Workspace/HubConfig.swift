@@ -1,4 +1,5 @@
 import FleetCore
+import FleetSQL
 import Foundation
 
 /// The workspace's settings that an operator may change after `init`: where the
@@ -30,10 +31,13 @@ public struct HubConfig: Codable, Equatable, Sendable {
     /// The PSI above which a feature's input drift raises an alert (`HealthPolicy`); nil
     /// is the default, 0.2.
     public var driftAlertPSI: Double?
+    /// The hub's database: nil for the workspace's own SQLite file, or a
+    /// `postgres://` URL that several hub instances share.
+    public var database: String?
 
     public init(
         broker: String, publicURL: String, brokerUsername: String? = nil, brokerPassword: String? = nil,
-        insecure: Bool? = nil, insecureHTTP: Bool? = nil
+        insecure: Bool? = nil, insecureHTTP: Bool? = nil, database: String? = nil
     ) {
         self.broker = broker
         self.publicURL = publicURL
@@ -41,6 +45,7 @@ public struct HubConfig: Codable, Equatable, Sendable {
         self.brokerPassword = brokerPassword
         self.insecure = insecure
         self.insecureHTTP = insecureHTTP
+        self.database = database
     }
 
     /// Whether plain MQTT was explicitly allowed.
@@ -61,6 +66,7 @@ public struct HubConfig: Codable, Equatable, Sendable {
         case tlsKey = "tls-key"
         case tlsCA = "tls-ca"
         case driftAlertPSI = "drift-alert-psi"
+        case database
     }
 
     /// Changes one setting after checking the value.
@@ -95,6 +101,13 @@ public struct HubConfig: Codable, Equatable, Sendable {
                 throw WorkspaceError.invalidSetting("drift-alert-psi", value: value, expected: "a PSI above 0, e.g. 0.2 (empty for the default)")
             }
             driftAlertPSI = psi
+        case .database:
+            if value.isEmpty {
+                database = nil
+            } else {
+                _ = try SQLLocation(parsing: value)
+                database = value
+            }
         }
         try checkPublicURLScheme()
     }

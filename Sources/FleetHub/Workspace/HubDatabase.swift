@@ -1,113 +1,80 @@
-import GRDB
+import FleetSQL
 
-/// Opens the workspace's SQLite database and brings its schema up to date. Every
-/// schema change is a new named migration appended here, never an edit of an old one.
+/// Opens the hub's database (the workspace's SQLite file, or the PostgreSQL database its
+/// config names) and brings its schema up to date. Every schema change is a new named
+/// migration appended to `migrations`, in both databases' DDL, never an edit of an old one.
+///
+/// Types on PostgreSQL: integers and booleans are BIGINT (booleans 0 or 1), dates TEXT
+/// in SQLite's `yyyy-MM-dd HH:mm:ss.SSS` form, so every query reads the same values from both.
 enum HubDatabase {
-    static func open(at path: String) throws -> DatabasePool {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.foreignKeysEnabled = true
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        try migrator.migrate(pool)
-        return pool
+    /// With `creating`, a database that already holds a hub is refused: a second
+    /// instance of a hub shares the first one's workspace folder, it is not initialised.
+    static func open(_ location: SQLLocation, creating: Bool = false) throws -> SQLDatabase {
+        do {
+            return try SQLDatabase.open(location, migrations: migrations, requireEmpty: creating)
+        } catch SQLError.notEmpty {
+            throw WorkspaceError.databaseHoldsAHub(location.description)
+        }
     }
 
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: registry, devices, deployments") { db in
-            try db.create(table: "model") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("name", .text).notNull()
-                t.column("version", .integer).notNull()
-                t.column("description", .text)
-                t.column("createdAt", .datetime).notNull()
-                t.uniqueKey(["name", "version"])
-            }
-            try db.create(table: "modelTag") { t in
-                t.belongsTo("model", onDelete: .cascade).notNull()
-                t.column("key", .text).notNull()
-                t.column("value", .text).notNull()
-                t.primaryKey(["modelId", "key"])
-            }
-            try db.create(table: "modelFile") { t in
-                t.belongsTo("model", onDelete: .cascade).notNull()
-                t.column("path", .text).notNull()
-                t.column("digest", .text).notNull()
-                t.column("size", .integer).notNull()
-                t.primaryKey(["modelId", "path"])
-            }
-            try db.create(table: "module") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("name", .text).notNull()
-                t.column("version", .integer).notNull()
-                t.column("kind", .text).notNull()
-                t.column("digest", .text).notNull()
-                t.column("size", .integer).notNull()
-                t.column("manifest", .text).notNull()
-                t.column("createdAt", .datetime).notNull()
-                t.uniqueKey(["name", "version"])
-            }
-            try db.create(table: "moduleModel") { t in
-                t.belongsTo("module", onDelete: .cascade).notNull()
-                t.belongsTo("model", onDelete: .cascade).notNull()
-                t.primaryKey(["moduleId", "modelId"])
-            }
-            try db.create(table: "device") { t in
-                t.primaryKey("id", .text)
-                t.column("createdAt", .datetime).notNull()
-            }
-            try db.create(table: "deviceTag") { t in
-                t.belongsTo("device", onDelete: .cascade).notNull()
-                t.column("key", .text).notNull()
-                t.column("value", .text).notNull()
-                t.primaryKey(["deviceId", "key"])
-            }
-            try db.create(table: "deployment") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("name", .text).notNull().unique()
-                t.column("priority", .integer).notNull()
-                t.column("target", .text).notNull()
-                t.column("definition", .text).notNull()
-                t.column("createdAt", .datetime).notNull()
-                t.column("updatedAt", .datetime).notNull()
-            }
-            try db.create(table: "deploymentModule") { t in
-                t.belongsTo("deployment", onDelete: .cascade).notNull()
-                t.belongsTo("module", onDelete: .restrict).notNull()
-                t.primaryKey(["deploymentId", "moduleId"])
-            }
-            // Kept when a device is removed, so a device added again under the same id
-            // continues with a higher revision than any it has seen.
-            try db.create(table: "desiredState") { t in
-                t.primaryKey("deviceId", .text)
-                t.column("revision", .integer).notNull()
-                t.column("content", .text).notNull()
-                t.column("envelope", .blob).notNull()
-                t.column("publishedRevision", .integer).notNull().defaults(to: 0)
-            }
-        }
-        migrator.registerMigration("v2: device broker credentials") { db in
-            // Only a salted PBKDF2 hash; the password itself is in the device's config file.
-            try db.create(table: "deviceCredential") { t in
-                t.primaryKey("deviceId", .text).references("device", onDelete: .cascade)
-                t.column("passwordHash", .text).notNull()
-            }
-        }
-        HealthSchema.register(in: &migrator)
-        RolloutSchema.register(in: &migrator)
-        migrator.registerMigration("v5: previous desired state") { db in
-            // The content staged before the current one: its bundles stay downloadable,
-            // so a device without a cache can still roll back (BundleGrants).
-            try db.alter(table: "desiredState") { t in t.add(column: "previousContent", .text) }
-        }
-        migrator.registerMigration("v6: model flavour and signature") { db in
-            // What a no-code module serves (`onnx`, `mlflow`) and the model's inputs and outputs (JSON).
-            try db.alter(table: "model") { t in
-                t.add(column: "flavour", .text)
-                t.add(column: "signature", .text)
-            }
-        }
-        DriftSchema.register(in: &migrator)
-        return migrator
-    }
+    static let migrations: [SQLMigration] = [
+        SQLMigration(
+            "v1: registry, devices, deployments",
+            sqlite: [
+                #"CREATE TABLE "model" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "name" TEXT NOT NULL, "version" INTEGER NOT NULL, "description" TEXT, "createdAt" DATETIME NOT NULL, UNIQUE ("name", "version"))"#,
+                #"CREATE TABLE "modelTag" ("modelId" INTEGER NOT NULL REFERENCES "model"("id") ON DELETE CASCADE, "key" TEXT NOT NULL, "value" TEXT NOT NULL, PRIMARY KEY ("modelId", "key"))"#,
+                #"CREATE INDEX "modelTag_on_modelId" ON "modelTag"("modelId")"#,
+                #"CREATE TABLE "modelFile" ("modelId" INTEGER NOT NULL REFERENCES "model"("id") ON DELETE CASCADE, "path" TEXT NOT NULL, "digest" TEXT NOT NULL, "size" INTEGER NOT NULL, PRIMARY KEY ("modelId", "path"))"#,
+                #"CREATE INDEX "modelFile_on_modelId" ON "modelFile"("modelId")"#,
+                #"CREATE TABLE "module" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "name" TEXT NOT NULL, "version" INTEGER NOT NULL, "kind" TEXT NOT NULL, "digest" TEXT NOT NULL, "size" INTEGER NOT NULL, "manifest" TEXT NOT NULL, "createdAt" DATETIME NOT NULL, UNIQUE ("name", "version"))"#,
+                #"CREATE TABLE "moduleModel" ("moduleId" INTEGER NOT NULL REFERENCES "module"("id") ON DELETE CASCADE, "modelId" INTEGER NOT NULL REFERENCES "model"("id") ON DELETE CASCADE, PRIMARY KEY ("moduleId", "modelId"))"#,
+                #"CREATE INDEX "moduleModel_on_moduleId" ON "moduleModel"("moduleId")"#,
+                #"CREATE INDEX "moduleModel_on_modelId" ON "moduleModel"("modelId")"#,
+                #"CREATE TABLE "device" ("id" TEXT PRIMARY KEY NOT NULL, "createdAt" DATETIME NOT NULL)"#,
+                #"CREATE TABLE "deviceTag" ("deviceId" TEXT NOT NULL REFERENCES "device"("id") ON DELETE CASCADE, "key" TEXT NOT NULL, "value" TEXT NOT NULL, PRIMARY KEY ("deviceId", "key"))"#,
+                #"CREATE INDEX "deviceTag_on_deviceId" ON "deviceTag"("deviceId")"#,
+                #"CREATE TABLE "deployment" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "name" TEXT NOT NULL UNIQUE, "priority" INTEGER NOT NULL, "target" TEXT NOT NULL, "definition" TEXT NOT NULL, "createdAt" DATETIME NOT NULL, "updatedAt" DATETIME NOT NULL)"#,
+                #"CREATE TABLE "deploymentModule" ("deploymentId" INTEGER NOT NULL REFERENCES "deployment"("id") ON DELETE CASCADE, "moduleId" INTEGER NOT NULL REFERENCES "module"("id") ON DELETE RESTRICT, PRIMARY KEY ("deploymentId", "moduleId"))"#,
+                #"CREATE INDEX "deploymentModule_on_deploymentId" ON "deploymentModule"("deploymentId")"#,
+                #"CREATE INDEX "deploymentModule_on_moduleId" ON "deploymentModule"("moduleId")"#,
+                // Kept when a device is removed, so a device added again under the same id
+                // continues with a higher revision than any it has seen.
+                #"CREATE TABLE "desiredState" ("deviceId" TEXT PRIMARY KEY NOT NULL, "revision" INTEGER NOT NULL, "content" TEXT NOT NULL, "envelope" BLOB NOT NULL, "publishedRevision" INTEGER NOT NULL DEFAULT 0)"#,
+            ],
+            postgres: [
+                "CREATE TABLE model (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name TEXT NOT NULL, version BIGINT NOT NULL, description TEXT, createdAt TEXT NOT NULL, UNIQUE (name, version))",
+                "CREATE TABLE modelTag (modelId BIGINT NOT NULL REFERENCES model(id) ON DELETE CASCADE, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (modelId, key))",
+                "CREATE TABLE modelFile (modelId BIGINT NOT NULL REFERENCES model(id) ON DELETE CASCADE, path TEXT NOT NULL, digest TEXT NOT NULL, size BIGINT NOT NULL, PRIMARY KEY (modelId, path))",
+                "CREATE TABLE module (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL, size BIGINT NOT NULL, manifest TEXT NOT NULL, createdAt TEXT NOT NULL, UNIQUE (name, version))",
+                "CREATE INDEX module_on_digest ON module(digest)",
+                "CREATE TABLE moduleModel (moduleId BIGINT NOT NULL REFERENCES module(id) ON DELETE CASCADE, modelId BIGINT NOT NULL REFERENCES model(id) ON DELETE CASCADE, PRIMARY KEY (moduleId, modelId))",
+                "CREATE INDEX moduleModel_on_modelId ON moduleModel(modelId)",
+                "CREATE TABLE device (id TEXT PRIMARY KEY, createdAt TEXT NOT NULL)",
+                "CREATE TABLE deviceTag (deviceId TEXT NOT NULL REFERENCES device(id) ON DELETE CASCADE, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (deviceId, key))",
+                "CREATE TABLE deployment (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name TEXT NOT NULL UNIQUE, priority BIGINT NOT NULL, target TEXT NOT NULL, definition TEXT NOT NULL, createdAt TEXT NOT NULL, updatedAt TEXT NOT NULL)",
+                "CREATE TABLE deploymentModule (deploymentId BIGINT NOT NULL REFERENCES deployment(id) ON DELETE CASCADE, moduleId BIGINT NOT NULL REFERENCES module(id) ON DELETE RESTRICT, PRIMARY KEY (deploymentId, moduleId))",
+                "CREATE INDEX deploymentModule_on_moduleId ON deploymentModule(moduleId)",
+                "CREATE TABLE desiredState (deviceId TEXT PRIMARY KEY, revision BIGINT NOT NULL, content TEXT NOT NULL, envelope BYTEA NOT NULL, publishedRevision BIGINT NOT NULL DEFAULT 0)",
+            ]),
+        // Only a salted PBKDF2 hash; the password itself is in the device's config file.
+        SQLMigration(
+            "v2: device broker credentials",
+            sqlite: [
+                #"CREATE TABLE "deviceCredential" ("deviceId" TEXT PRIMARY KEY NOT NULL REFERENCES "device"("id") ON DELETE CASCADE, "passwordHash" TEXT NOT NULL)"#
+            ],
+            postgres: [
+                "CREATE TABLE deviceCredential (deviceId TEXT PRIMARY KEY REFERENCES device(id) ON DELETE CASCADE, passwordHash TEXT NOT NULL)"
+            ]),
+        HealthSchema.health,
+        RolloutSchema.rollouts,
+        // The content staged before the current one: its bundles stay downloadable, so a
+        // device without a cache can still roll back (BundleGrants).
+        SQLMigration("v5: previous desired state", both: ["ALTER TABLE desiredState ADD COLUMN previousContent TEXT"]),
+        // What a no-code module serves (`onnx`, `mlflow`) and the model's inputs and outputs (JSON).
+        SQLMigration(
+            "v6: model flavour and signature",
+            both: ["ALTER TABLE model ADD COLUMN flavour TEXT", "ALTER TABLE model ADD COLUMN signature TEXT"]),
+        HealthSchema.changeTracking,
+        DriftSchema.inputDrift,
+    ]
 }

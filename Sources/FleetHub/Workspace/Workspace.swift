@@ -1,12 +1,13 @@
 import FleetCore
 import Foundation
-import GRDB
+import FleetSQL
 
-/// A hub's home folder: the SQLite registry, the blob store, the signing key pair and
-/// the settings. Every `fleethub` command opens one; `fleethub init` creates it.
+/// A hub's home folder: the registry's database (its own SQLite file, or the PostgreSQL
+/// database several hub instances share), the blob store, the signing key pair and the
+/// settings. Every `fleethub` command opens one; `fleethub init` creates it.
 public struct Workspace: Sendable {
     public let root: URL
-    public let database: DatabasePool
+    public let database: SQLDatabase
     public let blobs: BlobStore
     public let signingKey: HubSigningKey
 
@@ -44,11 +45,13 @@ public struct Workspace: Sendable {
         let key = HubSigningKey()
         try writeSecretFile(Data((key.base64PrivateKey + "\n").utf8), to: root.appendingPathComponent(privateKeyName).path)
         try Data((key.publicKey.base64 + "\n").utf8).write(to: root.appendingPathComponent(publicKeyName))
-        // Created empty and 0600 before SQLite opens it: SQLite gives its -wal and -shm
-        // files the database file's mode, and they hold the broker password hashes too.
-        let databasePath = root.appendingPathComponent(databaseName).path
-        try writeSecretFile(Data(), to: databasePath)
-        let database = try HubDatabase.open(at: databasePath)
+        let location = try databaseLocation(root: root, config: config)
+        if case .sqlite(let path) = location {
+            // Created empty and 0600 before SQLite opens it: SQLite gives its -wal and -shm
+            // files the database file's mode, and they hold the broker password hashes too.
+            try writeSecretFile(Data(), to: path)
+        }
+        let database = try HubDatabase.open(location, creating: true)
         try save(config, in: root)
         return Workspace(root: root, database: database, blobs: blobs, signingKey: key)
     }
@@ -67,10 +70,22 @@ public struct Workspace: Sendable {
             throw WorkspaceError.unreadable(keyPath, reason: error.localizedDescription)
         }
         let key = try HubSigningKey(base64PrivateKey: keyText)
-        let database = try HubDatabase.open(at: root.appendingPathComponent(databaseName).path)
+        let config: HubConfig
+        do {
+            config = try FleetJSON.decode(HubConfig.self, from: Data(contentsOf: configURL))
+        } catch {
+            throw WorkspaceError.unreadable(configURL.path, reason: "\(error)")
+        }
+        let database = try HubDatabase.open(try databaseLocation(root: root, config: config))
         return Workspace(
             root: root, database: database, blobs: BlobStore(root: root.appendingPathComponent("blobs")),
             signingKey: key)
+    }
+
+    /// The workspace's own SQLite file unless the config names a database.
+    static func databaseLocation(root: URL, config: HubConfig) throws -> SQLLocation {
+        guard let database = config.database else { return .sqlite(path: root.appendingPathComponent(databaseName).path) }
+        return try SQLLocation(parsing: database)
     }
 
     /// The current settings, read from disk each time so a long-running `serve` sees changes.
@@ -96,6 +111,10 @@ public struct Workspace: Sendable {
         guard let key = HubConfig.Key(rawValue: key) else { throw WorkspaceError.unknownSetting(key) }
         var config = try config()
         try config.set(key, to: value)
+        if key == .database {
+            // Reachable and migrated before the hub is pointed at it.
+            _ = try HubDatabase.open(try Self.databaseLocation(root: root, config: config))
+        }
         try Self.save(config, in: root)
     }
 
