@@ -137,6 +137,23 @@ struct RolloutTests {
         #expect(try staged("gw-9") == v2.digest)
     }
 
+    /// Two hub instances (two connections to one database) evaluate the same rollout at
+    /// the same moment: the step is taken once, by whichever writes first.
+    @Test func twoInstancesAdvancingAtOnceTakeEachStepOnce() async throws {
+        try hub.deploy(manifest())
+        try hub.deploy(manifest(bundle: "iris-scorer:2", rollout: staged), now: start)
+        try await reportAll(at: start.addingTimeInterval(6))
+        try store.advance(now: start.addingTimeInterval(6))
+        let other = RolloutStore(workspace: try Workspace.open(at: hub.workspace.root))
+        let now = start.addingTimeInterval(37)
+        async let first = Task.detached { [store] in try store.advance(now: now) }.value
+        async let second = Task.detached { try other.advance(now: now) }.value
+        let steps = try await first + second
+        #expect(steps.count == 1, "the wave-2 step was taken \(steps.count) times")
+        let rollout = try store.latest(deployment: "iris-prod")
+        #expect(rollout.wave == 1 && rollout.events.filter { $0.message.hasPrefix("wave 2") }.count == 1, "\(rollout.events.map(\.message))")
+    }
+
     @Test func aRolledBackCanaryHaltsTheRolloutAndNoOtherDeviceGetsTheVersion() async throws {
         try hub.deploy(manifest())
         let rollout = try #require(try hub.deploy(manifest(bundle: "iris-scorer:2", rollout: staged), now: start).rollout)

@@ -44,6 +44,8 @@ def main():
     parser.add_argument("--window", type=float, default=30, help="seconds over which CPU and ingest rate are measured")
     parser.add_argument("--bin", default=os.path.join(root, ".build", "release"))
     parser.add_argument("--out", help="where to write the JSON summary (default: the run's folder)")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                        help="the hub's database: its SQLite file, or a PostgreSQL cluster the benchmark starts")
     args = parser.parse_args()
     n = args.devices
     simulator_bin = os.path.join(args.bin, "fleet-simulator")
@@ -55,7 +57,7 @@ def main():
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    with FleetRun(args.bin, "fleet-bench-") as run:
+    with FleetRun(args.bin, "fleet-bench-", database=args.database) as run:
         run.start_hub(n)
         hub, start, work, deploy = run.hub, run.start, run.work, run.deploy
         mqtt_port, http_port = run.mqtt_port, run.http_port
@@ -136,6 +138,7 @@ def main():
         fanout = result["revisions"][str(revision)]
         out = {
             "devices": n,
+            "database": args.database,
             "reportIntervalSeconds": args.interval,
             "connectSeconds": round(result["connectSeconds"], 1),
             "ingestedReportsPerSecond": round((reports1 - reports0) / (t1 - t0), 1),

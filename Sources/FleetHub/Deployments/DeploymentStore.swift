@@ -224,8 +224,7 @@ public struct DeploymentStore: Sendable {
     }
 
     static func versions(of name: String, db: SQLTransaction) throws -> [StoredVersion] {
-        try db.rows("SELECT * FROM deploymentVersion WHERE deployment = ? ORDER BY version", [name]
-        ).map(storedVersion)
+        try db.rows("SELECT * FROM deploymentVersion WHERE deployment = ? ORDER BY version", [name]).map(storedVersion)
     }
 
     static func version(_ version: Int, of name: String, db: SQLTransaction) throws -> StoredVersion {

@@ -92,7 +92,9 @@ public struct DesiredStatePublisher: Sendable {
         let acknowledged = published
         try await workspace.database.write { db in
             for state in acknowledged {
-                try db.execute("UPDATE desiredState SET publishedRevision = ? WHERE deviceId = ? AND publishedRevision < ?", [state.revision, state.deviceId, state.revision])
+                try db.execute(
+                    "UPDATE desiredState SET publishedRevision = ? WHERE deviceId = ? AND publishedRevision < ?",
+                    [state.revision, state.deviceId, state.revision])
             }
         }
         if let failure {

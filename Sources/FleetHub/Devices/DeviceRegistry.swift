@@ -34,7 +34,9 @@ public struct DeviceRegistry: Sendable {
         let (config, passwordHash) = try newLogin(for: id)
         let change = try workspace.database.write { db in
             guard try !Self.exists(id, in: db) else { throw RegistryError.deviceExists(id) }
-            try db.execute("INSERT INTO device (id, createdAt) VALUES (?, ?)", [id, Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))])
+            try db.execute(
+                "INSERT INTO device (id, createdAt) VALUES (?, ?)",
+                [id, Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))])
             try db.execute("INSERT INTO deviceCredential (deviceId, passwordHash) VALUES (?, ?)", [id, passwordHash])
             try Self.insertTags(tags, for: id, in: db)
             let change = RolloutChange(changedDevices: try DesiredStateStager.stage(db, workspace: workspace, now: now), warnings: [])

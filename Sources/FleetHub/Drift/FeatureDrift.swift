@@ -55,8 +55,7 @@ public struct FeatureDrift: Codable, Equatable, Sendable {
     /// The stored scores of `deviceId` (of every device when nil), by device, module and
     /// feature order of storing.
     public static func stored(_ db: SQLTransaction, deviceId: String? = nil) throws -> [FeatureDrift] {
-        try db.rows("SELECT rowid, * FROM inputDrift WHERE (CAST(?1 AS TEXT) IS NULL OR deviceId = ?1) ORDER BY deviceId, module, rowid", [deviceId]
-        ).map { row in
+        try db.rows("SELECT rowid, * FROM inputDrift WHERE (CAST(?1 AS TEXT) IS NULL OR deviceId = ?1) ORDER BY deviceId, module, rowid", [deviceId]).map { row in
             FeatureDrift(
                 deviceId: row["deviceId"], module: row["module"], feature: row["feature"],
                 bundle: try storedDigest(row["bundle"]), psi: row["psi"], count: row["count"], windowEnd: row["windowEnd"])
@@ -66,7 +65,9 @@ public struct FeatureDrift: Codable, Equatable, Sendable {
     /// One `input-drift` alert per device and module with a feature whose PSI exceeds
     /// `threshold`, naming those features.
     static func alerts(_ db: SQLTransaction, above threshold: Double) throws -> [HealthAlert] {
-        let drifted = try db.rows("SELECT deviceId, module, feature, psi FROM inputDrift WHERE psi > ? ORDER BY deviceId, module, psi DESC", [threshold])
+        let drifted = try db.rows(
+            "SELECT deviceId, module, feature, psi FROM inputDrift WHERE psi > ? ORDER BY deviceId, module, psi DESC",
+            [threshold])
         var alerts: [HealthAlert] = []
         for row in drifted {
             let subject = "\(row["deviceId"] as String)/\(row["module"] as String)"

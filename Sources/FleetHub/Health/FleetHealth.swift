@@ -28,8 +28,7 @@ public struct FleetHealth: Sendable {
         let history = try workspace.database.read { db in
             try db.rows("""
                     SELECT * FROM (SELECT * FROM healthSample WHERE deviceId = ? ORDER BY id DESC LIMIT 60) AS recent ORDER BY id
-                    """, [id]
-            ).map { row in
+                    """, [id]).map { row in
                 HealthSample(
                     receivedAt: row["receivedAt"], cpuPercent: row["cpuPercent"], memUsedBytes: row["memUsedBytes"],
                     modulesRunning: row["modulesRunning"], restarts: row["restarts"],

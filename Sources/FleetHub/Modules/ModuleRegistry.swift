@@ -136,8 +136,7 @@ public struct ModuleRegistry: Sendable {
     /// and no bundle is left that nothing refers to.
     private func register(_ module: ModuleVersion, bundle: URL, model: ModelVersion?, after expected: ModuleVersion?) throws -> Registration {
         try workspace.database.write { db in
-            let latest = try db.row("SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", [module.name]
-            ).map(Self.module)
+            let latest = try db.row("SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", [module.name]).map(Self.module)
             if let latest, latest.version != expected?.version { return .taken(latest) }
             let id = try db.insert("""
                     INSERT INTO module (name, version, kind, digest, size, manifest, createdAt)
@@ -147,7 +146,9 @@ public struct ModuleRegistry: Sendable {
                     String(decoding: try FleetJSON.encode(module.manifest), as: UTF8.self), module.createdAt,
                 ])
             if let model {
-                try db.execute("INSERT INTO moduleModel (moduleId, modelId) VALUES (?, ?)", [id, try ModelRegistry.id(of: VersionedName(name: model.name, version: model.version), in: db)])
+                try db.execute(
+                    "INSERT INTO moduleModel (moduleId, modelId) VALUES (?, ?)",
+                    [id, try ModelRegistry.id(of: VersionedName(name: model.name, version: model.version), in: db)])
             }
             // Last, so a failed insert (the model was deleted meanwhile) leaves the bundle outside the store.
             try workspace.blobs.adopt(bundle, as: module.digest)
@@ -165,8 +166,7 @@ public struct ModuleRegistry: Sendable {
     /// Every version, optionally only of `name`, ordered by name and version.
     public func list(name: String? = nil) throws -> [ModuleVersion] {
         try workspace.database.read { db in
-            try db.rows("SELECT * FROM module WHERE (CAST(?1 AS TEXT) IS NULL OR name = ?1) ORDER BY name, version", [name]
-            ).map(Self.module)
+            try db.rows("SELECT * FROM module WHERE (CAST(?1 AS TEXT) IS NULL OR name = ?1) ORDER BY name, version", [name]).map(Self.module)
         }
     }
 

@@ -71,7 +71,9 @@ public struct ModelRegistry: Sendable {
                 try db.execute("INSERT INTO modelTag (modelId, key, value) VALUES (?, ?, ?)", [id, key, value])
             }
             for file in files {
-                try db.execute("INSERT INTO modelFile (modelId, path, digest, size) VALUES (?, ?, ?, ?)", [id, file.path, file.digest.description, file.size])
+                try db.execute(
+                    "INSERT INTO modelFile (modelId, path, digest, size) VALUES (?, ?, ?, ?)",
+                    [id, file.path, file.digest.description, file.size])
             }
             return ModelVersion(
                 name: name, version: version, description: description, tags: tags, createdAt: createdAt,
@@ -106,7 +108,10 @@ public struct ModelRegistry: Sendable {
     /// ordered by name and version.
     public func list(name: String? = nil, tags: [String: String] = [:]) throws -> [ModelVersion] {
         try workspace.database.read { db in
-            let ids = try db.values(as: Int64.self, "SELECT id FROM model WHERE (CAST(?1 AS TEXT) IS NULL OR name = ?1) ORDER BY name, version", [name])
+            let ids = try db.values(
+                as: Int64.self,
+                "SELECT id FROM model WHERE (CAST(?1 AS TEXT) IS NULL OR name = ?1) ORDER BY name, version",
+                [name])
             return try ids.map { try Self.load(db, id: $0) }
                 .filter { model in tags.allSatisfy { model.tags[$0.key] == $0.value } }
         }
@@ -185,8 +190,7 @@ public struct ModelRegistry: Sendable {
         for tag in try db.rows("SELECT key, value FROM modelTag WHERE modelId = ?", [id]) {
             tags[tag["key"]] = tag["value"]
         }
-        let files = try db.rows("SELECT path, digest, size FROM modelFile WHERE modelId = ? ORDER BY path", [id]
-        ).map { file in
+        let files = try db.rows("SELECT path, digest, size FROM modelFile WHERE modelId = ? ORDER BY path", [id]).map { file in
             ModelFile(path: file["path"], digest: try storedDigest(file["digest"]), size: file["size"])
         }
         let signature = (row["signature"] as String?).flatMap { try? FleetJSON.decode(ModelSignature.self, from: Data($0.utf8)) }

@@ -33,7 +33,9 @@ public struct RolloutStore: Sendable {
     /// The latest rollout of every deployment that has one.
     public func all() throws -> [Rollout] {
         try workspace.database.read { db in
-            try db.values(as: String.self, "SELECT record FROM rollout WHERE id IN (SELECT MAX(id) FROM rollout GROUP BY deployment) ORDER BY deployment"
+            try db.values(
+                as: String.self,
+                "SELECT record FROM rollout WHERE id IN (SELECT MAX(id) FROM rollout GROUP BY deployment) ORDER BY deployment"
             ).map(Self.decode)
         }
     }
@@ -194,7 +196,9 @@ public struct RolloutStore: Sendable {
     private static func complete(_ rollout: inout Rollout, message: String, db: SQLTransaction, now: Date) throws {
         rollout.state = .completed
         rollout.healthySince = nil
-        try db.execute("UPDATE deployment SET stableVersion = ?, stablePromoted = ? WHERE name = ?", [rollout.version, rollout.policy.promoteWhen != nil, rollout.deployment])
+        try db.execute(
+            "UPDATE deployment SET stableVersion = ?, stablePromoted = ? WHERE name = ?",
+            [rollout.version, rollout.policy.promoteWhen != nil, rollout.deployment])
         try db.execute("DELETE FROM deploymentAssignment WHERE deployment = ?", [rollout.deployment])
         rollout.record(message, at: now)
     }
@@ -245,7 +249,9 @@ public struct RolloutStore: Sendable {
     // MARK: - Storage
 
     static func save(_ rollout: Rollout, db: SQLTransaction) throws {
-        try db.execute("UPDATE rollout SET record = ?, state = ?, updatedAt = ? WHERE id = ?", [String(decoding: try FleetJSON.encode(rollout), as: UTF8.self), rollout.state.rawValue, rollout.updatedAt, rollout.id])
+        try db.execute(
+            "UPDATE rollout SET record = ?, state = ?, updatedAt = ? WHERE id = ?",
+            [String(decoding: try FleetJSON.encode(rollout), as: UTF8.self), rollout.state.rawValue, rollout.updatedAt, rollout.id])
     }
 
     static func load(id: Int64, db: SQLTransaction) throws -> Rollout? {
@@ -253,8 +259,7 @@ public struct RolloutStore: Sendable {
     }
 
     static func latest(deployment name: String, db: SQLTransaction) throws -> Rollout? {
-        try db.value(as: String.self, "SELECT record FROM rollout WHERE deployment = ? ORDER BY id DESC LIMIT 1", [name]
-        ).map(decode)
+        try db.value(as: String.self, "SELECT record FROM rollout WHERE deployment = ? ORDER BY id DESC LIMIT 1", [name]).map(decode)
     }
 
     private static func active(_ db: SQLTransaction) throws -> [Rollout] {
@@ -262,8 +267,7 @@ public struct RolloutStore: Sendable {
     }
 
     private static func open(_ db: SQLTransaction, deployment: String) throws -> [Rollout] {
-        try db.values(as: String.self, "SELECT record FROM rollout WHERE deployment = ? AND state IN ('running', 'soaking', 'paused')", [deployment]
-        ).map(decode)
+        try db.values(as: String.self, "SELECT record FROM rollout WHERE deployment = ? AND state IN ('running', 'soaking', 'paused')", [deployment]).map(decode)
     }
 
     private static func decode(_ text: String) throws -> Rollout {
@@ -289,7 +293,9 @@ public struct RolloutStore: Sendable {
             }
             return observations
         }
-        for row in try db.rows("SELECT deviceId, revision, promoted, assignedAt FROM deploymentAssignment WHERE deployment = ? AND version = ?", [rollout.deployment, rollout.version])
+        for row in try db.rows(
+            "SELECT deviceId, revision, promoted, assignedAt FROM deploymentAssignment WHERE deployment = ? AND version = ?",
+            [rollout.deployment, rollout.version])
         {
             let id: String = row["deviceId"]
             let health = stored[id]
