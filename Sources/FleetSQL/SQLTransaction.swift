@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one way the hub's stores talk to their database, inside a transaction that
 /// `SQLDatabase.read` or `write` opened. Queries are written once, with `?` (or `?1`,
 /// `?2`) placeholders, in the SQL both SQLite and PostgreSQL accept: `ON CONFLICT`
@@ -27,6 +29,35 @@ public final class SQLTransaction {
         return id
     }
 
+    /// Runs `head VALUES (…), (…) tail` for many rows in as few statements as the
+    /// databases' limits on bound values allow: a round trip per thousands of rows, not
+    /// per row. Every row has the same number of values.
+    public func insert(_ head: String, rows: [[any SQLArgument]], _ tail: String = "") throws {
+        guard let width = rows.first?.count, width > 0 else { return }
+        let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+        for chunk in rows.chunks(of: max(1, Self.maximumArguments / width)) {
+            try execute(
+                head + " VALUES " + Array(repeating: tuple, count: chunk.count).joined(separator: ", ") + (tail.isEmpty ? "" : "\n" + tail),
+                chunk.flatMap { $0 })
+        }
+    }
+
+    /// Runs `sql`, in which `(?…)` stands for a parenthesised list of placeholders, once
+    /// per slice of `values` the databases' limits allow (`WHERE id IN (?…)`); `after`
+    /// are the arguments of the placeholders that follow the list. Returns the rows changed.
+    @discardableResult
+    public func execute(_ sql: String, each values: [any SQLArgument], after: [any SQLArgument] = []) throws -> Int {
+        var changed = 0
+        for chunk in values.chunks(of: Self.maximumArguments - after.count) {
+            let list = "(" + Array(repeating: "?", count: chunk.count).joined(separator: ", ") + ")"
+            changed += try execute(sql.replacingOccurrences(of: "(?…)", with: list), Array(chunk) + after)
+        }
+        return changed
+    }
+
+    /// Below SQLite's default limit on bound values (32,766) and PostgreSQL's (65,535).
+    static let maximumArguments = 30_000
+
     public func rows(_ sql: String, _ arguments: [any SQLArgument] = []) throws -> [SQLRow] {
         try statements.run(sql, arguments.map(\.sqlValue)).rows
     }
@@ -48,6 +79,12 @@ public final class SQLTransaction {
 
     public func valueSet<T: SQLColumnValue & Hashable>(as type: T.Type = T.self, _ sql: String, _ arguments: [any SQLArgument] = []) throws -> Set<T> {
         Set(try values(as: type, sql, arguments))
+    }
+}
+
+extension Array {
+    fileprivate func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
 

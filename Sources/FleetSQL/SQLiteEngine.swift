@@ -65,7 +65,8 @@ private struct SQLiteStatements: SQLStatementRunner {
 
     func run(_ sql: String, _ arguments: [SQLValue]) throws -> SQLResult {
         do {
-            let statement = try db.cachedStatement(sql: sql)
+            // Generated many-row statements differ in length each time: not worth keeping.
+            let statement = sql.utf8.count > 4096 ? try db.makeStatement(sql: sql) : try db.cachedStatement(sql: sql)
             try statement.setArguments(StatementArguments(arguments.map(Self.databaseValue)))
             let columns = SQLColumns(statement.columnNames)
             var rows: [SQLRow] = []

@@ -5,6 +5,10 @@ import FleetTesting
 import Foundation
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// Two `fleethub serve` instances of one hub (copies of one workspace folder on one
 /// PostgreSQL database) and a fleet of simulated devices on a real mosquitto.
 @Suite(.enabled(if: PostgresServer.shouldRun)) struct TwoInstanceTests {
@@ -20,7 +24,7 @@ import Testing
             config: HubConfig(
                 broker: broker.url, publicURL: "http://127.0.0.1:8080", insecure: true, insecureHTTP: true,
                 database: try PostgresServer.shared().createDatabase()))
-        try workspace.database.write { db in
+        try await workspace.database.write { db in
             for index in 0..<Self.devices {
                 try db.execute("INSERT INTO device (id, createdAt) VALUES (?, ?)", [String(format: "sim-%05d", index), Date()])
             }

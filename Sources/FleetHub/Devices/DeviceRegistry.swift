@@ -93,23 +93,31 @@ public struct DeviceRegistry: Sendable {
     }
 
     public func list() throws -> [Device] {
+        try devices(id: nil)
+    }
+
+    public func show(id: String) throws -> Device {
+        guard let device = try devices(id: id).first else { throw RegistryError.unknownDevice(id) }
+        return device
+    }
+
+    /// Every device, or only `id`.
+    private func devices(id: String?) throws -> [Device] {
         try workspace.database.read { db in
-            let tags = try DeploymentStore.deviceTags(db)
+            var tags: [String: [String: String]] = [:]
+            for row in try db.rows("SELECT deviceId, key, value FROM deviceTag WHERE (CAST(?1 AS TEXT) IS NULL OR deviceId = ?1)", [id]) {
+                tags[row["deviceId"], default: [:]][row["key"]] = row["value"]
+            }
             return try db.rows("""
                     SELECT d.id, d.createdAt, s.revision, s.publishedRevision FROM device d
-                    LEFT JOIN desiredState s ON s.deviceId = d.id ORDER BY d.id
-                    """
+                    LEFT JOIN desiredState s ON s.deviceId = d.id WHERE (CAST(?1 AS TEXT) IS NULL OR d.id = ?1) ORDER BY d.id
+                    """, [id]
             ).map { row in
                 Device(
                     id: row["id"], tags: tags[row["id"]] ?? [:], createdAt: row["createdAt"], revision: row["revision"],
                     publishedRevision: row["publishedRevision"])
             }
         }
-    }
-
-    public func show(id: String) throws -> Device {
-        guard let device = try list().first(where: { $0.id == id }) else { throw RegistryError.unknownDevice(id) }
-        return device
     }
 
     /// The signed desired state last staged for `id`, as published on its topic.

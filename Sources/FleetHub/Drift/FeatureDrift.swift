@@ -86,13 +86,11 @@ public struct FeatureDrift: Codable, Equatable, Sendable {
     /// Replaces what is stored of each of `devices` with `scores` (a device's latest report
     /// says which windows it has now: a module without one has no scores any more).
     static func replace(_ db: SQLTransaction, devices: Set<String>, with scores: [FeatureDrift]) throws {
-        for deviceId in devices { try db.execute("DELETE FROM inputDrift WHERE deviceId = ?", [deviceId]) }
-        for score in scores {
-            try db.execute(
-                "INSERT INTO inputDrift (deviceId, module, feature, bundle, psi, count, windowEnd) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                score.deviceId, score.module, score.feature, score.bundle.description, score.psi, score.count, score.windowEnd,
-            ])
-        }
+        try db.execute("DELETE FROM inputDrift WHERE deviceId IN (?…)", each: devices.sorted())
+        try db.insert(
+            "INSERT INTO inputDrift (deviceId, module, feature, bundle, psi, count, windowEnd)",
+            rows: scores.map { score in
+                [score.deviceId, score.module, score.feature, score.bundle.description, score.psi, score.count, score.windowEnd]
+            })
     }
 }

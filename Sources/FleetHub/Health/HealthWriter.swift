@@ -100,9 +100,12 @@ public final class HealthWriter: Sendable {
             // Every row this batch touches gets the next change number: readers that saw
             // up to the previous one fetch exactly these (FleetReadCache).
             let changeSeq = try db.value(as: Int64.self, "SELECT COALESCE(MAX(changeSeq), 0) + 1 FROM deviceHealth") ?? 1
-            let upsert = """
-                INSERT INTO deviceHealth (deviceId, report, reportedAt, lastSeenAt, online, connectionChangedAt, changeSeq)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+            try db.insert(
+                "INSERT INTO deviceHealth (deviceId, report, reportedAt, lastSeenAt, online, connectionChangedAt, changeSeq)",
+                rows: batch.devices.map { deviceId, update in
+                    [deviceId, update.report, update.reportedAt, update.lastSeenAt, update.online, update.connectionChangedAt, changeSeq]
+                },
+                """
                 ON CONFLICT(deviceId) DO UPDATE SET
                     changeSeq = excluded.changeSeq,
                     report = COALESCE(excluded.report, deviceHealth.report),
@@ -111,33 +114,27 @@ public final class HealthWriter: Sendable {
                         THEN excluded.lastSeenAt ELSE deviceHealth.lastSeenAt END,
                     online = COALESCE(excluded.online, deviceHealth.online),
                     connectionChangedAt = COALESCE(excluded.connectionChangedAt, deviceHealth.connectionChangedAt)
+                """)
+            try db.insert(
+                "INSERT INTO healthSample (deviceId, receivedAt, cpuPercent, memUsedBytes, modulesRunning, restarts, telemetryBuffered, p99Ms)",
+                rows: batch.samples.map { sample in
+                    let report = sample.report
+                    return [
+                        sample.deviceId, sample.receivedAt, report.system.cpuPercent, report.system.memUsedBytes,
+                        report.modules.filter { $0.status == .running }.count, report.modules.reduce(0) { $0 + $1.restarts },
+                        report.telemetry.buffered, report.modules.compactMap { $0.inference?.p99Ms }.max(),
+                    ]
+                })
+            // Each device keeps its `limit` newest samples.
+            try db.execute(
                 """
-            for (deviceId, update) in batch.devices {
-                try db.execute(upsert, [
-                    deviceId, update.report, update.reportedAt, update.lastSeenAt, update.online, update.connectionChangedAt,
-                    changeSeq,
-                ])
-            }
-            let insert = """
-                INSERT INTO healthSample
-                    (deviceId, receivedAt, cpuPercent, memUsedBytes, modulesRunning, restarts, telemetryBuffered, p99Ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """
-            for sample in batch.samples {
-                let report = sample.report
-                try db.execute(insert, [
-                    sample.deviceId, sample.receivedAt, report.system.cpuPercent, report.system.memUsedBytes,
-                    report.modules.filter { $0.status == .running }.count, report.modules.reduce(0) { $0 + $1.restarts },
-                    report.telemetry.buffered, report.modules.compactMap { $0.inference?.p99Ms }.max(),
-                ])
-            }
-            let prune = """
-                DELETE FROM healthSample WHERE deviceId = ?1 AND id <= (
-                    SELECT id FROM healthSample WHERE deviceId = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
-                """
-            for deviceId in Set(batch.samples.map(\.deviceId)) {
-                try db.execute(prune, [deviceId, limit])
-            }
+                DELETE FROM healthSample WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, ROW_NUMBER() OVER (PARTITION BY deviceId ORDER BY id DESC) AS position
+                        FROM healthSample WHERE deviceId IN (?…)) AS ranked
+                    WHERE position > ?)
+                """,
+                each: Set(batch.samples.map(\.deviceId)).sorted(), after: [limit])
             let reject = """
                 INSERT INTO healthRejection (reason, count, lastTopic, lastError, lastAt) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(reason) DO UPDATE SET count = healthRejection.count + excluded.count,

@@ -50,19 +50,8 @@ public struct DatabaseMove {
         return copied
     }
 
-    /// Many rows per statement: a hub's health history has hundreds of thousands.
     private static func insert(_ rows: [SQLRow], into table: String, _ target: SQLTransaction) throws {
         guard let columns = rows.first?.columnNames else { return }
-        let perStatement = max(1, 10_000 / columns.count)
-        let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(start + perStatement, rows.count)]
-            try target.execute(
-                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES "
-                    + Array(repeating: tuple, count: chunk.count).joined(separator: ", "),
-                chunk.flatMap(\.values))
-            start += chunk.count
-        }
+        try target.insert("INSERT INTO \(table) (\(columns.joined(separator: ", ")))", rows: rows.map(\.values))
     }
 }
