@@ -13,14 +13,14 @@ public struct BundleDownloader: Sendable {
     /// The device's download token (`hub.token`), sent as `Authorization: Bearer`.
     public let token: String?
     /// Trusts what the device config says for the hub (`hub.caFile`).
-    private let client: EdgeHTTPClient
+    private let client: FleetHTTPClient
 
-    /// `trust` says which certificates the hub may present: `EdgeHTTPClient.Trust(hubCAFile: config.hub.caFile)`.
-    public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil, trust: EdgeHTTPClient.Trust = .system) {
+    /// `trust` says which certificates the hub may present: `FleetHTTPClient.Trust(hubCAFile: config.hub.caFile)`.
+    public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil, trust: FleetHTTPClient.Trust = .system) {
         self.dataDirectory = dataDirectory
         self.baseURL = baseURL
         self.token = token
-        self.client = EdgeHTTPClient(trust: trust)
+        self.client = FleetHTTPClient(trust: trust)
     }
 
     /// Downloads `bundle` into the cache unless it is there already.
@@ -106,7 +106,7 @@ public struct BundleDownloader: Sendable {
             switch error {
             case .untrustedServer(let url, let reason): throw DownloadError.untrustedHub(url: url, reason: reason)
             case .transfer(_, let reason): throw DownloadError.transfer(url: url.absoluteString, reason: reason)
-            case .unusableCAFile: throw DownloadError.transfer(url: url.absoluteString, reason: "\(error)")
+            case .unusableCAFile, .unreadableBody: throw DownloadError.transfer(url: url.absoluteString, reason: "\(error)")
             }
         }
     }
