@@ -2,8 +2,9 @@ import FleetCore
 import Foundation
 import GRDB
 
-/// A hub's home folder: the SQLite registry, the blob store, the signing key pair and
-/// the settings. Every `fleethub` command opens one; `fleethub init` creates it.
+/// A hub's home folder: the SQLite registry, the blob store (or its local copy, when the
+/// blobs live in a bucket), the signing key pair and the settings. Every `fleethub`
+/// command opens one; `fleethub init` creates it.
 public struct Workspace: Sendable {
     public let root: URL
     public let database: DatabasePool
@@ -24,13 +25,16 @@ public struct Workspace: Sendable {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".fleethub")
     }
 
-    /// Creates a workspace in `root` (which must not already hold one) with a new key.
+    /// Creates a workspace in `root` (which must not already hold one) with a new key;
+    /// a blob bucket it cannot read leaves nothing behind.
     @discardableResult
     public static func create(at root: URL, config: HubConfig) throws -> Workspace {
         _ = try HubConfig.checkedBroker(config.broker)
         var config = config
         config.publicURL = try HubConfig.checkedPublicURL(config.publicURL)
         try config.checkPublicURLScheme()
+        let blobs = BlobStore(root: root.appendingPathComponent("blobs"), settings: config.blobStorage)
+        try checkBucket(of: blobs)
         let manager = FileManager.default
         if manager.fileExists(atPath: root.appendingPathComponent(configName).path)
             || manager.fileExists(atPath: root.appendingPathComponent(databaseName).path)
@@ -39,7 +43,6 @@ public struct Workspace: Sendable {
         }
         // The workspace holds the CA and signing keys and the tokens: owner only.
         try createPrivateDirectory(root.path)
-        let blobs = BlobStore(root: root.appendingPathComponent("blobs"))
         try blobs.createFolders()
         let key = HubSigningKey()
         try writeSecretFile(Data((key.base64PrivateKey + "\n").utf8), to: root.appendingPathComponent(privateKeyName).path)
@@ -68,14 +71,18 @@ public struct Workspace: Sendable {
         }
         let key = try HubSigningKey(base64PrivateKey: keyText)
         let database = try HubDatabase.open(at: root.appendingPathComponent(databaseName).path)
+        let settings = try read(configURL).blobStorage
         return Workspace(
-            root: root, database: database, blobs: BlobStore(root: root.appendingPathComponent("blobs")),
+            root: root, database: database, blobs: BlobStore(root: root.appendingPathComponent("blobs"), settings: settings),
             signingKey: key)
     }
 
     /// The current settings, read from disk each time so a long-running `serve` sees changes.
     public func config() throws -> HubConfig {
-        let url = root.appendingPathComponent(Self.configName)
+        try Self.read(root.appendingPathComponent(Self.configName))
+    }
+
+    private static func read(_ url: URL) throws -> HubConfig {
         do {
             return try FleetJSON.decode(HubConfig.self, from: Data(contentsOf: url))
         } catch {
@@ -91,12 +98,30 @@ public struct Workspace: Sendable {
         return policy
     }
 
-    /// Changes one setting (`fleethub config set KEY VALUE`).
+    /// Changes one setting (`fleethub config set KEY VALUE`). A change of where the blobs
+    /// live is saved only once the bucket can be read, and moving them into a bucket
+    /// uploads the workspace's blobs first, so every instance serves every bundle.
     public func set(_ key: String, to value: String) throws {
         guard let key = HubConfig.Key(rawValue: key) else { throw WorkspaceError.unknownSetting(key) }
         var config = try config()
         try config.set(key, to: value)
+        if key.isBlobSetting {
+            let moved = BlobStore(root: blobs.root, settings: config.blobStorage)
+            try Self.checkBucket(of: moved)
+            try moved.uploadLocalBlobs()
+        }
         try Self.save(config, in: root)
+    }
+
+    /// Fails, naming the setting to fix, unless `blobs` is the local folder or a bucket
+    /// these settings can read.
+    private static func checkBucket(of blobs: BlobStore) throws {
+        guard let settings = blobs.settings else { return }
+        do {
+            try blobs.bucket()?.check()
+        } catch {
+            throw WorkspaceError.unusableBlobBucket(settings.url, reason: "\(error)")
+        }
     }
 
     /// Remembers where `broker-config` wrote the broker's files.

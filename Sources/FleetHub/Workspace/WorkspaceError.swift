@@ -6,6 +6,8 @@ public enum WorkspaceError: Error, Equatable, CustomStringConvertible {
     case invalidSetting(String, value: String, expected: String)
     case unknownSetting(String)
     case plainHTTPRefused(String)
+    /// The blob bucket (`blobs`) cannot be read with its settings.
+    case unusableBlobBucket(String, reason: String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,8 @@ public enum WorkspaceError: Error, Equatable, CustomStringConvertible {
         case .invalidSetting(let key, let value, let expected): "'\(value)' is not a valid \(key): expected \(expected)"
         case .plainHTTPRefused(let url):
             "refusing the http:// public URL \(url): device tokens and bundles would cross the network in clear text; use https:// (`fleethub config set public-url https://…`; the hub's CA issues the certificate), or allow it for a test setup with `fleethub init --insecure-http` or `fleethub config set insecure-http true`"
+        case .unusableBlobBucket(let url, let reason):
+            "cannot keep the blobs in \(url): \(reason); fix it with `fleethub config set blobs-endpoint|blobs-region|blobs-credentials VALUE` (or --blobs-… with `fleethub init`); nothing was changed"
         case .unknownSetting(let key):
             "unknown setting '\(key)'; settings are \(HubConfig.Key.allCases.map(\.rawValue).joined(separator: ", "))"
         }
