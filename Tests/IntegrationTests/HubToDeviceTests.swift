@@ -223,6 +223,9 @@ struct HubToDeviceTests {
         #expect(await eventually {
             (try? ModuleLogReader(dataDirectory: dataDirectory, module: "agent").tail(1)) == ["agent up"]
         })
+        let state = try DeviceRegistry(workspace: Workspace.open(at: URL(fileURLWithPath: fleet.workspace))).desiredState(id: "gw-001")
+        let bundle = try #require(state?.modules.first?.bundle)
+        #expect(bundle.downloadURLs == [firstPort, fleet.httpPort].map { "https://127.0.0.1:\($0)/v1/bundles/\(bundle.digest)" })
     }
 
     static let python = ProcessInfo.processInfo.environment["FLEET_PYTHON"] ?? Fixtures.which("python3") ?? "python3"
