@@ -65,7 +65,7 @@ public struct EdgeRuntimeDaemon: Sendable {
             store: store, supervisor: supervisor,
             downloader: BundleDownloader(
                 dataDirectory: dataDirectory, baseURL: URL(string: config.hub.bundleBaseURL), token: config.hub.token,
-                trust: EdgeHTTPClient.Trust(hubCAFile: config.hub.caFile)),
+                trust: FleetHTTPClient.Trust(hubCAFile: config.hub.caFile)),
             dataDirectory: dataDirectory, settings: settings, logger: logger)
         // Checked before any module starts, so a config error stops nothing half-way.
         let logs = ModuleLogResponder(dataDirectory: dataDirectory) { ((try? store.appliedModules()) ?? []).map(\.name) }

@@ -146,6 +146,21 @@ public final class SeaweedFS: @unchecked Sendable {
         try objects(bucket: bucket, prefix: prefix, decoding: "body")
     }
 
+    /// The keys and sizes of the objects under `prefix` in `bucket`, listed with boto3.
+    public func sizes(bucket: String, prefix: String) throws -> [String: Int] {
+        let output = try boto(
+            admin: true,
+            """
+            import json
+            out = {}
+            for page in s3.get_paginator('list_objects_v2').paginate(Bucket=\(pythonString(bucket)), Prefix=\(pythonString(prefix))):
+                for item in page.get('Contents', []):
+                    out[item['Key']] = item['Size']
+            print(json.dumps(out))
+            """)
+        return try JSONDecoder().decode([String: Int].self, from: Data(output.utf8))
+    }
+
     /// Every object under `prefix`, its bytes `body` turned into text by the Python expression `decoding`.
     private func objects(bucket: String, prefix: String, decoding: String) throws -> [String: String] {
         let output = try boto(

@@ -140,6 +140,14 @@ struct ServeCommand: AsyncParsableCommand {
             workspace: opened, host: address.host.isEmpty ? "0.0.0.0" : address.host, port: address.port, ingestion: ingestion)
         // Refused (an http:// public URL without insecure-http) before anything starts.
         let scheme = try opened.https() == nil ? "http" : "https"
+        if let bucket = try opened.blobs.bucket() {
+            do {
+                try await bucket.store.checkAccess()
+                print("blobs: \(bucket.location)")
+            } catch {
+                Output.warn("bundles cannot be served until the blob bucket can be read: \(error)")
+            }
+        }
         // Each task says whether it was the HTTP server that returned.
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {

@@ -3,7 +3,7 @@ import FleetHub
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create a hub workspace: database, blob store, signing key, settings.", discussion: "EXAMPLES:\n  fleethub init --broker mqtts://broker.example:8883 --public-url https://hub.example:8080\n  fleethub init --public-url https://hub.example --tls-cert hub.crt --tls-key hub.key --tls-ca corp-ca.crt\n  fleethub init --workspace ./hub --broker mqtt://127.0.0.1:1883 --insecure --public-url http://127.0.0.1:8080 --insecure-http")
+        commandName: "init", abstract: "Create a hub workspace: database, blob store, signing key, settings.", discussion: "EXAMPLES:\n  fleethub init --broker mqtts://broker.example:8883 --public-url https://hub.example:8080\n  fleethub init --public-url https://hub.example --tls-cert hub.crt --tls-key hub.key --tls-ca corp-ca.crt\n  fleethub init --workspace ./hub --broker mqtt://127.0.0.1:1883 --insecure --public-url http://127.0.0.1:8080 --insecure-http\n  fleethub init --blobs s3://fleet-blobs/hub --blobs-endpoint http://127.0.0.1:8333 --blobs-credentials hub-s3.ini")
 
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "The MQTT broker devices and the hub use (mqtts://; mqtt:// needs --insecure).")
@@ -20,16 +20,19 @@ struct InitCommand: ParsableCommand {
     @OptionGroup var tls: TLSFileOptions
     @Option(help: "The hub's database: postgres://user[:password]@host:port/database for one that several hub instances share (password also from PGPASSWORD). Default: a SQLite file in the workspace.")
     var database: String?
+    @OptionGroup var blobs: BlobOptions
 
     func run() throws {
         var config = HubConfig(broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil)
         try tls.apply(to: &config)
         if let database { try config.set(.database, to: database) }
+        try blobs.apply(to: &config)
         let created = try Workspace.create(at: workspace.root, config: config)
         try CertificateAuthority.create(in: created.certificateAuthorityFolder, brokerHosts: hosts.hosts(brokerURL: broker))
         _ = try HTTPAccess.load(from: created)
         print("created workspace \(created.root.path) with its certificate authority")
         if database != nil { print("database: \(created.database.location)") }
+        if let bucket = try created.blobs.bucket() { print("blobs: \(bucket.location)") }
         if let https = try created.https() { print("HTTPS certificate: \(https.certificatePath)") }
         if insecure { Output.warn("plain MQTT allowed (--insecure): fleet traffic is neither encrypted nor authenticated") }
         if insecureHTTP { Output.warn("plain HTTP allowed (--insecure-http): device tokens and bundles cross the network in clear text") }
@@ -43,7 +46,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure, insecure-http, tls-cert, tls-key, tls-ca, drift-alert-psi (an empty value clears the last five). A new public-url is republished to every device; serve reads drift-alert-psi when it starts.", discussion: "EXAMPLES:\n  fleethub config set public-url https://hub.example:8080\n  fleethub config set tls-cert /etc/fleethub/hub.crt\n  fleethub config set broker mqtts://broker.example:8883")
+            abstract: "Change a setting: broker, public-url, broker-username, broker-password, insecure, insecure-http, tls-cert, tls-key, tls-ca, drift-alert-psi, bundle-urls, blobs, blobs-endpoint, blobs-region, blobs-credentials (an empty value clears tls-cert and the ones after it). A new public-url or bundle-urls is republished to every device; serve reads drift-alert-psi and the blobs settings when it starts.", discussion: "EXAMPLES:\n  fleethub config set public-url https://hub.example:8080\n  fleethub config set tls-cert /etc/fleethub/hub.crt\n  fleethub config set broker mqtts://broker.example:8883\n  fleethub config set bundle-urls https://hub-a:8080,https://hub-b:8080\n  fleethub config set blobs-endpoint http://s3.internal:8333\n  fleethub config set blobs s3://fleet-blobs/hub")
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The setting.") var key: String
         @Argument(help: "Its new value.") var value: String
@@ -51,7 +54,7 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() async throws {
             let opened = try workspace.open()
             try opened.set(key, to: value)
-            if key == HubConfig.Key.publicURL.rawValue {
+            if key == HubConfig.Key.publicURL.rawValue || key == HubConfig.Key.bundleURLs.rawValue {
                 try await Publishing.publish(DeploymentStore(workspace: opened).restage(), workspace: opened)
             }
         }
@@ -80,9 +83,42 @@ struct ConfigCommand: AsyncParsableCommand {
                 if let ca = config.tlsCA { print("tls-ca: \(ca)") }
                 if let psi = config.driftAlertPSI { print("drift-alert-psi: \(psi)") }
                 print("database: \(opened.database.location)")
+                if let urls = config.bundleURLs { print("bundle-urls: \(urls.joined(separator: ","))") }
+                print("blobs: \(config.blobs ?? "local (\(opened.blobs.root.path))")")
+                if let endpoint = config.blobsEndpoint { print("blobs-endpoint: \(endpoint)") }
+                if let region = config.blobsRegion { print("blobs-region: \(region)") }
+                if let credentials = config.blobsCredentials { print("blobs-credentials: \(credentials)") }
                 print("hub public key: \(opened.signingKey.publicKey.base64)")
             }
         }
+    }
+}
+
+/// `--blobs`, `--blobs-endpoint`, `--blobs-region`, `--blobs-credentials`: a bucket that
+/// every `serve` instance reads the blobs from, instead of the workspace folder.
+struct BlobOptions: ParsableArguments {
+    @Option(help: "Keep the blobs in this S3 bucket (s3://BUCKET/PREFIX) instead of the workspace folder (local, the default).")
+    var blobs: String?
+    @Option(name: .customLong("blobs-endpoint"), help: "The bucket's S3 endpoint, e.g. http://127.0.0.1:8333 (default: AWS's regional one).")
+    var endpoint: String?
+    @Option(name: .customLong("blobs-region"), help: "The bucket's signing region (default: us-east-1).")
+    var region: String?
+    @Option(
+        name: .customLong("blobs-credentials"),
+        help: "An AWS shared-credentials file (default: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).")
+    var credentials: String?
+
+    func validate() throws {
+        if blobs == nil, endpoint != nil || region != nil || credentials != nil {
+            throw ValidationError("--blobs-endpoint, --blobs-region and --blobs-credentials need --blobs s3://BUCKET/PREFIX")
+        }
+    }
+
+    func apply(to config: inout HubConfig) throws {
+        if let endpoint { try config.set(.blobsEndpoint, to: endpoint) }
+        if let region { try config.set(.blobsRegion, to: region) }
+        if let credentials { try config.set(.blobsCredentials, to: credentials) }
+        if let blobs { try config.set(.blobs, to: blobs) }
     }
 }
 

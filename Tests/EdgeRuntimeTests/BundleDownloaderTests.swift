@@ -41,4 +41,41 @@ import Testing
             try await downloader.download(absent)
         }
     }
+
+    /// A bundle offered by several hub instances comes from the first that answers: a
+    /// port nobody listens on (an instance that died) is passed over, a 404 is not (the
+    /// instance answered: the bundle is not there), and when none answers the error
+    /// names each URL's failure.
+    @Test func triesTheBundlesURLsInOrderPassingOverInstancesThatDoNotAnswer() async throws {
+        let server = try BundleServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory(prefix: "download")
+        let dataDirectory = DataDirectory(directory.url)
+        try dataDirectory.create()
+        let bundle = try TestBundle.make(files: ["model.bin": Data((0..<20_000).map { UInt8($0 % 251) })], compress: false)
+        try server.serve(bundle)
+        let dead = "http://127.0.0.1:\(try Fixtures.freePort())"
+        let path = "/v1/bundles/\(bundle.digest)"
+        let downloader = BundleDownloader(dataDirectory: dataDirectory, baseURL: nil)
+
+        try await downloader.download(BundleReference(digest: bundle.digest, size: bundle.size, urls: [dead + path, server.baseURL + path]))
+        try BundleReader().verifyArchive(at: dataDirectory.bundle(bundle.digest), digest: bundle.digest, size: bundle.size)
+        #expect(server.requests == ["\(path) -"])
+
+        let absent = ContentDigest(of: Data("absent".utf8))
+        let missing = BundleReference(
+            digest: absent, size: 1, urls: ["\(server.baseURL)/v1/bundles/\(absent)", "\(dead)/v1/bundles/\(absent)"])
+        await #expect(throws: DownloadError.httpStatus(url: "\(server.baseURL)/v1/bundles/\(absent)", status: 404)) {
+            try await downloader.download(missing)
+        }
+
+        let otherDead = "http://127.0.0.1:\(try Fixtures.freePort())"
+        let nowhere = BundleReference(digest: absent, size: 1, urls: ["\(dead)/v1/bundles/\(absent)", "\(otherDead)/v1/bundles/\(absent)"])
+        await #expect {
+            try await downloader.download(nowhere)
+        } throws: { error in
+            guard case DownloadError.noInstanceAnswered(let failures) = error else { return false }
+            return failures.count == 2 && "\(error)".contains(dead) && "\(error)".contains(otherDead)
+        }
+    }
 }

@@ -10,16 +10,19 @@ final class HubFixture: Sendable {
 
     /// A plain `mqtt://` broker and an `http://` public URL are allowed (`insecure`,
     /// `insecure-http`) unless told otherwise; the Security tests make TLS workspaces.
+    /// `blobs` (`s3://…`, with its endpoint and credentials file) keeps the blobs in a bucket.
     init(
         broker: String = "mqtt://127.0.0.1:1", publicURL: String = "http://hub.test:8080", insecure: Bool = true,
-        insecureHTTP: Bool = true
+        insecureHTTP: Bool = true, blobs: StorageSettings? = nil
     ) throws {
         directory = try TemporaryDirectory(prefix: "fleethub-test")
-        workspace = try Workspace.create(
-            at: directory.url.appendingPathComponent("workspace"),
-            config: HubConfig(
-                broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil,
-                database: try HubTestDatabase.fresh()))
+        var config = HubConfig(
+            broker: broker, publicURL: publicURL, insecure: insecure ? true : nil, insecureHTTP: insecureHTTP ? true : nil,
+            database: try HubTestDatabase.fresh())
+        config.blobs = blobs?.url
+        config.blobsEndpoint = blobs?.endpoint
+        config.blobsCredentials = blobs?.credentialsFile
+        workspace = try Workspace.create(at: directory.url.appendingPathComponent("workspace"), config: config)
     }
 
     var models: ModelRegistry { ModelRegistry(workspace: workspace) }

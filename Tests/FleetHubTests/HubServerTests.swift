@@ -66,6 +66,41 @@ struct HubServerTests {
         }
     }
 
+    /// From a blob bucket the bundle is streamed, ranges passed on to the bucket: the same
+    /// bytes and headers as from the folder, with this host's copy gone.
+    @Test(.enabled(if: SeaweedFS.shouldRun), .timeLimit(.minutes(2)))
+    func aBundleInABlobBucketIsServedWithRanges() async throws {
+        let seaweed = try await SeaweedFS.start()
+        defer { seaweed.stop() }
+        try await seaweed.createBucket("blobs")
+        let credentials = try TemporaryDirectory(prefix: "bucket-credentials")
+        try seaweed.writeCredentialsFile(to: credentials.file("s3.ini"))
+        let hub = try HubFixture(
+            blobs: StorageSettings(url: "s3://blobs/hub", endpoint: seaweed.endpoint, credentialsFile: credentials.file("s3.ini")))
+        let module = try hub.packagedScorer(weights: String(repeating: "w", count: 5000))
+        let whole = try Data(contentsOf: hub.workspace.blobs.url(for: module.digest))
+        try FileManager.default.removeItem(at: hub.workspace.blobs.url(for: module.digest))
+        try await withServer(hub) { base in
+            let url = "\(base)/v1/bundles/\(module.digest)"
+            let (full, fullResponse) = try await get(hub, url)
+            #expect(fullResponse.statusCode == 200)
+            #expect(full == whole)
+            #expect(fullResponse.value(forHTTPHeaderField: "ETag") == "\"\(module.digest)\"")
+
+            let last = whole.count / 2
+            let (middle, partial) = try await get(hub, url, headers: ["Range": "bytes=10-\(last)"])
+            #expect(partial.statusCode == 206)
+            #expect(middle == whole.subdata(in: 10..<(last + 1)))
+            #expect(partial.value(forHTTPHeaderField: "Content-Range") == "bytes 10-\(last)/\(whole.count)")
+            let (tail, suffix) = try await get(hub, url, headers: ["Range": "bytes=-10"])
+            #expect(suffix.statusCode == 206 && tail == whole.suffix(10))
+            let (_, beyond) = try await get(hub, url, headers: ["Range": "bytes=\(whole.count)-"])
+            #expect(beyond.statusCode == 416)
+            let (_, missing) = try await get(hub, "\(base)/v1/bundles/sha256:\(String(repeating: "0", count: 64))")
+            #expect(missing.statusCode == 404)
+        }
+    }
+
     @Test func jsonAPIListsRegistryDevicesAndDeployments() async throws {
         let hub = try HubFixture()
         try hub.packagedScorer()

@@ -22,7 +22,7 @@ struct LayeringTests {
     }
 
     func compose(_ tags: [String: String], _ deployments: [ResolvedDeployment]) -> DesiredContent {
-        DesiredStateComposer.compose(tags: tags, deployments: deployments) { "http://hub/v1/bundles/\($0)" }
+        DesiredStateComposer.compose(tags: tags, deployments: deployments) { ["http://hub/v1/bundles/\($0)"] }
     }
 
     /// The target is parsed when a deployment is made or read back: a stored target that
@@ -52,6 +52,22 @@ struct LayeringTests {
         #expect(content.modules.first { $0.name == "agent" }?.bundle.digest == digestA)
         #expect(content.deployments == [DeploymentReference(name: "canary", priority: 20), DeploymentReference(name: "base", priority: 10)])
         #expect(content.modules[0].bundle.url == "http://hub/v1/bundles/\(digestA)")
+    }
+
+    /// With several hub instances (`bundle-urls`), each bundle names all their URLs in
+    /// order and the first as `url`; with one, the state has no `urls` (its bytes as before).
+    @Test func everyBundleURLGoesIntoTheStateInOrderTheFirstAlsoAsURL() throws {
+        let base = try deployment("base", priority: 10, target: "*", sequence: 1, modules: [module("iris", digest: digestA)])
+        var config = HubConfig(broker: "mqtt://127.0.0.1:1", publicURL: "http://hub-a:8080", insecureHTTP: true)
+        let single = DesiredStateComposer.compose(tags: [:], deployments: [base], bundleURLs: config.downloadURLs(for:))
+        #expect(single.modules[0].bundle.urls == nil)
+        #expect(!String(decoding: try FleetJSON.encode(single), as: UTF8.self).contains("urls"))
+
+        try config.set(.bundleURLs, to: "http://hub-a:8080, http://hub-b:8080/")
+        let bundle = DesiredStateComposer.compose(tags: [:], deployments: [base], bundleURLs: config.downloadURLs(for:)).modules[0].bundle
+        #expect(bundle.url == "http://hub-a:8080/v1/bundles/\(digestA)")
+        #expect(bundle.downloadURLs == ["http://hub-a:8080/v1/bundles/\(digestA)", "http://hub-b:8080/v1/bundles/\(digestA)"])
+        #expect(throws: WorkspaceError.self) { try config.set(.bundleURLs, to: "http://hub-a:8080,ftp://hub-b") }
     }
 
     @Test func onlyMatchingDeploymentsContribute() throws {

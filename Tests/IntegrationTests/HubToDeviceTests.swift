@@ -183,6 +183,51 @@ struct HubToDeviceTests {
         #expect(answer?["predictions"] as? [Int] == predictions, "\(String(decoding: data, as: UTF8.self))")
     }
 
+    /// Two `fleethub serve` instances over one workspace and one SeaweedFS blob bucket, the
+    /// device told both (`bundle-urls`): the first is killed with SIGKILL before the
+    /// deployment, and the device downloads the bundle from the second and runs it.
+    @Test(.enabled(if: SeaweedFS.shouldRun))
+    func aDeviceGetsItsBundleFromTheSecondInstanceWhenTheFirstIsKilled() async throws {
+        let seaweed = try await SeaweedFS.start()
+        defer { seaweed.stop() }
+        try await seaweed.createBucket("fleet-blobs")
+        let credentials = try TemporaryDirectory(prefix: "hub-s3")
+        try seaweed.writeCredentialsFile(to: credentials.file("s3.ini"))
+        let fleet = try await HubAndDevice(
+            prefix: "hub-to-device-two-instances",
+            initArguments: [
+                "--blobs", "s3://fleet-blobs/hub", "--blobs-endpoint", seaweed.endpoint, "--blobs-credentials", credentials.file("s3.ini"),
+            ])
+        defer { fleet.stop() }
+        try fleet.packageAgent("echo agent up\nwhile true; do sleep 0.2; done\n")
+        let bundles = try seaweed.sizes(bucket: "fleet-blobs", prefix: "hub/sha256/")
+        #expect(bundles.count == 1, "\(bundles)")
+
+        let firstPort = try Fixtures.freePort()
+        try fleet.hub(["config", "set", "bundle-urls", "https://127.0.0.1:\(firstPort),https://127.0.0.1:\(fleet.httpPort)"])
+        let first = try fleet.startServe(port: firstPort)
+        let config = try await fleet.startServeAndDevice(localAPIPort: try Fixtures.freePort())
+        #expect(await eventually { Fixtures.isListening(port: firstPort) })
+        first.signal(SIGKILL)
+        #expect(try await first.waitForExit() == SIGKILL)
+        // This host's copy goes: the bundle can only come from the bucket.
+        try FileManager.default.removeItem(atPath: "\(fleet.workspace)/blobs/sha256")
+
+        try fleet.deployAgent()
+        let dataDirectory = DataDirectory(config: config)
+        let running = await eventually {
+            let status = try? StateStore(url: dataDirectory.database).status()
+            return status?.desired.status == .applied && status?.modules.first?.status == .running
+        }
+        #expect(running, "runtime log: \((try? String(contentsOfFile: fleet.directory.file("runtime.log"), encoding: .utf8)) ?? "")")
+        #expect(await eventually {
+            (try? ModuleLogReader(dataDirectory: dataDirectory, module: "agent").tail(1)) == ["agent up"]
+        })
+        let state = try DeviceRegistry(workspace: Workspace.open(at: URL(fileURLWithPath: fleet.workspace))).desiredState(id: "gw-001")
+        let bundle = try #require(state?.modules.first?.bundle)
+        #expect(bundle.downloadURLs == [firstPort, fleet.httpPort].map { "https://127.0.0.1:\($0)/v1/bundles/\(bundle.digest)" })
+    }
+
     static let python = ProcessInfo.processInfo.environment["FLEET_PYTHON"] ?? Fixtures.which("python3") ?? "python3"
 
     static let hasMLflow: Bool = {
@@ -201,13 +246,14 @@ final class HubAndDevice: Sendable {
     private let runtime = Mutex<ChildProcess?>(nil)
     private static let fleethub = Fixtures.builtExecutable("fleethub")
 
-    init(prefix: String) async throws {
+    /// `initArguments` go to `fleethub init` (`--blobs s3://…`).
+    init(prefix: String, initArguments: [String] = []) async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.fleethub), "build the package first: swift build")
         directory = try TemporaryDirectory(prefix: prefix)
         workspace = directory.file("hub")
         httpPort = try Fixtures.freePort()
         broker = try await MosquittoBroker.start()
-        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "https://127.0.0.1:\(httpPort)"])
+        _ = try hub(["init", "--insecure", "--broker", broker.url, "--public-url", "https://127.0.0.1:\(httpPort)"] + initArguments)
     }
 
     /// Runs `fleethub ARGUMENTS` on the workspace.
@@ -228,15 +274,24 @@ final class HubAndDevice: Sendable {
         config.dataDir = directory.file("device")
         change(&config)
         try config.save(to: configPath)
-        let server = try ChildProcess(
-            Self.fleethub, ["serve", "--http", "127.0.0.1:\(httpPort)", "--workspace", workspace], outputPath: directory.file("hub.log"))
-        processes.withLock { $0.append(server) }
+        try startServe(port: httpPort)
         let runtime = try ChildProcess(
             Fixtures.builtExecutable("edge-runtime"), ["run", "--config", configPath, "--rollback-window", "\(rollbackWindow)"],
             outputPath: directory.file("runtime.log"))
         self.runtime.withLock { $0 = runtime }
         #expect(await eventually { Fixtures.isListening(port: self.httpPort) })
         return config
+    }
+
+    /// Starts one more `fleethub serve` instance on the workspace, listening on `port`
+    /// (logging to `hub-PORT.log`, the first one's to `hub.log`); `stop()` stops it.
+    @discardableResult
+    func startServe(port: Int) throws -> ChildProcess {
+        let log = port == httpPort ? "hub.log" : "hub-\(port).log"
+        let server = try ChildProcess(
+            Self.fleethub, ["serve", "--http", "127.0.0.1:\(port)", "--workspace", workspace], outputPath: directory.file(log))
+        processes.withLock { $0.append(server) }
+        return server
     }
 
     /// Packages `script` as the process module `site-agent` (`/bin/sh run.sh`).

@@ -6,6 +6,11 @@ import Foundation
 /// download resumes with a `Range` request; the file becomes `<hex>.zip` only when it
 /// has the expected size (its digest is checked by the verify step before anything is
 /// unpacked), and a server that sends more than that is cut off.
+///
+/// A bundle may name several hub instances (`urls`): they are tried in order, the next
+/// one when an instance cannot be reached or answers 5xx, resuming what the last one
+/// sent (the bytes are the same everywhere); when none gives it, the reconciler tries
+/// again with its back-off (`BackoffSchedule.desiredStateRetry`).
 public struct BundleDownloader: Sendable {
     public let dataDirectory: DataDirectory
     /// The hub's base URL, for bundle URLs given as a path (`/v1/bundles/…`).
@@ -13,23 +18,38 @@ public struct BundleDownloader: Sendable {
     /// The device's download token (`hub.token`), sent as `Authorization: Bearer`.
     public let token: String?
     /// Trusts what the device config says for the hub (`hub.caFile`).
-    private let client: EdgeHTTPClient
+    private let client: FleetHTTPClient
 
-    /// `trust` says which certificates the hub may present: `EdgeHTTPClient.Trust(hubCAFile: config.hub.caFile)`.
-    public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil, trust: EdgeHTTPClient.Trust = .system) {
+    /// `trust` says which certificates the hub may present: `FleetHTTPClient.Trust(hubCAFile: config.hub.caFile)`.
+    public init(dataDirectory: DataDirectory, baseURL: URL?, token: String? = nil, trust: FleetHTTPClient.Trust = .system) {
         self.dataDirectory = dataDirectory
         self.baseURL = baseURL
         self.token = token
-        self.client = EdgeHTTPClient(trust: trust)
+        self.client = FleetHTTPClient(trust: trust)
     }
 
-    /// Downloads `bundle` into the cache unless it is there already.
+    /// Downloads `bundle` into the cache unless it is there already, from the first of
+    /// its URLs that gives it.
     public func download(_ bundle: BundleReference) async throws {
         let target = dataDirectory.bundle(bundle.digest)
         if FileManager.default.fileExists(atPath: target.path) { return }
-        guard let url = URL(string: bundle.url, relativeTo: baseURL)?.absoluteURL,
-            url.scheme == "http" || url.scheme == "https"
-        else { throw DownloadError.badURL(bundle.url) }
+        let urls = try bundle.downloadURLs.map { text in
+            guard let url = URL(string: text, relativeTo: baseURL)?.absoluteURL, url.scheme == "http" || url.scheme == "https"
+            else { throw DownloadError.badURL(text) }
+            return url
+        }
+        var unavailable: [DownloadError] = []
+        for url in urls {
+            do {
+                return try await download(bundle, from: url, to: target)
+            } catch let error as DownloadError where error.isUnavailableInstance {
+                unavailable.append(error)
+            }
+        }
+        throw unavailable.count == 1 ? unavailable[0] : DownloadError.noInstanceAnswered(unavailable)
+    }
+
+    private func download(_ bundle: BundleReference, from url: URL, to target: URL) async throws {
         let partial = dataDirectory.partialBundle(bundle.digest)
         var offset = Self.size(of: partial)
         if offset > bundle.size {
@@ -106,7 +126,7 @@ public struct BundleDownloader: Sendable {
             switch error {
             case .untrustedServer(let url, let reason): throw DownloadError.untrustedHub(url: url, reason: reason)
             case .transfer(_, let reason): throw DownloadError.transfer(url: url.absoluteString, reason: reason)
-            case .unusableCAFile: throw DownloadError.transfer(url: url.absoluteString, reason: "\(error)")
+            case .unusableCAFile, .unreadableBody: throw DownloadError.transfer(url: url.absoluteString, reason: "\(error)")
             }
         }
     }
@@ -120,6 +140,17 @@ public enum DownloadError: Error, Equatable, CustomStringConvertible {
     case untrustedHub(url: String, reason: String)
     case wrongSize(url: String, expected: Int, actual: Int)
     case writeFailed(path: String, reason: String)
+    /// Every URL of the bundle failed to connect or answered 5xx; each failure, in order.
+    case noInstanceAnswered([DownloadError])
+
+    /// A failure that another hub instance may not have: no connection, or a 5xx answer.
+    var isUnavailableInstance: Bool {
+        switch self {
+        case .transfer: true
+        case .httpStatus(_, let status): status >= 500
+        default: false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -134,6 +165,8 @@ public enum DownloadError: Error, Equatable, CustomStringConvertible {
         case .wrongSize(let url, let expected, let actual):
             "\(url) gave \(actual) bytes, the desired state says \(expected)"
         case .writeFailed(let path, let reason): "cannot write \(path): \(reason) (is the disk full?)"
+        case .noInstanceAnswered(let failures):
+            "no hub instance gave the bundle (\(failures.map(\.description).joined(separator: "; "))); check that one of them runs `fleethub serve`"
         }
     }
 }

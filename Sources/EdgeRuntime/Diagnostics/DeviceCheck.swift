@@ -254,8 +254,8 @@ public struct DeviceCheck: Sendable {
     }
 
     /// Trusts what the downloader trusts, with a short wait.
-    private static func client(_ config: DeviceConfig) -> EdgeHTTPClient {
-        EdgeHTTPClient(trust: .init(hubCAFile: config.hub.caFile), connectTimeout: .seconds(5), readTimeout: .seconds(5))
+    private static func client(_ config: DeviceConfig) -> FleetHTTPClient {
+        FleetHTTPClient(trust: .init(hubCAFile: config.hub.caFile), connectTimeout: .seconds(5), readTimeout: .seconds(5))
     }
 
     /// Without a bundle to try the token on, whether the hub answers at all.

@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// Objects as files under a folder (`file:///var/lib/…`), the default store for the quickstart.

@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// Somewhere the owner keeps telemetry objects: an S3-compatible bucket or a local folder.
@@ -9,3 +10,6 @@ public protocol ObjectStore: Sendable {
 
     func put(key: String, data: Data, contentType: String) async throws
 }
+
+/// A telemetry bucket (`storage.url: s3://…`).
+extension S3ObjectStore: ObjectStore {}

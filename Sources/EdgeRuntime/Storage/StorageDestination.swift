@@ -14,22 +14,11 @@ extension StorageSettings {
             }
             return StorageDestination(store: FileObjectStore(root: URL(fileURLWithPath: parsed.path)), prefix: "")
         case "s3":
-            guard let bucket = parsed.host, !bucket.isEmpty else {
-                throw ObjectStoreError.invalidSettings("'\(url)' names no bucket; use s3://BUCKET/PREFIX")
-            }
-            guard let credentialsFile else {
+            // A device names its key file; it has no AWS environment of its own.
+            let bucket = try s3Bucket {
                 throw ObjectStoreError.invalidSettings("'\(url)' needs credentialsFile (AWS shared-credentials format)")
             }
-            let region = region ?? "us-east-1"
-            let endpointText = endpoint ?? "https://s3.\(region).amazonaws.com"
-            guard let endpointURL = URL(string: endpointText), endpointURL.host != nil else {
-                throw ObjectStoreError.invalidSettings("endpoint '\(endpointText)' is not a URL like http://127.0.0.1:8333")
-            }
-            let credentials = try AWSCredentials.load(fromFile: credentialsFile, profile: profile ?? "default")
-            let store = S3ObjectStore(
-                endpoint: endpointURL, region: region, bucket: bucket, pathStyle: pathStyle ?? (endpoint != nil),
-                credentials: credentials, client: EdgeHTTPClient(trust: caFile.map { .systemAnd(caFile: $0) } ?? .system))
-            return StorageDestination(store: store, prefix: parsed.path.trimmingCharacters(in: CharacterSet(charactersIn: "/")))
+            return StorageDestination(store: bucket.store, prefix: bucket.prefix)
         default:
             throw ObjectStoreError.invalidSettings("'\(url)' has scheme '\(scheme)'; use s3:// or file://")
         }

@@ -32,3 +32,31 @@ public struct StorageSettings: Codable, Equatable, Sendable {
         self.pathStyle = pathStyle
     }
 }
+
+extension StorageSettings {
+    /// The bucket an `s3://BUCKET/PREFIX` URL names on `endpoint` (AWS's regional one when
+    /// absent), and the key prefix; the key pair comes from `credentialsFile`, else from
+    /// `credentials` (the hub: `AWSCredentials.fromEnvironment`).
+    public func s3Bucket(
+        credentials: () throws -> AWSCredentials = { try AWSCredentials.fromEnvironment() }
+    ) throws -> (store: S3ObjectStore, prefix: String) {
+        guard let parsed = URLComponents(string: url), parsed.scheme?.lowercased() == "s3" else {
+            throw ObjectStoreError.invalidSettings("'\(url)' is not an s3:// URL; use s3://BUCKET/PREFIX")
+        }
+        guard let bucket = parsed.host, !bucket.isEmpty else {
+            throw ObjectStoreError.invalidSettings("'\(url)' names no bucket; use s3://BUCKET/PREFIX")
+        }
+        let region = region ?? "us-east-1"
+        let endpointText = endpoint ?? "https://s3.\(region).amazonaws.com"
+        guard let endpointURL = URL(string: endpointText), ["http", "https"].contains(endpointURL.scheme ?? ""),
+            endpointURL.host?.isEmpty == false
+        else {
+            throw ObjectStoreError.invalidSettings("endpoint '\(endpointText)' is not a URL like http://127.0.0.1:8333")
+        }
+        let keys = try credentialsFile.map { try AWSCredentials.load(fromFile: $0, profile: profile ?? "default") } ?? credentials()
+        let store = S3ObjectStore(
+            endpoint: endpointURL, region: region, bucket: bucket, pathStyle: pathStyle ?? (endpoint != nil),
+            credentials: keys, client: FleetHTTPClient(trust: caFile.map { .systemAnd(caFile: $0) } ?? .system))
+        return (store, parsed.path.trimmingCharacters(in: CharacterSet(charactersIn: "/")))
+    }
+}

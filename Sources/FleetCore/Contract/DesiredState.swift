@@ -124,13 +124,26 @@ public struct ShadowSpec: Codable, Equatable, Sendable {
 public struct BundleReference: Codable, Equatable, Hashable, Sendable {
     public var digest: ContentDigest
     public var size: Int
+    /// The first download URL: all that a runtime without `urls` reads.
     public var url: String
+    /// Every hub instance's URL for the bundle, tried in order (docs/contract.md); nil
+    /// when there is one, so that states with one URL keep their exact bytes.
+    public var urls: [String]?
 
     public init(digest: ContentDigest, size: Int, url: String) {
         self.digest = digest
         self.size = size
         self.url = url
     }
+
+    /// A bundle offered at `urls`, the first of them also as `url`.
+    public init(digest: ContentDigest, size: Int, urls: [String]) {
+        self.init(digest: digest, size: size, url: urls.first ?? "")
+        self.urls = urls.count > 1 ? urls : nil
+    }
+
+    /// The URLs to try, in order.
+    public var downloadURLs: [String] { urls.flatMap { $0.isEmpty ? nil : $0 } ?? [url] }
 }
 
 /// What a scoring module records about its requests (docs/contract.md).

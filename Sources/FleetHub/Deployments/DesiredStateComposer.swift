@@ -17,7 +17,7 @@ public struct DesiredContent: Codable, Equatable, Sendable {
 /// module name the highest priority wins (on a tie, the deployment deployed later).
 public enum DesiredStateComposer {
     public static func compose(
-        tags: [String: String], deployments: [ResolvedDeployment], bundleURL: (ContentDigest) -> String
+        tags: [String: String], deployments: [ResolvedDeployment], bundleURLs: (ContentDigest) -> [String]
     ) -> DesiredContent {
         let matching = deployments.filter { $0.targetExpression.matches(tags) }
         .sorted { ($0.priority, $0.sequence) > ($1.priority, $1.sequence) }
@@ -27,7 +27,7 @@ public enum DesiredStateComposer {
                 winners[module.name] = (deployment, module)
             }
         }
-        let modules = winners.values.map { $0.module.spec(bundleURL: bundleURL) }
+        let modules = winners.values.map { $0.module.spec(bundleURLs: bundleURLs) }
             .sorted { ($0.startupOrder, $0.name) < ($1.startupOrder, $1.name) }
         let contributors = Set(winners.values.map { DeploymentReference(name: $0.deployment.name, priority: $0.deployment.priority) })
             .sorted { ($0.priority, $1.name) > ($1.priority, $0.name) }

@@ -24,7 +24,7 @@ enum DesiredStateStager {
             let content: DesiredContent
             if let tags = tagsByDevice[deviceId] {
                 content = DesiredStateComposer.compose(
-                    tags: tags, deployments: layers.deployments(for: deviceId), bundleURL: config.bundleURL)
+                    tags: tags, deployments: layers.deployments(for: deviceId), bundleURLs: config.downloadURLs(for:))
             } else {
                 content = DesiredContent(deployments: [], modules: [])
             }

@@ -121,15 +121,15 @@ public struct ResolvedDeployment: Codable, Equatable, Sendable {
         /// `iris-scorer:2 (model iris:3)`: the bundle and the models in it.
         public var label: String { ModuleLabel.text(bundle: bundle, models: models) }
 
-        /// The module as a device receives it, downloading bundles from `bundleURL`.
-        func spec(bundleURL: (ContentDigest) -> String) -> ModuleSpec {
+        /// The module as a device receives it, downloading bundles from `bundleURLs`.
+        func spec(bundleURLs: (ContentDigest) -> [String]) -> ModuleSpec {
             ModuleSpec(
-                name: name, kind: kind, bundle: BundleReference(digest: digest, size: size, url: bundleURL(digest)),
+                name: name, kind: kind, bundle: BundleReference(digest: digest, size: size, urls: bundleURLs(digest)),
                 desiredStatus: desiredStatus, restartPolicy: restartPolicy, startupOrder: startupOrder,
                 workers: workers, env: env, telemetry: telemetry,
                 shadow: shadow.map { shadow in
                     ShadowSpec(
-                        bundle: BundleReference(digest: shadow.digest, size: shadow.size, url: bundleURL(shadow.digest)),
+                        bundle: BundleReference(digest: shadow.digest, size: shadow.size, urls: bundleURLs(shadow.digest)),
                         sampleRate: shadow.sampleRate, workers: shadow.workers)
                 })
         }

@@ -65,7 +65,7 @@ struct BundleContents {
             model = found
             for file in found.files {
                 let path = "model/\(file.path)"
-                files.append(BundleFile(path: path, source: models.workspace.blobs.url(for: file.digest)))
+                files.append(BundleFile(path: path, source: try models.workspace.blobs.file(for: file.digest)))
                 modelEntries.append(
                     ModelFileEntry(name: found.name, version: found.version, path: path, sha256: file.digest.hex))
             }
@@ -161,7 +161,7 @@ struct BundleContents {
             guard let stored = model.files.first(where: { $0.path == file }) else {
                 throw RegistryError.invalidModel("\(model.reference) (\(path))", reason: "it has no \(file)")
             }
-            return models.workspace.blobs.url(for: stored.digest)
+            return try models.workspace.blobs.file(for: stored.digest)
         }
         switch flavour {
         case .onnx:

@@ -89,8 +89,8 @@ public struct ModuleRegistry: Sendable {
             let again = try BundleWriter().completed(
                 manifest(version: latest.version, createdAt: latest.createdAt, pins: latest.manifest.pins),
                 files: contents.files, progress: progress)
-            return again == latest.manifest
-                && BundleWriter().wouldEqual(again, files: contents.files, existing: workspace.blobs.url(for: latest.digest))
+            guard again == latest.manifest else { return false }
+            return BundleWriter().wouldEqual(again, files: contents.files, existing: try workspace.blobs.file(for: latest.digest))
         }
         var latest = try latestVersion(of: request.name)
         if let latest, try unchanged(latest) { return latest }
@@ -106,6 +106,7 @@ public struct ModuleRegistry: Sendable {
             let module = ModuleVersion(
                 name: request.name, version: version, kind: contents.kind, digest: written.digest,
                 size: written.size, createdAt: createdAt, manifest: written.manifest)
+            try workspace.blobs.upload(temporary, as: module.digest)
             switch try register(module, bundle: temporary, model: contents.model, after: latest) {
             case .registered:
                 return module
@@ -133,7 +134,8 @@ public struct ModuleRegistry: Sendable {
     /// the next one after `expected`, moves its bundle into the blob store (a rename)
     /// and inserts its rows. When the version was taken, or an insert fails, it writes
     /// nothing and the bundle stays outside the store: no row points at a missing blob
-    /// and no bundle is left that nothing refers to.
+    /// and no bundle is left that nothing refers to (in the folder: a blob bucket got it
+    /// before, which is harmless, since equal bytes map to it).
     private func register(_ module: ModuleVersion, bundle: URL, model: ModelVersion?, after expected: ModuleVersion?) throws -> Registration {
         try workspace.database.write { db in
             let latest = try db.row("SELECT * FROM module WHERE name = ? ORDER BY version DESC LIMIT 1", [module.name]).map(Self.module)

@@ -134,7 +134,7 @@ public struct ModelRegistry: Sendable {
                 try FileManager.default.createDirectory(
                     at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try? FileManager.default.removeItem(at: destination)
-                try FileManager.default.copyItem(at: workspace.blobs.url(for: file.digest), to: destination)
+                try FileManager.default.copyItem(at: workspace.blobs.file(for: file.digest), to: destination)
                 chmod(destination.path, 0o644)
             } catch {
                 throw RegistryError.unwritable(destination.path, reason: error.localizedDescription)

@@ -3,8 +3,8 @@ import FleetSQL
 import Foundation
 
 /// The workspace's settings that an operator may change after `init`: where the
-/// broker is, the base URL devices download bundles from, and the certificate the hub
-/// answers HTTPS with when it is not the one its own CA issues.
+/// broker is, the base URLs devices download bundles from, where the blobs live, and the
+/// certificate the hub answers HTTPS with when it is not the one its own CA issues.
 public struct HubConfig: Codable, Equatable, Sendable {
     /// `mqtt://host:port` or `mqtts://host:port`, written into every device config.
     public var broker: String
@@ -34,6 +34,19 @@ public struct HubConfig: Codable, Equatable, Sendable {
     /// The hub's database: nil for the workspace's own SQLite file, or a
     /// `postgres://` URL that several hub instances share.
     public var database: String?
+    /// The base URLs devices download bundles from, tried in order: every `serve`
+    /// instance's, or one load balancer's; nil is the public URL alone.
+    public var bundleURLs: [String]?
+    /// `s3://BUCKET/PREFIX` when the blobs live in a bucket that every `serve` instance
+    /// reads; nil keeps them in the workspace folder.
+    public var blobs: String?
+    /// The bucket's S3 endpoint, e.g. `http://127.0.0.1:8333`; AWS's regional one when nil.
+    public var blobsEndpoint: String?
+    /// The signing region; `us-east-1` when nil.
+    public var blobsRegion: String?
+    /// A file in the AWS shared-credentials format; nil reads the AWS environment
+    /// (`AWS_ACCESS_KEY_ID`…, `~/.aws/credentials`).
+    public var blobsCredentials: String?
 
     public init(
         broker: String, publicURL: String, brokerUsername: String? = nil, brokerPassword: String? = nil,
@@ -67,6 +80,14 @@ public struct HubConfig: Codable, Equatable, Sendable {
         case tlsCA = "tls-ca"
         case driftAlertPSI = "drift-alert-psi"
         case database
+        case bundleURLs = "bundle-urls"
+        case blobs
+        case blobsEndpoint = "blobs-endpoint"
+        case blobsRegion = "blobs-region"
+        case blobsCredentials = "blobs-credentials"
+
+        /// The settings that say where the blobs live.
+        public var isBlobSetting: Bool { [.blobs, .blobsEndpoint, .blobsRegion, .blobsCredentials].contains(self) }
     }
 
     /// Changes one setting after checking the value.
@@ -108,14 +129,22 @@ public struct HubConfig: Codable, Equatable, Sendable {
                 _ = try SQLLocation(parsing: value)
                 database = value
             }
+        case .bundleURLs:
+            bundleURLs = try value.isEmpty ? nil : value.split(separator: ",").map {
+                try Self.checkedURL(String($0).trimmingCharacters(in: .whitespaces), key: key)
+            }
+        case .blobs: blobs = try Self.checkedBlobs(value)
+        case .blobsEndpoint: blobsEndpoint = try value.isEmpty ? nil : Self.checkedURL(value, key: key)
+        case .blobsRegion: blobsRegion = value.isEmpty ? nil : value
+        case .blobsCredentials: blobsCredentials = try Self.checkedFile(value, key: key, expected: "a readable AWS credentials file")
         }
         try checkPublicURLScheme()
     }
 
-    /// Refuses an `http://` public URL unless `insecure-http` allows it.
+    /// Refuses an `http://` public or bundle URL unless `insecure-http` allows it.
     public func checkPublicURLScheme() throws {
-        if URLComponents(string: publicURL)?.scheme == "http", !allowsPlainHTTP {
-            throw WorkspaceError.plainHTTPRefused(publicURL)
+        for url in [publicURL] + (bundleURLs ?? []) where URLComponents(string: url)?.scheme == "http" && !allowsPlainHTTP {
+            throw WorkspaceError.plainHTTPRefused(url)
         }
     }
 
@@ -132,13 +161,37 @@ public struct HubConfig: Codable, Equatable, Sendable {
     }
 
     /// An absolute path to a readable file, or empty to clear the setting.
-    static func checkedFile(_ value: String, key: Key) throws -> String? {
+    static func checkedFile(_ value: String, key: Key, expected: String = "a readable PEM file") throws -> String? {
         guard !value.isEmpty else { return nil }
         let path = URL(fileURLWithPath: value).standardizedFileURL.path
         guard FileManager.default.isReadableFile(atPath: path) else {
-            throw WorkspaceError.invalidSetting(key.rawValue, value: value, expected: "a readable PEM file")
+            throw WorkspaceError.invalidSetting(key.rawValue, value: value, expected: expected)
         }
         return path
+    }
+
+    /// An `http(s)://host[:port]` URL, without a trailing slash.
+    static func checkedURL(_ value: String, key: Key) throws -> String {
+        guard let url = URLComponents(string: value), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false
+        else {
+            throw WorkspaceError.invalidSetting(key.rawValue, value: value, expected: "an http(s)://host:port URL")
+        }
+        return value.hasSuffix("/") ? String(value.dropLast()) : value
+    }
+
+    /// `s3://BUCKET[/PREFIX]`, or nil for the workspace folder (`local` or empty).
+    static func checkedBlobs(_ value: String) throws -> String? {
+        guard !value.isEmpty, value != "local" else { return nil }
+        guard let url = URLComponents(string: value), url.scheme?.lowercased() == "s3", url.host?.isEmpty == false else {
+            throw WorkspaceError.invalidSetting(
+                "blobs", value: value, expected: "s3://BUCKET/PREFIX (a bucket on an S3 endpoint), or local for the workspace folder")
+        }
+        return value
+    }
+
+    /// The bucket settings `blobs` and its companions describe; nil for the workspace folder.
+    public var blobStorage: StorageSettings? {
+        blobs.map { StorageSettings(url: $0, endpoint: blobsEndpoint, region: blobsRegion, credentialsFile: blobsCredentials) }
     }
 
     static func checkedBroker(_ value: String) throws -> BrokerAddress {
@@ -158,6 +211,8 @@ public struct HubConfig: Codable, Equatable, Sendable {
         return value.hasSuffix("/") ? String(value.dropLast()) : value
     }
 
-    /// The URL a device downloads the bundle `digest` from.
-    public func bundleURL(_ digest: ContentDigest) -> String { "\(publicURL)/v1/bundles/\(digest)" }
+    /// The URLs a device downloads the bundle `digest` from, in the order it tries them.
+    public func downloadURLs(for digest: ContentDigest) -> [String] {
+        (bundleURLs ?? [publicURL]).map { "\($0)/v1/bundles/\(digest)" }
+    }
 }

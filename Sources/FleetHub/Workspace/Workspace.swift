@@ -3,8 +3,9 @@ import Foundation
 import FleetSQL
 
 /// A hub's home folder: the registry's database (its own SQLite file, or the PostgreSQL
-/// database several hub instances share), the blob store, the signing key pair and the
-/// settings. Every `fleethub` command opens one; `fleethub init` creates it.
+/// database several hub instances share), the blob store (or its local copy, when the
+/// blobs live in a bucket), the signing key pair and the settings. Every `fleethub`
+/// command opens one; `fleethub init` creates it.
 public struct Workspace: Sendable {
     public let root: URL
     public let database: SQLDatabase
@@ -25,13 +26,16 @@ public struct Workspace: Sendable {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".fleethub")
     }
 
-    /// Creates a workspace in `root` (which must not already hold one) with a new key.
+    /// Creates a workspace in `root` (which must not already hold one) with a new key;
+    /// a blob bucket it cannot read leaves nothing behind.
     @discardableResult
     public static func create(at root: URL, config: HubConfig) throws -> Workspace {
         _ = try HubConfig.checkedBroker(config.broker)
         var config = config
         config.publicURL = try HubConfig.checkedPublicURL(config.publicURL)
         try config.checkPublicURLScheme()
+        let blobs = BlobStore(root: root.appendingPathComponent("blobs"), settings: config.blobStorage)
+        try checkBucket(of: blobs)
         let manager = FileManager.default
         if manager.fileExists(atPath: root.appendingPathComponent(configName).path)
             || manager.fileExists(atPath: root.appendingPathComponent(databaseName).path)
@@ -40,7 +44,6 @@ public struct Workspace: Sendable {
         }
         // The workspace holds the CA and signing keys and the tokens: owner only.
         try createPrivateDirectory(root.path)
-        let blobs = BlobStore(root: root.appendingPathComponent("blobs"))
         try blobs.createFolders()
         let key = HubSigningKey()
         try writeSecretFile(Data((key.base64PrivateKey + "\n").utf8), to: root.appendingPathComponent(privateKeyName).path)
@@ -70,15 +73,11 @@ public struct Workspace: Sendable {
             throw WorkspaceError.unreadable(keyPath, reason: error.localizedDescription)
         }
         let key = try HubSigningKey(base64PrivateKey: keyText)
-        let config: HubConfig
-        do {
-            config = try FleetJSON.decode(HubConfig.self, from: Data(contentsOf: configURL))
-        } catch {
-            throw WorkspaceError.unreadable(configURL.path, reason: "\(error)")
-        }
+        let config = try read(configURL)
         let database = try HubDatabase.open(try databaseLocation(root: root, config: config))
+        let settings = config.blobStorage
         return Workspace(
-            root: root, database: database, blobs: BlobStore(root: root.appendingPathComponent("blobs")),
+            root: root, database: database, blobs: BlobStore(root: root.appendingPathComponent("blobs"), settings: settings),
             signingKey: key)
     }
 
@@ -90,7 +89,10 @@ public struct Workspace: Sendable {
 
     /// The current settings, read from disk each time so a long-running `serve` sees changes.
     public func config() throws -> HubConfig {
-        let url = root.appendingPathComponent(Self.configName)
+        try Self.read(root.appendingPathComponent(Self.configName))
+    }
+
+    private static func read(_ url: URL) throws -> HubConfig {
         do {
             return try FleetJSON.decode(HubConfig.self, from: Data(contentsOf: url))
         } catch {
@@ -106,7 +108,9 @@ public struct Workspace: Sendable {
         return policy
     }
 
-    /// Changes one setting (`fleethub config set KEY VALUE`).
+    /// Changes one setting (`fleethub config set KEY VALUE`). A change of where the blobs
+    /// live is saved only once the bucket can be read, and moving them into a bucket
+    /// uploads the workspace's blobs first, so every instance serves every bundle.
     public func set(_ key: String, to value: String) throws {
         guard let key = HubConfig.Key(rawValue: key) else { throw WorkspaceError.unknownSetting(key) }
         var config = try config()
@@ -115,7 +119,23 @@ public struct Workspace: Sendable {
             // Reachable and migrated before the hub is pointed at it.
             _ = try HubDatabase.open(try Self.databaseLocation(root: root, config: config))
         }
+        if key.isBlobSetting {
+            let moved = BlobStore(root: blobs.root, settings: config.blobStorage)
+            try Self.checkBucket(of: moved)
+            try moved.uploadLocalBlobs()
+        }
         try Self.save(config, in: root)
+    }
+
+    /// Fails, naming the setting to fix, unless `blobs` is the local folder or a bucket
+    /// these settings can read.
+    private static func checkBucket(of blobs: BlobStore) throws {
+        guard let settings = blobs.settings else { return }
+        do {
+            try blobs.bucket()?.check()
+        } catch {
+            throw WorkspaceError.unusableBlobBucket(settings.url, reason: "\(error)")
+        }
     }
 
     /// Remembers where `broker-config` wrote the broker's files.

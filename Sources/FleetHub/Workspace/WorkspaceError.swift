@@ -8,6 +8,8 @@ public enum WorkspaceError: Error, Equatable, CustomStringConvertible {
     case plainHTTPRefused(String)
     /// `init --database` named a database that already holds a hub.
     case databaseHoldsAHub(String)
+    /// The blob bucket (`blobs`) cannot be read with its settings.
+    case unusableBlobBucket(String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum WorkspaceError: Error, Equatable, CustomStringConvertible {
             "refusing the http:// public URL \(url): device tokens and bundles would cross the network in clear text; use https:// (`fleethub config set public-url https://…`; the hub's CA issues the certificate), or allow it for a test setup with `fleethub init --insecure-http` or `fleethub config set insecure-http true`"
         case .databaseHoldsAHub(let location):
             "the database \(location) already holds a hub; to run another instance of that hub, copy its workspace folder (keys, CA and config.json) to this machine instead of running `fleethub init`"
+        case .unusableBlobBucket(let url, let reason):
+            "cannot keep the blobs in \(url): \(reason); fix it with `fleethub config set blobs-endpoint|blobs-region|blobs-credentials VALUE` (or --blobs-… with `fleethub init`); nothing was changed"
         case .unknownSetting(let key):
             "unknown setting '\(key)'; settings are \(HubConfig.Key.allCases.map(\.rawValue).joined(separator: ", "))"
         }

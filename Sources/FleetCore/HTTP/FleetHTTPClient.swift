@@ -4,12 +4,12 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// The runtime's one way to speak HTTP(S): bundle downloads, `edge-runtime check` and
-/// telemetry uploads. It exists so that each of them trusts exactly the CA the device
-/// config names (the hub's CA for the hub, so a look-alike hub with a publicly trusted
-/// certificate is refused) and reports a certificate that does not verify as such,
-/// naming the URL and the reason.
-public struct EdgeHTTPClient: Sendable {
+/// The fleet's one way to speak HTTP(S): the device's bundle downloads, `edge-runtime
+/// check` and telemetry uploads, and the S3 client the hub keeps its blobs with. It
+/// exists so that each of them trusts exactly the CA its settings name (the hub's CA for
+/// the hub, so a look-alike hub with a publicly trusted certificate is refused) and
+/// reports a certificate that does not verify as such, naming the URL and the reason.
+public struct FleetHTTPClient: Sendable {
     /// Which certificates a server may present.
     public enum Trust: Equatable, Sendable {
         /// Those the system's trust store accepts.
@@ -43,9 +43,16 @@ public struct EdgeHTTPClient: Sendable {
         self.readTimeout = readTimeout
     }
 
+    /// What a request sends: bytes in memory, or a file read as it is sent (a bundle or
+    /// model of hundreds of megabytes never sits in memory).
+    public enum Body: Sendable {
+        case data(Data)
+        case file(URL, size: Int)
+    }
+
     /// Sends one request and reads at most `maxBody` bytes of the answer's body.
     public func send(
-        _ method: String, _ url: URL, headers: [(name: String, value: String)] = [], body: Data? = nil,
+        _ method: String, _ url: URL, headers: [(name: String, value: String)] = [], body: Body? = nil,
         maxBody: Int = 1 << 20
     ) async throws -> Response {
         var response = Response(status: 0, headers: [], body: Data())
@@ -65,13 +72,17 @@ public struct EdgeHTTPClient: Sendable {
     /// Errors thrown by `head` and `receive` pass through unchanged; network and TLS
     /// failures become `HTTPRequestError`.
     public func stream(
-        _ method: String, _ url: URL, headers: [(name: String, value: String)] = [], body: Data? = nil,
-        head: (Int, [(name: String, value: String)]) throws -> Void, receive: (ByteBuffer) throws -> Bool
+        _ method: String, _ url: URL, headers: [(name: String, value: String)] = [], body: Body? = nil,
+        head: (Int, [(name: String, value: String)]) throws -> Void, receive: (ByteBuffer) async throws -> Bool
     ) async throws {
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = HTTPMethod(rawValue: method)
         for header in headers { request.headers.add(name: header.name, value: header.value) }
-        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        switch body {
+        case .data(let data): request.body = .bytes(ByteBuffer(bytes: data))
+        case .file(let file, let size): request.body = .stream(try FileChunks(file), length: .known(Int64(size)))
+        case nil: break
+        }
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: try configuration(for: url))
         do {
             let response: HTTPClientResponse
@@ -89,7 +100,7 @@ public struct EdgeHTTPClient: Sendable {
                 } catch {
                     throw Self.failure(error, url: url, trust: trust)
                 }
-                guard let chunk, try receive(chunk) else { break }
+                guard let chunk, try await receive(chunk) else { break }
             }
             try? await client.shutdown()
         } catch {
@@ -158,6 +169,35 @@ public struct EdgeHTTPClient: Sendable {
     }
 }
 
+/// A file's bytes in pieces of 1 MiB, read as a request body goes out.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+
+    let handle: FileHandle
+
+    init(_ file: URL) throws {
+        do {
+            handle = try FileHandle(forReadingFrom: file)
+        } catch {
+            throw HTTPRequestError.unreadableBody(path: file.path, reason: error.localizedDescription)
+        }
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle
+
+        func next() async throws -> ByteBuffer? {
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
+                try handle.close()
+                return nil
+            }
+            return ByteBuffer(bytes: data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
+}
+
 /// Why an HTTP(S) request got no answer.
 public enum HTTPRequestError: Error, Equatable, CustomStringConvertible {
     /// The server's certificate was refused.
@@ -166,6 +206,8 @@ public enum HTTPRequestError: Error, Equatable, CustomStringConvertible {
     case unusableCAFile(url: String, caFile: String, reason: String)
     /// The connection failed, timed out or broke off.
     case transfer(url: String, reason: String)
+    /// The file to send cannot be read.
+    case unreadableBody(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -174,6 +216,7 @@ public enum HTTPRequestError: Error, Equatable, CustomStringConvertible {
         case .unusableCAFile(let url, let caFile, let reason):
             "cannot trust \(url): the CA file \(caFile) is not a readable PEM certificate: \(reason)"
         case .transfer(let url, let reason): "\(url): \(reason)"
+        case .unreadableBody(let path, let reason): "cannot read \(path) to send it: \(reason)"
         }
     }
 }

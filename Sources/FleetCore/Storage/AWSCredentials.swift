@@ -51,3 +51,24 @@ public struct AWSCredentials: Equatable, Sendable {
         return AWSCredentials(accessKeyId: id, secretAccessKey: secret)
     }
 }
+
+extension AWSCredentials {
+    /// The key pair the usual AWS way, for a process whose settings name no file:
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, else profile `AWS_PROFILE`
+    /// (`default`) of `AWS_SHARED_CREDENTIALS_FILE` (`~/.aws/credentials`).
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AWSCredentials {
+        if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty,
+            let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty
+        {
+            return AWSCredentials(accessKeyId: id, secretAccessKey: secret)
+        }
+        let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
+        let file = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
+        guard FileManager.default.fileExists(atPath: file) else {
+            throw ObjectStoreError.credentials(
+                path: file,
+                reason: "no such file, and AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set; set them, or name a credentials file")
+        }
+        return try load(fromFile: file, profile: environment["AWS_PROFILE"] ?? "default")
+    }
+}

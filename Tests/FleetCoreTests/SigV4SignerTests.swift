@@ -1,4 +1,4 @@
-import EdgeRuntime
+import FleetCore
 import Foundation
 import Testing
 

@@ -55,6 +55,9 @@ public struct SigV4Signer: Sendable {
         SHA256.hash(data: data).hexString
     }
 
+    /// The payload hash of a request without a body (GET, HEAD).
+    public static let emptyPayloadHash = sha256Hex(Data())
+
     public func signedHeaders(_ request: Request) -> String {
         canonicalHeaderList(request).map(\.name).joined(separator: ";")
     }
@@ -128,8 +131,4 @@ public struct SigV4Signer: Sendable {
         }
         return out
     }
-}
-
-extension Sequence<UInt8> {
-    var hexString: String { map { String(format: "%02x", $0) }.joined() }
 }

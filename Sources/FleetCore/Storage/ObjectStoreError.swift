@@ -1,6 +1,6 @@
 import Foundation
 
-/// Why an object could not be stored; each message says what to fix.
+/// Why an object could not be stored or read; each message says what to fix.
 public enum ObjectStoreError: Error, CustomStringConvertible, Equatable {
     /// The storage settings are not usable (bad URL, missing endpoint…).
     case invalidSettings(String)
@@ -30,7 +30,7 @@ public enum ObjectStoreError: Error, CustomStringConvertible, Equatable {
         case .rejected(let status, let code, let message, let key):
             "storing '\(key)' failed with HTTP \(status) \(code): \(message)"
         case .unreachable(let location, let reason):
-            "cannot reach \(location): \(reason); the data stays buffered and upload retries"
+            "cannot reach \(location): \(reason); check the endpoint URL and that the store is up"
         case .fileSystem(let path, let reason):
             "cannot write '\(path)': \(reason)"
         }
