@@ -35,6 +35,7 @@ struct Run: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
+        NetworkThreads.limitToOne()
         let config = try options.load()
         let level = logLevel
         LoggingSystem.bootstrap { label in

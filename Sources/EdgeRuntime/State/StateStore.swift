@@ -6,20 +6,23 @@ import GRDB
 /// and each module's process. It is what lets the runtime start the last known good
 /// modules after a reboot or crash without the broker, and find leftover processes.
 public final class StateStore: Sendable {
-    private let database: DatabasePool
+    /// One connection: the daemon's writes and reads are few and small, and `edge-runtime
+    /// status` reads from its own process while the daemon writes (WAL).
+    private let database: DatabaseQueue
 
     /// Opens (and creates or migrates) the database at `url`.
     public init(url: URL) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        configuration.journalMode = .wal
         // Another process (`edge-runtime status` while the daemon starts) may be creating
         // or migrating the same new file at this moment; a later attempt sees its work.
         var attempt = 1
         while true {
             do {
-                let pool = try DatabasePool(path: url.path, configuration: configuration)
-                try Self.migrator.migrate(pool)
-                database = pool
+                let queue = try DatabaseQueue(path: url.path, configuration: configuration)
+                try Self.migrator.migrate(queue)
+                database = queue
                 return
             } catch where attempt < 5 {
                 attempt += 1
