@@ -85,6 +85,8 @@ let package = Package(
                 // Bundle downloads, hub checks and S3 uploads over HTTP(S), trusting the hub's CA.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                // The scoring workers' sockets, read on the local API's event loop.
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
