@@ -1,6 +1,7 @@
 import FleetCore
 import Foundation
 import Logging
+import NIOCore
 
 /// Serves one `python-scoring` module: starts its `workers` Python processes running
 /// the scoring host, spreads requests over the idle ones, and keeps them alive — a
@@ -9,10 +10,14 @@ import Logging
 /// comes back as a 500 and the worker stays up. Ready only once every worker's `init()` returned.
 /// A worker that died while idle is noticed (on every check-out and twice a second) and
 /// replaced before it is handed a request; requests wait for the replacement meanwhile.
+/// Its workers' sockets and timeouts live on `InferenceLoop`, the local API's event loop.
 public final class ScoringHost: @unchecked Sendable {
     public let configuration: ScoringConfiguration
     public var module: String { configuration.module }
 
+    private let eventLoop = InferenceLoop.eventLoop
+    /// The head of this module's Open Inference requests (its name and version).
+    private let inferenceHead: [UInt8]
     private let logger: Logger
     private let statistics = InferenceStatistics()
     private let onRequest: (@Sendable (InferenceEvent) -> Void)?
@@ -52,6 +57,13 @@ public final class ScoringHost: @unchecked Sendable {
     private struct Waiter {
         var id: Int
         var continuation: CheckedContinuation<(Int, ScoringWorker)?, Never>
+        /// Ends the wait after the request timeout; cancelled when the wait ends sooner.
+        var timer: Scheduled<Void>?
+
+        func resume(returning checkout: (Int, ScoringWorker)?) {
+            timer?.cancel()
+            continuation.resume(returning: checkout)
+        }
     }
 
     /// - Parameters:
@@ -68,6 +80,8 @@ public final class ScoringHost: @unchecked Sendable {
         self.onRequest = onRequest
         self.onWorkersChanged = onWorkersChanged
         self.slots = Array(repeating: .starting, count: configuration.workers)
+        self.inferenceHead = ScoringWorker.inferenceHead(
+            name: configuration.module, version: configuration.version.map(String.init))
     }
 
     /// Starts every worker and returns once all of their `init()` calls returned.
@@ -96,7 +110,7 @@ public final class ScoringHost: @unchecked Sendable {
         let workers = results.compactMap { try? $0.get() }.map { (index: $0.0, worker: $0.1) }
         let metadata = results.lazy.compactMap { try? $0.get().2 }.first
         if let failure {
-            for (_, worker) in workers { worker.stop() }
+            for (_, worker) in workers { await worker.stop() }
             lock.withLock {
                 lastError = failure.description
                 slots = Array(repeating: .stopped, count: configuration.workers)
@@ -188,21 +202,22 @@ public final class ScoringHost: @unchecked Sendable {
     public func respond(
         _ body: [UInt8], headers: [(name: String, value: String)] = [], requestID: String? = nil
     ) async throws(ScoringError) -> ScoringResponse {
-        try await answer(body, requestID: requestID) { worker, timeout in worker.score(body, headers: headers, timeout: timeout) }
+        try await answer(body, requestID: requestID) { worker, timeout in
+            await worker.score(body, headers: headers, timeout: timeout)
+        }
     }
 
     /// Answers one Open Inference (V2) infer request: the V2 response as JSON, or
     /// `ScoringError.badRequest` naming the input that does not fit the model.
     public func infer(_ body: [UInt8], requestID: String? = nil) async throws(ScoringError) -> [UInt8] {
-        let name = module
-        let version = configuration.version.map(String.init)
+        let model = inferenceHead
         return try await answer(body, requestID: requestID) { worker, timeout in
-            worker.infer(body, name: name, version: version, timeout: timeout)
+            await worker.infer(body, model: model, timeout: timeout)
         }.body
     }
 
     private func answer(
-        _ body: [UInt8], requestID: String?, _ exchange: @escaping @Sendable (ScoringWorker, Duration) -> ScoringWorker.Outcome
+        _ body: [UInt8], requestID: String?, _ exchange: (ScoringWorker, Duration) async -> ScoringWorker.Outcome
     ) async throws(ScoringError) -> ScoringResponse {
         let startedAt = ContinuousClock.now
         let result = await scoreOutcome(exchange)
@@ -247,18 +262,18 @@ public final class ScoringHost: @unchecked Sendable {
             waiters.removeAll()
             return (workers, pending)
         }
-        for waiter in pending { waiter.continuation.resume(returning: nil) }
+        for waiter in pending { waiter.resume(returning: nil) }
         for worker in workers { worker.terminate() }
         await withTaskGroup(of: Void.self) { group in
             for worker in workers {
-                group.addTask { await Self.onQueue(worker.queue) { worker.stop() } }
+                group.addTask { await worker.stop() }
             }
         }
         logger.info("scoring module stopped", metadata: ["module": "\(module)"])
     }
 
     private func scoreOutcome(
-        _ exchange: @escaping @Sendable (ScoringWorker, Duration) -> ScoringWorker.Outcome
+        _ exchange: (ScoringWorker, Duration) async -> ScoringWorker.Outcome
     ) async -> Result<ScoringResponse, ScoringError> {
         let checkout: (Int, ScoringWorker)
         switch await checkOut() {
@@ -267,7 +282,7 @@ public final class ScoringHost: @unchecked Sendable {
         }
         let (index, worker) = checkout
         let timeout = configuration.requestTimeout
-        let outcome = await Self.onQueue(worker.queue) { exchange(worker, timeout) }
+        let outcome = await exchange(worker, timeout)
         switch outcome {
         case .output(let response):
             checkIn(index: index, worker: worker)
@@ -343,13 +358,19 @@ public final class ScoringHost: @unchecked Sendable {
                 return nextWaiterID
             }
             guard let id else { return }
-            DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval) { [self] in
+            let timer = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
                 let expired = lock.withLock { () -> Waiter? in
                     guard let position = waiters.firstIndex(where: { $0.id == id }) else { return nil }
                     return waiters.remove(at: position)
                 }
-                expired?.continuation.resume(returning: nil)
+                expired?.resume(returning: nil)
             }
+            let waiting = lock.withLock { () -> Bool in
+                guard let position = waiters.firstIndex(where: { $0.id == id }) else { return false }
+                waiters[position].timer = timer
+                return true
+            }
+            if !waiting { timer.cancel() }
         }
         guard let granted else {
             return .failure(
@@ -375,7 +396,7 @@ public final class ScoringHost: @unchecked Sendable {
             slots[index] = .idle(worker)
             return nil
         }
-        waiter?.continuation.resume(returning: (index, worker))
+        waiter?.resume(returning: (index, worker))
     }
 
     /// Reaps a dead worker and starts a new one in its slot, retrying with a pause
@@ -391,7 +412,7 @@ public final class ScoringHost: @unchecked Sendable {
         }
         logger.warning("replacing scoring worker", metadata: ["module": "\(module)", "worker": "\(index)", "reason": "\(reason)"])
         Task {
-            await Self.onQueue(worker.queue) { worker.stop(grace: .milliseconds(200)) }
+            await worker.stop(grace: .milliseconds(200))
             guard proceed else { return }
             while !lock.withLock({ stopped }) {
                 switch await launch(index: index) {
@@ -400,7 +421,7 @@ public final class ScoringHost: @unchecked Sendable {
                     if stillWanted {
                         checkIn(index: index, worker: replacement)
                     } else {
-                        await Self.onQueue(replacement.queue) { replacement.stop() }
+                        await replacement.stop()
                     }
                     return
                 case .failure(let error):
@@ -421,47 +442,28 @@ public final class ScoringHost: @unchecked Sendable {
             defer { waiters.removeAll() }
             return waiters
         }
-        for waiter in failed { waiter.continuation.resume(returning: nil) }
+        for waiter in failed { waiter.resume(returning: nil) }
     }
 
-    /// Starts worker `index` and waits (off the cooperative pool) for its `init()`.
+    /// Starts worker `index` and waits for its `init()`.
     private func launch(index: Int) async -> Result<(Int, ScoringWorker, ModelMetadata), ScoringError> {
-        let worker: ScoringWorker
-        do {
-            worker = try ScoringWorker(configuration: configuration, index: index) { [weak self] pid in
-                self?.processEnded(pid)
+        do throws(ScoringError) {
+            let worker = try await ScoringWorker(configuration: configuration, index: index, eventLoop: eventLoop) {
+                [weak self] pid in self?.processEnded(pid)
             }
             if let ticks = worker.startTicks {
                 lock.withLock { processes[worker.pid] = ticks }
                 onWorkersChanged?()
             }
+            let metadata = try await worker.waitUntilReady(module: module, timeout: configuration.startTimeout)
+            return .success((index, worker, ModelMetadata(json: metadata)))
         } catch {
             return .failure(error)
-        }
-        let module = module
-        let startTimeout = configuration.startTimeout
-        let watchdog = DispatchWorkItem { worker.killForTimeout() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + startTimeout.dispatchInterval, execute: watchdog)
-        defer { watchdog.cancel() }
-        return await Self.onQueue(worker.queue) { () -> Result<(Int, ScoringWorker, ModelMetadata), ScoringError> in
-            do throws(ScoringError) {
-                let metadata = try worker.waitUntilReady(module: module, timeout: startTimeout)
-                return .success((index, worker, ModelMetadata(json: metadata)))
-            } catch {
-                return .failure(error)
-            }
         }
     }
 
     private func processEnded(_ pid: pid_t) {
         lock.withLock { _ = processes.removeValue(forKey: pid) }
         onWorkersChanged?()
-    }
-
-    /// Runs blocking work on a worker's own dispatch queue and awaits its result.
-    private static func onQueue<T: Sendable>(_ queue: DispatchQueue, _ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: work()) }
-        }
     }
 }

@@ -1,10 +1,11 @@
 import FleetCore
 import Foundation
+import NIOCore
 
 /// One Python process running the scoring host for a module. It lives in a process
 /// group of its own with a clean signal mask (Foundation's `Process` would pass on
-/// the spawning thread's blocked signals), and talks over a socket at fd 3.
-/// Its blocking calls run on `queue`, never on Swift's cooperative threads.
+/// the spawning thread's blocked signals), and talks over a socket at fd 3 that the
+/// runtime reads on an event loop (`WorkerChannel`), so waiting for it holds no thread.
 final class ScoringWorker: @unchecked Sendable {
     /// What a worker's `run` call came to.
     enum Outcome {
@@ -19,7 +20,6 @@ final class ScoringWorker: @unchecked Sendable {
     let pid: pid_t
     /// The kernel's start time of the process, recorded with its pid (see `WorkerProcess`).
     let startTicks: UInt64?
-    let queue: DispatchQueue
     private let channel: WorkerChannel
     private let onReaped: @Sendable (pid_t) -> Void
     private let lock = NSLock()
@@ -27,9 +27,12 @@ final class ScoringWorker: @unchecked Sendable {
     private var reaped = false
     private var exitStatus: Int32?
 
-    /// Starts the process; it is not ready before `waitUntilReady()` returned.
-    /// `onReaped` gets the pid once the process has ended and was reaped.
-    init(configuration: ScoringConfiguration, index: Int, onReaped: @escaping @Sendable (pid_t) -> Void = { _ in }) throws(ScoringError) {
+    /// Starts the process, its socket read on `eventLoop`; it is not ready before
+    /// `waitUntilReady()` returned. `onReaped` gets the pid once the process has ended and was reaped.
+    init(
+        configuration: ScoringConfiguration, index: Int, eventLoop: any EventLoop,
+        onReaped: @escaping @Sendable (pid_t) -> Void = { _ in }
+    ) async throws(ScoringError) {
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw .startFailed(module: configuration.module, reason: "socketpair: \(String(cString: strerror(errno)))")
@@ -83,11 +86,16 @@ final class ScoringWorker: @unchecked Sendable {
         }
         // Right after the spawn, before the interpreter starts any thread (threads inherit it).
         if configuration.niceness != 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), configuration.niceness) }
+        do {
+            self.channel = try await WorkerChannel.open(descriptor: fds[0], on: eventLoop)
+        } catch {
+            kill(-pid, SIGKILL)
+            waitpid(pid, nil, 0)
+            throw .startFailed(module: configuration.module, reason: "cannot read the worker's socket: \(error)")
+        }
         self.pid = pid
         self.startTicks = ProcessTable.entry(pid: pid)?.startTicks
         self.onReaped = onReaped
-        self.channel = WorkerChannel(fd: fds[0])
-        self.queue = DispatchQueue(label: "scoring.\(configuration.module).\(index)")
     }
 
     deinit {
@@ -104,46 +112,65 @@ final class ScoringWorker: @unchecked Sendable {
         kill(-pid, SIGKILL)
     }
 
-    /// Blocks until `init()` returned and gives the model's Open Inference metadata (JSON);
-    /// throws if it raised, the process exited, or `killForTimeout()` ended it.
-    func waitUntilReady(module: String, timeout: Duration) throws(ScoringError) -> [UInt8] {
-        switch channel.receive() {
+    /// Waits until `init()` returned and gives the model's Open Inference metadata (JSON);
+    /// throws if it raised, the process exited, or it took longer than `timeout` (the
+    /// worker is then killed).
+    func waitUntilReady(module: String, timeout: Duration) async throws(ScoringError) -> [UInt8] {
+        let watchdog = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in killForTimeout() }
+        defer { watchdog.cancel() }
+        switch await channel.receive() {
         case .ready(let metadata):
             return metadata
         case .initFailed(let json):
             let failure = PythonException(json: json)
-            stop()
+            await stop()
             throw .startFailed(module: module, reason: "init() raised \(failure.type): \(failure.message)")
         case .closed, .output, .response, .raised, .rejected:
             if lock.withLock({ killedByWatchdog }) {
-                stop(grace: .zero)
+                await stop(grace: .zero)
                 throw .startFailed(module: module, reason: "init() took longer than \(timeout)")
             }
-            throw .startFailed(
-                module: module, reason: "the worker exited before init() returned (\(exitDescription()))")
+            let ending = await exitDescription()
+            throw .startFailed(module: module, reason: "the worker exited before init() returned (\(ending))")
         }
     }
 
-    /// Runs one request; blocks until the reply, or until the watchdog killed the worker.
-    func score(_ body: [UInt8], headers: [(name: String, value: String)], timeout: Duration) -> Outcome {
-        let headerJSON = Array((try? JSONEncoder().encode(headers.map { [$0.name, $0.value] })) ?? Data("[]".utf8))
-        return exchange(.score, head: headerJSON, body: body, timeout: timeout)
+    /// Runs one `/v1` score request; returns with the reply, or once the watchdog killed the worker.
+    func score(_ body: [UInt8], headers: [(name: String, value: String)], timeout: Duration) async -> Outcome {
+        await exchange(.score, head: Self.headerLines(headers), body: body, timeout: timeout)
     }
 
-    /// Runs one Open Inference infer request for model `name` at `version`.
-    func infer(_ body: [UInt8], name: String, version: String?, timeout: Duration) -> Outcome {
+    /// Runs one Open Inference infer request; `model` is the frame's head (`inferenceHead`).
+    func infer(_ body: [UInt8], model: [UInt8], timeout: Duration) async -> Outcome {
+        await exchange(.infer, head: model, body: body, timeout: timeout)
+    }
+
+    /// The head of an infer request for model `name` at `version`: JSON `{"model_name", "model_version"}`.
+    static func inferenceHead(name: String, version: String?) -> [UInt8] {
         var meta: [String: String] = ["model_name": name]
         meta["model_version"] = version
-        let head = Array((try? JSONEncoder().encode(meta)) ?? Data("{}".utf8))
-        return exchange(.infer, head: head, body: body, timeout: timeout)
+        return Array((try? JSONEncoder().encode(meta)) ?? Data("{}".utf8))
     }
 
-    private func exchange(_ request: WorkerChannel.Request, head: [UInt8], body: [UInt8], timeout: Duration) -> Outcome {
-        let watchdog = DispatchWorkItem { [self] in killForTimeout() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: watchdog)
-        defer { watchdog.cancel() }
-        guard channel.sendFrame(request, head: head, body: body) else { return .died(timedOut: false) }
-        switch channel.receive() {
+    /// The head of a score request: its headers as HTTP/1 lines, `name: value\r\n` (HTTP
+    /// allows no CR or LF in a name or a value).
+    static func headerLines(_ headers: [(name: String, value: String)]) -> [UInt8] {
+        var lines: [UInt8] = []
+        lines.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        for (name, value) in headers {
+            lines.append(contentsOf: name.utf8)
+            lines.append(contentsOf: ": ".utf8)
+            lines.append(contentsOf: value.utf8)
+            lines.append(contentsOf: "\r\n".utf8)
+        }
+        return lines
+    }
+
+    private func exchange(_ request: WorkerChannel.Request, head: [UInt8], body: [UInt8], timeout: Duration) async -> Outcome {
+        let reply = await channel.exchange(request, head: head, body: body, timeout: TimeAmount(timeout)) { [self] in
+            killForTimeout()
+        }
+        switch reply {
         case .output(let json): return .output(.json(json))
         case .response(let frame):
             guard let response = ScoringResponse(frame: frame) else { return .raised(Self.unreadableResponse) }
@@ -160,13 +187,24 @@ final class ScoringWorker: @unchecked Sendable {
         #"{"type": "ScoringHostError", "message": "the scoring host sent an HTTP response that does not parse"}"#.utf8)
 
     /// Asks the worker's process group to exit (SIGTERM) without waiting; safe to call
-    /// while a request is in flight on `queue`, which then ends.
+    /// while a request is in flight, which then ends.
     func terminate() {
         if !lock.withLock({ reaped }) { kill(-pid, SIGTERM) }
     }
 
-    /// Kills the worker's process group (SIGTERM, then SIGKILL after `grace`) and reaps it.
-    func stop(grace: Duration = .seconds(2)) {
+    /// Kills the worker's process group (SIGTERM, then SIGKILL after `grace`) and reaps it,
+    /// waiting on a dispatch thread (never on an event loop or a cooperative thread).
+    func stop(grace: Duration = .seconds(2)) async {
+        if lock.withLock({ reaped }) { return }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                self.stopWaiting(grace: grace)
+                continuation.resume()
+            }
+        }
+    }
+
+    private func stopWaiting(grace: Duration) {
         if lock.withLock({ reaped }) { return }
         channel.close()
         kill(-pid, SIGTERM)
@@ -200,8 +238,8 @@ final class ScoringWorker: @unchecked Sendable {
     var isAlive: Bool { !lock.withLock({ reaped }) && channel.isOpenAtPeer }
 
     /// Reaps the worker and says how it ended: "exited with code N" or "killed by signal N".
-    func exitDescription() -> String {
-        stop(grace: .milliseconds(200))
+    func exitDescription() async -> String {
+        await stop(grace: .milliseconds(200))
         guard let status = lock.withLock({ exitStatus }) else { return "exit status unknown" }
         return ExitStatus(waitStatus: status).description
     }
@@ -237,12 +275,5 @@ struct RejectedRequest: Decodable {
     init(status: Int, message: String) {
         self.status = status
         self.message = message
-    }
-}
-
-extension Duration {
-    var dispatchInterval: DispatchTimeInterval {
-        let (seconds, attoseconds) = components
-        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
     }
 }

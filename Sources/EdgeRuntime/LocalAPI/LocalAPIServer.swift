@@ -36,15 +36,22 @@ public struct LocalAPIServer: Sendable {
     }
 
     /// Serves until the task is cancelled, or — when called from a service group's
-    /// service — until the group's graceful shutdown.
+    /// service — until the group's graceful shutdown. Connections are read and their
+    /// handlers run on `InferenceLoop`, the loop the scoring workers' sockets are on, so a
+    /// scoring request is answered without a hand-off between threads.
     public func run() async throws {
+        try await withTaskExecutorPreference(InferenceLoop.executor) { try await serve() }
+    }
+
+    private func serve() async throws {
         let router = makeRouter()
+        let loop = EventLoopGroupProvider.shared(InferenceLoop.eventLoop)
         let onListening = onListening
         let idleTimeout = Int64(configuration.idleTimeoutSeconds)
         let tcp = Application(
             router: router, server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeout))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) }, eventLoopGroupProvider: loop,
             logger: logger)
         guard let path = configuration.unixSocketPath else {
             try await tcp.run()
@@ -52,7 +59,8 @@ public struct LocalAPIServer: Sendable {
         }
         try? FileManager.default.removeItem(atPath: path)
         let unix = Application(
-            router: router, server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeout))), configuration: .init(address: .unixDomainSocket(path: path), serverName: nil),
+            router: router, server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeout))),
+            configuration: .init(address: .unixDomainSocket(path: path), serverName: nil), eventLoopGroupProvider: loop,
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await tcp.run() }

@@ -20,8 +20,8 @@ The runtime talks to this process over one Unix stream socket passed as a file
 descriptor, with length-prefixed frames: a 4-byte big-endian length, then a
 one-byte kind, then the payload.
 
-  runtime -> host   ``Q`` + 4-byte big-endian length + JSON [[name, value], ...] of the
-                    request headers + request body
+  runtime -> host   ``Q`` + 4-byte big-endian length + the request headers as HTTP/1
+                    lines (``name: value\r\n`` each) + request body
                     ``V`` + 4-byte big-endian length + JSON {"model_name", "model_version"}
                     + an Open Inference (V2) infer request's body
   host -> runtime   ``R`` + JSON {"platform", "inputs", "outputs"} (ready: ``init()`` returned;
@@ -55,6 +55,7 @@ import no_code
 import open_inference
 
 HEADER = struct.Struct(">IB")
+LENGTH = struct.Struct(">I")
 
 
 def to_json_compatible(value):
@@ -79,32 +80,27 @@ def describe(error):
 
 
 class Channel:
+    """The socket to the runtime. Reads take whatever has arrived, so a request frame
+    usually costs one ``recv``."""
+
     def __init__(self, fd):
         self.sock = socket.socket(fileno=fd)
+        self.pending = b""
 
     def send(self, kind, payload=b""):
         self.sock.sendall(HEADER.pack(len(payload) + 1, kind) + payload)
 
     def receive(self):
         """Returns (kind, payload), or None when the runtime closed the channel."""
-        header = self._read_exactly(4)
-        if header is None:
-            return None
-        (length,) = struct.unpack(">I", header)
-        frame = self._read_exactly(length)
-        if frame is None:
-            return None
-        return frame[0], frame[1:]
-
-    def _read_exactly(self, count):
-        chunks = []
-        while count:
-            chunk = self.sock.recv(count)
+        pending = self.pending
+        while len(pending) < 4 or len(pending) < 4 + LENGTH.unpack_from(pending)[0]:
+            chunk = self.sock.recv(65536)
             if not chunk:
                 return None
-            chunks.append(chunk)
-            count -= len(chunk)
-        return b"".join(chunks)
+            pending += chunk
+        end = 4 + LENGTH.unpack_from(pending)[0]
+        self.pending = pending[end:]
+        return pending[4], pending[5:end]
 
 
 def load_entry_script(module_dir, entry):
@@ -175,11 +171,14 @@ def is_json(content_type):
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-def header_dict(pairs):
-    """The request's headers as azmlinfsrv passes ``request_headers``: names in
-    ``Title-Case`` as the WSGI server gives them, repeated headers joined by commas."""
+def header_dict(lines):
+    """The request's headers (HTTP/1 lines) as azmlinfsrv passes ``request_headers``: names
+    in ``Title-Case`` as the WSGI server gives them, repeated headers joined by commas."""
     headers = {}
-    for name, value in pairs:
+    for line in lines.decode("utf-8").split("\r\n"):
+        if not line:
+            continue
+        name, _, value = line.partition(": ")
         key = name.title()
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     return headers
@@ -214,6 +213,8 @@ class Caller:
                 else "run() needs to accept an argument for input data.")
         self.named = inputs if is_schema_decorated(run) else None
         self.first = inputs[0].name
+        # Only these read the headers; for the others they are not even parsed.
+        self.needs_headers = self.raw_http or self.named is not None or self.wants_headers
 
     def __call__(self, body, headers):
         if self.raw_http:
@@ -282,6 +283,8 @@ class ScriptInference:
 class NoCodeScoring:
     """A no-code model's /v1 score: the body is its inputs (see ``no_code``)."""
 
+    needs_headers = False
+
     def __init__(self, model):
         self.model = model
 
@@ -293,9 +296,9 @@ class NoCodeScoring:
 
 
 def split_request(payload):
-    """A ``Q`` frame's payload: (headers dict, body bytes)."""
-    (length,) = struct.unpack(">I", payload[:4])
-    return header_dict(json.loads(payload[4:4 + length])), payload[4 + length:]
+    """A ``Q`` frame's payload: (header lines, body bytes)."""
+    end = 4 + LENGTH.unpack_from(payload)[0]
+    return payload[4:end], payload[end:]
 
 
 def infer(channel, inference, payload):
@@ -326,7 +329,8 @@ def serve(channel, caller, inference):
         if message[0] == ord("V"):
             infer(channel, inference, message[1])
             continue
-        headers, body = split_request(message[1])
+        head, body = split_request(message[1])
+        headers = header_dict(head) if caller.needs_headers else {}
         try:
             result = caller(body, headers)
             response = http_response(result)
