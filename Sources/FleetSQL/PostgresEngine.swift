@@ -25,7 +25,7 @@ final class PostgresEngine: SQLEngine, @unchecked Sendable {
     }()
     private let idle = NIOLockedValueBox<[PostgresConnection]>([])
     private let slots = DispatchSemaphore(value: PostgresEngine.maximumConnections)
-    private let nextID = ManagedAtomicCounter()
+    private let nextID = ConnectionNumbers()
 
     static let maximumConnections = 4
     /// The advisory lock every write transaction takes first (`pg_advisory_xact_lock`):
@@ -74,15 +74,15 @@ final class PostgresEngine: SQLEngine, @unchecked Sendable {
     private func transaction<T>(begin: [String], _ body: (SQLTransaction) throws -> T) throws -> T {
         try withConnection { connection in
             let statements = PostgresStatements(connection: connection, logger: logger)
-            for statement in begin { _ = try statements.run(statement, []) }
+            for statement in begin { _ = try statements.run(statement, [], generated: false) }
             let result: T
             do {
                 result = try body(SQLTransaction(dialect: .postgres, statements: statements))
             } catch {
-                _ = try? statements.run("ROLLBACK", [])
+                _ = try? statements.run("ROLLBACK", [], generated: false)
                 throw error
             }
-            _ = try statements.run("COMMIT", [])
+            _ = try statements.run("COMMIT", [], generated: false)
             return result
         }
     }
@@ -151,7 +151,7 @@ private struct PostgresTurn: SQLTurn, @unchecked Sendable {
 }
 
 /// Connection ids for postgres-nio's logs.
-private final class ManagedAtomicCounter: Sendable {
+private final class ConnectionNumbers: Sendable {
     private let value = NIOLockedValueBox(0)
     func next() -> Int { value.withLockedValue { $0 += 1; return $0 } }
 }
@@ -162,8 +162,8 @@ struct PostgresStatements: SQLStatementRunner {
 
     private static let translated = NIOLockedValueBox<[String: String]>([:])
 
-    func run(_ sql: String, _ arguments: [SQLValue]) throws -> SQLResult {
-        let text = arguments.isEmpty ? sql : Self.numbered(sql)
+    func run(_ sql: String, _ arguments: [SQLValue], generated: Bool) throws -> SQLResult {
+        let text = arguments.isEmpty ? sql : Self.numbered(sql, remember: !generated)
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument {
@@ -217,8 +217,9 @@ struct PostgresStatements: SQLStatementRunner {
         }
     }
 
-    /// `?` and `?N` placeholders as PostgreSQL's `$N`, outside quoted text.
-    static func numbered(_ sql: String) -> String {
+    /// `?` and `?N` placeholders as PostgreSQL's `$N`, outside quoted text; a statement
+    /// to `remember` is translated once per process.
+    static func numbered(_ sql: String, remember: Bool = true) -> String {
         if let known = translated.withLockedValue({ $0[sql] }) { return known }
         var output = ""
         output.reserveCapacity(sql.utf8.count + 8)
@@ -253,7 +254,7 @@ struct PostgresStatements: SQLStatementRunner {
                 output.append(character)
             }
         }
-        translated.withLockedValue { $0[sql] = output }
+        if remember { translated.withLockedValue { $0[sql] = output } }
         return output
     }
 

@@ -18,7 +18,7 @@ public final class SQLTransaction {
     /// Runs a statement and returns how many rows it inserted, changed or deleted.
     @discardableResult
     public func execute(_ sql: String, _ arguments: [any SQLArgument] = []) throws -> Int {
-        try statements.run(sql, arguments.map(\.sqlValue)).changes
+        try statements.run(sql, arguments.map(\.sqlValue), generated: false).changes
     }
 
     /// Runs an INSERT into a table with an `id` key the database assigns, and returns that id.
@@ -36,9 +36,9 @@ public final class SQLTransaction {
         guard let width = rows.first?.count, width > 0 else { return }
         let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
         for chunk in rows.chunks(of: max(1, Self.maximumArguments / width)) {
-            try execute(
+            _ = try statements.run(
                 head + " VALUES " + Array(repeating: tuple, count: chunk.count).joined(separator: ", ") + (tail.isEmpty ? "" : "\n" + tail),
-                chunk.flatMap { $0 })
+                chunk.flatMap { $0 }.map(\.sqlValue), generated: true)
         }
     }
 
@@ -50,7 +50,9 @@ public final class SQLTransaction {
         var changed = 0
         for chunk in values.chunks(of: Self.maximumArguments - after.count) {
             let list = "(" + Array(repeating: "?", count: chunk.count).joined(separator: ", ") + ")"
-            changed += try execute(sql.replacingOccurrences(of: "(?…)", with: list), Array(chunk) + after)
+            changed += try statements.run(
+                sql.replacingOccurrences(of: "(?…)", with: list), (Array(chunk) + after).map(\.sqlValue), generated: true
+            ).changes
         }
         return changed
     }
@@ -59,7 +61,7 @@ public final class SQLTransaction {
     static let maximumArguments = 30_000
 
     public func rows(_ sql: String, _ arguments: [any SQLArgument] = []) throws -> [SQLRow] {
-        try statements.run(sql, arguments.map(\.sqlValue)).rows
+        try statements.run(sql, arguments.map(\.sqlValue), generated: false).rows
     }
 
     public func row(_ sql: String, _ arguments: [any SQLArgument] = []) throws -> SQLRow? {
@@ -100,7 +102,9 @@ struct SQLResult {
     var changes: Int
 }
 
-/// Runs one statement on an engine's connection.
+/// Runs one statement on an engine's connection. A `generated` statement (a many-row
+/// insert, a list of placeholders) differs in length from one call to the next, so the
+/// engine does not keep what it prepared or translated for it: its caches stay bounded.
 protocol SQLStatementRunner {
-    func run(_ sql: String, _ arguments: [SQLValue]) throws -> SQLResult
+    func run(_ sql: String, _ arguments: [SQLValue], generated: Bool) throws -> SQLResult
 }

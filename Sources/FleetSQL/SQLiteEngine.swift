@@ -63,10 +63,9 @@ private struct FileTurn: SQLTurn {
 private struct SQLiteStatements: SQLStatementRunner {
     let db: Database
 
-    func run(_ sql: String, _ arguments: [SQLValue]) throws -> SQLResult {
+    func run(_ sql: String, _ arguments: [SQLValue], generated: Bool) throws -> SQLResult {
         do {
-            // Generated many-row statements differ in length each time: not worth keeping.
-            let statement = sql.utf8.count > 4096 ? try db.makeStatement(sql: sql) : try db.cachedStatement(sql: sql)
+            let statement = generated ? try db.makeStatement(sql: sql) : try db.cachedStatement(sql: sql)
             try statement.setArguments(StatementArguments(arguments.map(Self.databaseValue)))
             let columns = SQLColumns(statement.columnNames)
             var rows: [SQLRow] = []
